@@ -1,0 +1,18 @@
+import type { Knex } from 'knex';
+
+import * as foundation from './20261130140000_foundation.js';
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/**
+ * Every migration, oldest first. Listed here rather than globbed from disk so
+ * that the compiled server, the tests and both database kinds load exactly the
+ * same set, with no file-extension guessing.
+ */
+export const migrations: Migration[] = [
+  { name: '20261130140000_foundation', ...foundation },
+];

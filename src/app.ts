@@ -1,0 +1,88 @@
+import Router from '@koa/router';
+import type { Knex } from 'knex';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+
+import type { Config } from './config.js';
+import { databaseIsReady } from './db/knex.js';
+import type { HousekeepingTask } from './db/housekeeping.js';
+import { createErrorHandler } from './http/error-handler.js';
+import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
+import { mountRoutes, type AnyRoute } from './http/route.js';
+import type { Logger } from './logger.js';
+import { deleteExpiredPayloads } from './oauth/adapter.js';
+import { createInteractionRouter } from './oauth/interaction.js';
+import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
+import { loadServerKeys } from './oauth/server-keys.js';
+import { createLocalIntrospector } from './resource-server/introspection.js';
+import { createStaffAuthenticator } from './staff/authenticate.js';
+import { createStaffRoutes } from './staff/routes.js';
+import { createSignIn } from './staff/sign-in.js';
+import { createStaffStore } from './staff/store.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  provider: Provider;
+}
+
+/**
+ * The one place where everything is wired: stores, services and routers are
+ * created here from the dependencies passed in, and nowhere else.
+ */
+export function createApp(deps: AppDeps): Koa {
+  const { config, db, logger, provider } = deps;
+  // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
+  const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
+
+  const staffStore = createStaffStore(db);
+  const introspector = createLocalIntrospector(provider);
+  const authenticators = {
+    staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
+    apiKey: async () => {
+      throw new Error('API-key routes are not mounted yet');
+    },
+  };
+
+  app.use(createRequestContext(logger));
+  app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
+  app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
+
+  const health = new Router();
+  health.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  health.get('/readyz', async (ctx) => {
+    const ready = await databaseIsReady(db);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
+  });
+  app.use(health.routes());
+
+  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
+  app.use(mount('/oauth', provider));
+
+  const api = new Router({ prefix: '/api/v1' });
+  api.use(async function noStore(ctx, next) {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  const routes: AnyRoute[] = [...createStaffRoutes()];
+  mountRoutes(api, routes, authenticators);
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: true }));
+
+  return app;
+}
+
+/** Loads keys, builds the provider and the app: everything a process serves. */
+export async function createSystem(deps: Omit<AppDeps, 'provider'>) {
+  const { config, db, logger } = deps;
+  const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys });
+  const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db) });
+  const app = createApp({ ...deps, provider });
+  const housekeeping: HousekeepingTask[] = [{ name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) }];
+  return { app, provider, housekeeping };
+}

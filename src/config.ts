@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+/** Development-only defaults. Each one is refused when NODE_ENV=production. */
+export const DEV_DEFAULTS = {
+  leadsApiClientSecret: 'leads-api-dev-secret-not-for-production',
+  demoPassword: 'demo-password',
+} as const;
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const commaList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().min(1).optional(),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .refine((value) => {
+        const url = new URL(value);
+        return url.search === '' && url.hash === '';
+      }, 'must not have a query string or fragment')
+      .optional(),
+    TRUST_PROXY: z.stringbool().default(false),
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+      .optional(),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    DATA_DIR: z.string().min(1).default('./.data'),
+    LOG_LEVEL: z.enum(logLevels).default('info'),
+    LEADS_API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, dot, dash or underscore').default('leads-api'),
+    LEADS_API_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    DEMO_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    OCTIV_APP_REDIRECT_URIS: commaList
+      .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be a list of http(s) URLs' })))
+      .optional(),
+    COOKIE_KEYS: commaList
+      .pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1))
+      .optional(),
+    JWKS: z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return JSON.parse(value) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON Web Key Set' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z.object({
+          keys: z
+            .array(z.looseObject({ kty: z.string(), d: z.string({ error: 'each key must be a private key (with "d")' }) }))
+            .min(1, 'must hold at least one private signing key'),
+        }),
+      )
+      .optional(),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (!env.DATABASE_URL) refuse('DATABASE_URL', 'is required in production (the embedded database is for development)');
+    if (!env.PUBLIC_URL) refuse('PUBLIC_URL', 'is required in production');
+    else if (!env.PUBLIC_URL.startsWith('https://')) refuse('PUBLIC_URL', 'must be an https URL in production');
+    if (!env.LEADS_API_CLIENT_SECRET) refuse('LEADS_API_CLIENT_SECRET', 'is required in production');
+    else if (env.LEADS_API_CLIENT_SECRET === DEV_DEFAULTS.leadsApiClientSecret) {
+      refuse('LEADS_API_CLIENT_SECRET', 'must not be the development default in production');
+    }
+    if (env.DEMO_PASSWORD) refuse('DEMO_PASSWORD', 'must not be set in production (demo data is refused there)');
+  });
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  production: boolean;
+  host: string | undefined;
+  port: number;
+  publicUrl: string;
+  issuer: string;
+  /** Resource indicator (audience) of the admin API. */
+  adminApiResource: string;
+  /** Resource indicator (audience) of the Leads API; API keys carry it as `aud`. */
+  leadsApiResource: string;
+  trustProxy: boolean;
+  database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
+  logLevel: (typeof logLevels)[number];
+  leadsApiClient: { id: string; secret: string };
+  demoPassword: string;
+  octivAppRedirectUris: string[];
+  cookieKeys: string[] | undefined;
+  jwks: { keys: Record<string, unknown>[] } | undefined;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the environment once. A bad value throws a ConfigError naming each
+ * variable and the rule it breaks; secrets are never echoed back.
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const defined = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(defined);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  return {
+    env: env.NODE_ENV,
+    production: env.NODE_ENV === 'production',
+    host: env.HOST,
+    port: env.PORT,
+    publicUrl,
+    issuer: `${publicUrl}/oauth`,
+    adminApiResource: `${publicUrl}/api`,
+    leadsApiResource: `${publicUrl}/api/v1/leads`,
+    trustProxy: env.TRUST_PROXY,
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      : { kind: 'embedded', dataDir: env.DATA_DIR },
+    logLevel: env.LOG_LEVEL,
+    leadsApiClient: {
+      id: env.LEADS_API_CLIENT_ID,
+      secret: env.LEADS_API_CLIENT_SECRET ?? DEV_DEFAULTS.leadsApiClientSecret,
+    },
+    demoPassword: env.DEMO_PASSWORD ?? DEV_DEFAULTS.demoPassword,
+    octivAppRedirectUris: [`${publicUrl}/console/callback`, ...(env.OCTIV_APP_REDIRECT_URIS ?? [])],
+    cookieKeys: env.COOKIE_KEYS,
+    jwks: env.JWKS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,66 @@
+import type { Context } from 'koa';
+
+import { AppError, badRequest } from './errors.js';
+
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+
+const tooLarge = (limit: number) =>
+  new AppError({
+    status: 413,
+    code: 'payload-too-large',
+    title: 'Payload too large',
+    detail: `The request body must not exceed ${limit} bytes.`,
+    headers: { Connection: 'close' },
+  });
+
+/** Reads the raw body, refusing (413) anything over `limit` bytes without buffering it. */
+async function readRaw(ctx: Context, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.get('Content-Length') || Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Parses a JSON request body: 415 when the request is not JSON, 413 over the
+ * limit, 400 for malformed JSON. An empty body reads as `undefined`.
+ */
+export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
+  const hasBody = ctx.request.length > 0 || ctx.get('Transfer-Encoding') !== '';
+  if (!hasBody) return undefined;
+  if (!ctx.is('application/json', 'application/*+json')) {
+    throw new AppError({
+      status: 415,
+      code: 'unsupported-media-type',
+      title: 'Unsupported media type',
+      detail: 'The request body must be JSON, sent with Content-Type: application/json.',
+    });
+  }
+  const raw = await readRaw(ctx, limit);
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch {
+    throw badRequest('The request body is not valid JSON.');
+  }
+}
+
+/** Parses an application/x-www-form-urlencoded body (the login form). */
+export async function readFormBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<Record<string, string>> {
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new AppError({
+      status: 415,
+      code: 'unsupported-media-type',
+      title: 'Unsupported media type',
+      detail: 'The form must be sent as application/x-www-form-urlencoded.',
+    });
+  }
+  const raw = await readRaw(ctx, limit);
+  return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+}

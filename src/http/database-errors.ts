@@ -1,0 +1,30 @@
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+]);
+
+/**
+ * True when an error means "the database cannot be reached right now" rather
+ * than "this query is wrong": the client gets 503 and may retry.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
+    const candidate = current as { name?: string; code?: string; message?: string; cause?: unknown };
+    if (candidate.name === 'KnexTimeoutError') return true;
+    if (candidate.code && (CONNECTION_ERROR_CODES.has(candidate.code) || candidate.code.startsWith('08'))) return true;
+    if (typeof candidate.message === 'string' && /Connection terminated|connection (?:is )?closed|Client has encountered a connection error/i.test(candidate.message)) {
+      return true;
+    }
+    current = candidate.cause;
+  }
+  return false;
+}

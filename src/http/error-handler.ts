@@ -1,0 +1,68 @@
+import type { Context, Next } from 'koa';
+
+import { AppError, notFound, serviceUnavailable } from './errors.js';
+import { isDatabaseUnavailable } from './database-errors.js';
+import { renderErrorPage } from './html.js';
+import type { RequestState } from './request-context.js';
+
+const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Turns anything thrown below into the AppError the client will see. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (isDatabaseUnavailable(error)) return serviceUnavailable(error);
+  const httpError = error as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500 && httpError.expose) {
+    return new AppError({
+      status: httpError.status,
+      code: httpError.status === 404 ? 'not-found' : 'bad-request',
+      title: httpError.status === 404 ? 'Not found' : 'Bad request',
+      detail: typeof httpError.message === 'string' ? httpError.message : undefined,
+      cause: error,
+    });
+  }
+  return new AppError({ status: 500, code: 'internal', title: 'Internal server error', cause: error });
+}
+
+/**
+ * Mounted first. Every failure below becomes one response shape: RFC 9457
+ * problem+json for the JSON APIs, a plain HTML page for the login pages. A 5xx
+ * shows only a generic message and the request id; its cause goes to the log.
+ */
+export function createErrorHandler(options: { problemBaseUrl: string }) {
+  return async function handleErrors(ctx: Context, next: Next): Promise<void> {
+    const state = ctx.state as RequestState;
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body == null && !ctx.headerSent) throw notFound();
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      const code = (thrown as { code?: string }).code;
+      if (code && CLIENT_GONE.has(code) && (ctx.req.destroyed || ctx.res.destroyed)) {
+        state.log.debug({ code }, 'client went away mid-request');
+        return;
+      }
+      if (error.status >= 500) {
+        state.log.error({ err: error.cause ?? error, status: error.status }, 'request failed');
+      }
+      if (ctx.headerSent || !ctx.writable) return;
+      ctx.status = error.status;
+      for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
+      if (ctx.path.startsWith('/oauth/')) {
+        ctx.type = 'html';
+        ctx.body = renderErrorPage({ title: error.title, detail: error.expose ? error.detail : undefined, requestId: state.requestId });
+        return;
+      }
+      ctx.type = 'application/problem+json';
+      ctx.body = {
+        type: `${options.problemBaseUrl}/${error.code}`,
+        title: error.title,
+        status: error.status,
+        detail: error.expose ? error.detail : 'Something went wrong on our side. Quote the request id if you contact support.',
+        ...(error.errors ? { errors: error.errors } : {}),
+        ...(error.expose ? error.extra : {}),
+        requestId: state.requestId,
+      };
+    }
+  };
+}

@@ -1,0 +1,26 @@
+import type { z } from 'zod';
+
+import { validationFailed, type FieldError } from './errors.js';
+
+/** Turns zod issues into field errors that name the field and the rule. */
+export function toFieldErrors(issues: z.core.$ZodIssue[], prefix: string[] = []): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path.map(String)];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) errors.push({ path: [...path, key].join('.'), message: 'is not a known field' });
+      continue;
+    }
+    let message = issue.message;
+    if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) message = 'is required';
+    errors.push({ path: path.join('.'), message });
+  }
+  return errors;
+}
+
+/** Parses `input` with `schema`, or throws a 400 naming every bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix: string[] = []): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationFailed(toFieldErrors(result.error.issues, prefix));
+  return result.data;
+}

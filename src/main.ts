@@ -1,0 +1,105 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { isEmpty, seedDemo } from '../seeds/demo.js';
+import { createSystem } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { startHousekeeping } from './db/housekeeping.js';
+import { createDatabase } from './db/knex.js';
+import { migrateToLatest } from './db/migrate.js';
+import { createLogger, type Logger } from './logger.js';
+
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * Starts the server: read config, open the database, migrate, (seed a fresh
+ * embedded database), listen. Returns `stop`, which drains: it stops
+ * accepting, lets in-flight requests finish, then closes the pool.
+ */
+export async function start(config: Config, logger: Logger) {
+  const db = await createDatabase(config.database);
+  const applied = await migrateToLatest(db);
+  if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+  if (config.database.kind === 'embedded' && !config.production && (await isEmpty(db))) {
+    await seedDemo(db, { password: config.demoPassword });
+    logger.info('fresh embedded database: demo data loaded (see README for the accounts)');
+  }
+
+  const { app, housekeeping } = await createSystem({ config, db, logger });
+  const cleanup = startHousekeeping(housekeeping, { intervalMs: HOUSEKEEPING_INTERVAL_MS, logger });
+
+  let draining = false;
+  const server = http.createServer(app.callback());
+  server.on('request', (_req, res) => {
+    // While draining, tell keep-alive clients not to reuse the connection.
+    if (draining) res.setHeader('Connection', 'close');
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, publicUrl: config.publicUrl, database: config.database.kind }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      draining = true;
+      logger.info('draining: no new connections, finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => {
+        logger.warn('drain timeout reached; closing remaining connections');
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(force);
+      await cleanup.stop();
+      await db.destroy();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { server, port, stop };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  try {
+    const { stop } = await start(config, logger);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        logger.info({ signal }, 'signal received');
+        stop().then(
+          () => {
+            process.exitCode = 0;
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'error while stopping');
+            process.exitCode = 1;
+          },
+        );
+      });
+    }
+  } catch (error) {
+    logger.fatal({ err: error }, 'failed to start');
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await main();
+}

@@ -1,0 +1,129 @@
+import type { Knex } from 'knex';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+import { queryable } from '../db/transaction.js';
+import { hashToken } from './token-hash.js';
+
+/**
+ * Models whose id is itself a bearer credential. Their id is stored only as a
+ * SHA-256 hash, and `jti` is removed from the stored payload and put back on
+ * find, so a database dump holds no usable token. (Session and DeviceCode are
+ * looked up by uid / user code and must keep their jti, so they are not here.)
+ */
+export const HASHED_MODELS = new Set([
+  'AccessToken',
+  'RefreshToken',
+  'AuthorizationCode',
+  'ClientCredentials',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+]);
+
+const TABLE = 'oidc_payloads';
+
+interface PayloadRow {
+  payload: AdapterPayload;
+  consumed_at: Date | null;
+}
+
+function epoch(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+/**
+ * The oidc-provider adapter over knex: one table for every model. Queries go
+ * through `queryable(db)` so a token minted inside `inTransaction` commits or
+ * rolls back with the rest of that transaction.
+ */
+export function createKnexAdapter(db: Knex) {
+  return class KnexAdapter implements Adapter {
+    private readonly hashed: boolean;
+
+    constructor(private readonly model: string) {
+      this.hashed = HASHED_MODELS.has(model);
+    }
+
+    /** The stored id for a provider id (hashed for token-like models). */
+    storedId(id: string): string {
+      return this.hashed ? hashToken(id) : id;
+    }
+
+    private rows() {
+      return queryable(db)(TABLE).where({ model: this.model });
+    }
+
+    private live() {
+      return this.rows().where((query) => query.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+    }
+
+    private toPayload(row: PayloadRow | undefined, id?: string): AdapterPayload | undefined {
+      if (!row) return undefined;
+      const payload: AdapterPayload = { ...row.payload };
+      if (this.hashed && id !== undefined) payload.jti = id;
+      if (row.consumed_at) payload.consumed = epoch(row.consumed_at);
+      return payload;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const stored: AdapterPayload = { ...payload };
+      if (this.hashed) delete stored.jti;
+      const expiresAt =
+        typeof expiresIn === 'number' ? db.raw(`now() + (? * interval '1 second')`, [expiresIn]) : null;
+      const row = {
+        model: this.model,
+        id: this.storedId(id),
+        payload: JSON.stringify(stored),
+        grant_id: payload.grantId ?? null,
+        uid: payload.uid ?? null,
+        user_code: payload.userCode ?? null,
+        expires_at: expiresAt,
+      };
+      await queryable(db)(TABLE)
+        .insert(row)
+        .onConflict(['model', 'id'])
+        .merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const row = await this.live().select('payload', 'consumed_at').where({ id: this.storedId(id) }).first();
+      return this.toPayload(row as PayloadRow | undefined, id);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const row = await this.live().select('payload', 'consumed_at').where({ uid }).first();
+      return this.toPayload(row as PayloadRow | undefined);
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const row = await this.live().select('payload', 'consumed_at').where({ user_code: userCode }).first();
+      return this.toPayload(row as PayloadRow | undefined);
+    }
+
+    async consume(id: string): Promise<void> {
+      await this.rows().where({ id: this.storedId(id) }).update({ consumed_at: db.fn.now() });
+    }
+
+    async destroy(id: string): Promise<void> {
+      await this.rows().where({ id: this.storedId(id) }).delete();
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await this.rows().where({ grant_id: grantId }).delete();
+    }
+  };
+}
+
+/** Deletes payloads that expired more than a minute ago, in bounded batches. */
+export async function deleteExpiredPayloads(db: Knex, batchSize = 1000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await db(TABLE)
+      .whereIn(
+        ['model', 'id'],
+        db(TABLE).select('model', 'id').where('expires_at', '<', db.raw(`now() - interval '1 minute'`)).limit(batchSize),
+      )
+      .delete();
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}

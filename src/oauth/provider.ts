@@ -1,0 +1,152 @@
+import type { Knex } from 'knex';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Config } from '../config.js';
+import { renderErrorPage } from '../http/html.js';
+import type { Logger } from '../logger.js';
+import type { StaffStore } from '../staff/store.js';
+import { createKnexAdapter } from './adapter.js';
+import { API_KEYS_CLIENT_ID, clientsFor, FIRST_PARTY_CLIENTS, OCTIV_APP_CLIENT_ID, resourceServerClients } from './clients.js';
+import type { ServerKeys } from './server-keys.js';
+
+/** The admin API's only scope; resource scopes stay out of the provider's `scopes` list. */
+export const ADMIN_SCOPE = 'admin';
+const OPENID_SCOPES = 'openid profile email';
+const STAFF_ACCESS_TOKEN_TTL = 60 * 60;
+
+export interface ProviderDeps {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  keys: ServerKeys;
+  staffStore: StaffStore;
+}
+
+function audiences(token: { aud?: string | string[] }): string[] {
+  if (!token.aud) return [];
+  return Array.isArray(token.aud) ? token.aud : [token.aud];
+}
+
+/**
+ * Builds the oidc-provider instance that issues and stores every token: staff
+ * sign-in for the web app (authorization code + PKCE), introspection for
+ * resource servers, and the opaque access tokens that are our API keys.
+ */
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, db, logger, keys, staffStore } = deps;
+  const resourceServers = resourceServerClients(config);
+  const https = config.publicUrl.startsWith('https://');
+
+  const configuration: Configuration = {
+    adapter: createKnexAdapter(db),
+    clients: clientsFor(config),
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure: https },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure: https },
+    },
+    scopes: ['openid', 'profile', 'email'],
+    responseTypes: ['code'],
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: {
+        enabled: true,
+        // Only configured resource-server clients, and only for tokens meant for them.
+        allowedPolicy: async (_ctx, client, token) => {
+          const audience = resourceServers.get(client.clientId);
+          return audience !== undefined && token.kind === 'AccessToken' && audiences(token as { aud?: string | string[] }).includes(audience);
+        },
+      },
+      revocation: {
+        enabled: true,
+        // API keys are deleted through the admin API (which also removes them
+        // from the list), never through /oauth/token/revocation. Answering as
+        // if it worked keeps the endpoint from revealing whether a key is live.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId && token.clientId !== API_KEYS_CLIENT_ID,
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
+          if (client.clientId === OCTIV_APP_CLIENT_ID && resourceIndicator === config.adminApiResource) {
+            return {
+              scope: ADMIN_SCOPE,
+              audience: config.adminApiResource,
+              accessTokenFormat: 'opaque',
+              accessTokenTTL: STAFF_ACCESS_TOKEN_TTL,
+            };
+          }
+          throw new errors.InvalidTarget();
+        },
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          // The web app's "Sign out" already asked; submit the provider's form at once.
+          ctx.type = 'html';
+          ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing out</title></head>
+<body>${form}<noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>
+<script nonce="${(ctx.state as { cspNonce?: string }).cspNonce ?? ''}">
+  var f = document.forms['op.logoutForm']; var i = document.createElement('input');
+  i.type = 'hidden'; i.name = 'logout'; i.value = 'yes'; f.appendChild(i); f.submit();
+</script></body></html>`;
+        },
+      },
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? STAFF_ACCESS_TOKEN_TTL,
+      AuthorizationCode: 60,
+      Grant: 14 * 24 * 60 * 60,
+      IdToken: 60 * 60,
+      Interaction: 60 * 60,
+      Session: 14 * 24 * 60 * 60,
+    },
+    // Keep the claims we set ourselves (API keys' facility_id and key_id).
+    extraTokenClaims: async (_ctx, token) => (token as { extra?: Record<string, unknown> }).extra,
+    findAccount: async (_ctx, sub) => {
+      const staff = await staffStore.findById(sub);
+      if (!staff) return undefined;
+      return {
+        accountId: staff.id,
+        claims: async () => ({ sub: staff.id, name: staff.name, email: staff.email }),
+      };
+    },
+    // First-party clients get their grant without a consent screen.
+    loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
+      const { client, session, result } = ctx.oidc;
+      if (!client || !session?.accountId) return undefined;
+      const grantId = (result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (!FIRST_PARTY_CLIENTS.has(client.clientId)) return existing;
+      const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      grant.addOIDCScope(OPENID_SCOPES);
+      grant.addResourceScope(config.adminApiResource, ADMIN_SCOPE);
+      await grant.save();
+      return grant;
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}`,
+    },
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.redirectUris?.some((uri) => new URL(uri).origin === origin) ?? false,
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = renderErrorPage({
+        title: 'Sign-in problem',
+        detail: out.error_description ? String(out.error_description) : String(out.error),
+        requestId: String((ctx.state as { requestId?: string }).requestId ?? ''),
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  provider.on('server_error', (ctx, error) => {
+    (((ctx.state as { log?: Logger }).log) ?? logger).error({ err: error }, 'oidc-provider server error');
+  });
+  return provider;
+}

@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import knexFactory, { type Knex } from 'knex';
+
+import type { Config } from '../../src/config.js';
+import { createDatabase } from '../../src/db/knex.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+
+export type TestDatabaseKind = 'postgres' | 'embedded';
+
+/** Which database the suite runs on: TEST_DATABASE=embedded, else Postgres. */
+export const TEST_DATABASE_KIND: TestDatabaseKind = process.env.TEST_DATABASE === 'embedded' ? 'embedded' : 'postgres';
+
+/** The server that test databases are created on (trust auth on this machine). */
+export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  kind: TestDatabaseKind;
+  /** What to put into Config['database'] (and the env) to reach this database. */
+  config: Config['database'];
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+async function adminConnection(): Promise<Knex> {
+  const admin = knexFactory({ client: 'pg', connection: POSTGRES_ADMIN_URL, pool: { min: 0, max: 1 } });
+  try {
+    await admin.raw('select 1');
+  } catch (error) {
+    await admin.destroy();
+    throw new Error(
+      `These tests need Postgres at ${POSTGRES_ADMIN_URL} (set TEST_POSTGRES_URL, or TEST_DATABASE=embedded): ${(error as Error).message}`,
+    );
+  }
+  return admin;
+}
+
+/**
+ * A fresh, empty database of the suite's kind, for one test file: a new
+ * Postgres database on the local server, or an embedded one in a temp folder.
+ */
+export async function createTestDatabase(kind: TestDatabaseKind = TEST_DATABASE_KIND): Promise<TestDatabase> {
+  if (kind === 'embedded') {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'octiv-test-'));
+    return {
+      kind,
+      config: { kind: 'embedded', dataDir },
+      env: { DATA_DIR: dataDir },
+      drop: () => rm(dataDir, { recursive: true, force: true }),
+    };
+  }
+  const admin = await adminConnection();
+  const name = `octiv_test_${randomBytes(6).toString('hex')}`;
+  await admin.raw(`create database ${name}`);
+  await admin.destroy();
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    kind,
+    config: { kind: 'postgres', url: url.toString(), poolMax: 10 },
+    env: { DATABASE_URL: url.toString() },
+    async drop() {
+      const cleanup = await adminConnection();
+      try {
+        await cleanup.raw(`drop database if exists ${name} with (force)`);
+      } finally {
+        await cleanup.destroy();
+      }
+    },
+  };
+}
+
+/** Opens a test database and migrates it. */
+export async function openMigrated(database: TestDatabase): Promise<Knex> {
+  const db = await createDatabase(database.config);
+  await migrateToLatest(db);
+  return db;
+}

@@ -1,0 +1,71 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+
+import type { Knex } from 'knex';
+import type Provider from 'oidc-provider';
+
+import { DEMO, seedDemo } from '../../seeds/demo.js';
+import { createSystem } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDatabase, openMigrated, type TestDatabase } from './database.js';
+
+export const DEMO_PASSWORD = 'demo-password';
+export { DEMO };
+
+export interface TestServer {
+  url: string;
+  config: Config;
+  db: Knex;
+  database: TestDatabase;
+  provider: Provider;
+  /** Every log line the server wrote, raw. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** A writable that keeps every line written to it. */
+export function captureLines(lines: string[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+}
+
+/**
+ * Starts the real app on a real HTTP server (port 0) over a fresh database of
+ * the suite's kind, migrated and seeded with the demo data.
+ */
+export async function startTestServer(
+  options: { env?: Record<string, string>; database?: TestDatabase; seed?: boolean } = {},
+): Promise<TestServer> {
+  const database = options.database ?? (await createTestDatabase());
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const config = loadConfig({ NODE_ENV: 'test', PUBLIC_URL: url, LOG_LEVEL: 'info', ...database.env, ...options.env });
+  const logs: string[] = [];
+  const logger = createLogger(config.logLevel, captureLines(logs));
+  const db = await openMigrated(database);
+  if (options.seed !== false) await seedDemo(db, { password: DEMO_PASSWORD });
+  const { app, provider } = await createSystem({ config, db, logger });
+  server.on('request', app.callback());
+  return {
+    url,
+    config,
+    db,
+    database,
+    provider,
+    logs,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.destroy();
+      if (!options.database) await database.drop();
+    },
+  };
+}
