@@ -20,8 +20,8 @@ const envSchema = z
     PUBLIC_URL: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
       .refine((value) => {
-        const url = new URL(value);
-        return url.search === '' && url.hash === '';
+        const url = URL.parse(value);
+        return !url || (url.search === '' && url.hash === '');
       }, 'must not have a query string or fragment')
       .optional(),
     TRUST_PROXY: z.stringbool().default(false),

@@ -14,6 +14,24 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value,
 export type Database = Knex;
 
 /**
+ * knex-pglite 0.14 names knex's `del` method "DEL" when it hands the result to
+ * knex's Postgres response mapper, which only knows "DELETE", so a delete
+ * resolves to a raw result object instead of the row count. Same contract as
+ * `pg`: a delete without `returning` resolves to the number of rows deleted.
+ */
+class EmbeddedPostgresClient extends (ClientPgLite as unknown as new (config: Knex.Config) => {
+  processResponse(obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } }, runner: unknown): unknown;
+}) {
+  override processResponse(
+    obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } },
+    runner: unknown,
+  ): unknown {
+    if (obj.method === 'del' && !obj.returning && !obj.output) return obj.response.affectedRows ?? 0;
+    return super.processResponse(obj, runner);
+  }
+}
+
+/**
  * Opens the database named by the configuration: Postgres over `pg` when
  * DATABASE_URL is set, otherwise an embedded Postgres (PGlite) kept in
  * DATA_DIR. Both speak the same SQL, so one set of migrations serves both.
@@ -30,11 +48,11 @@ export async function createDatabase(database: Config['database']): Promise<Data
   const dataDir = path.resolve(database.dataDir);
   await mkdir(dataDir, { recursive: true });
   return knexFactory({
-    client: ClientPgLite,
+    client: EmbeddedPostgresClient,
     dialect: 'postgres',
     connection: { filename: dataDir },
     acquireConnectionTimeout: 60_000,
-  } as Knex.Config);
+  } as unknown as Knex.Config);
 }
 
 /** True while the database answers a trivial query within the time limit. */

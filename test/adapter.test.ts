@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import test, { type ExecutionContext } from 'ava';
+import type { Knex } from 'knex';
+
+import { inTransaction } from '../src/db/transaction.js';
+import { createKnexAdapter, deleteExpiredPayloads } from '../src/oauth/adapter.js';
+import { hashToken } from '../src/oauth/token-hash.js';
+import { createTestDatabase, openMigrated, type TestDatabase, type TestDatabaseKind } from './helpers/database.js';
+
+// The adapter contract runs on both database kinds in every run, whatever
+// TEST_DATABASE says, since the server supports both.
+for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
+  let database: TestDatabase;
+  let db: Knex;
+  let Adapter: ReturnType<typeof createKnexAdapter>;
+
+  test.before(async () => {
+    database = await createTestDatabase(kind);
+    db = await openMigrated(database);
+    Adapter = createKnexAdapter(db);
+  });
+  test.after.always(async () => {
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  const t = (title: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`[${kind}] ${title}`, fn);
+
+  t('upsert then find returns the payload, with jti put back for tokens', async (t) => {
+    const adapter = new Adapter('AccessToken');
+    await adapter.upsert('token-1', { jti: 'token-1', kind: 'AccessToken', accountId: 'a', extra: { x: 1 } }, 60);
+    t.deepEqual(await adapter.find('token-1'), { jti: 'token-1', kind: 'AccessToken', accountId: 'a', extra: { x: 1 } });
+    t.is(await adapter.find('token-2'), undefined);
+  });
+
+  t('token-like ids are stored only as SHA-256 hashes, and jti is not stored', async (t) => {
+    const adapter = new Adapter('RefreshToken');
+    await adapter.upsert('secret-refresh-value', { jti: 'secret-refresh-value', kind: 'RefreshToken' }, 60);
+    const rows = await db('oidc_payloads').where({ model: 'RefreshToken' });
+    t.is(rows.length, 1);
+    t.is(rows[0].id, hashToken('secret-refresh-value'));
+    t.false(JSON.stringify(rows).includes('secret-refresh-value'));
+  });
+
+  t('non-token models keep their id (sessions are found by uid)', async (t) => {
+    const adapter = new Adapter('Session');
+    await adapter.upsert('session-id', { jti: 'session-id', uid: 'session-uid', kind: 'Session', accountId: 'a' }, 60);
+    t.like(await adapter.findByUid('session-uid'), { jti: 'session-id', accountId: 'a' });
+    t.like(await adapter.find('session-id'), { uid: 'session-uid' });
+    t.is(await adapter.findByUid('other'), undefined);
+  });
+
+  t('upsert replaces an existing record', async (t) => {
+    const adapter = new Adapter('Grant');
+    await adapter.upsert('grant-1', { jti: 'grant-1', kind: 'Grant', openid: { scope: 'openid' } }, 60);
+    await adapter.upsert('grant-1', { jti: 'grant-1', kind: 'Grant', openid: { scope: 'openid profile' } }, 60);
+    t.deepEqual((await adapter.find('grant-1'))?.openid, { scope: 'openid profile' });
+    t.is(await db('oidc_payloads').where({ model: 'Grant' }).count('* as n').first().then((row) => Number(row?.n)), 1);
+  });
+
+  t('consume marks a record consumed without removing it', async (t) => {
+    const adapter = new Adapter('AuthorizationCode');
+    await adapter.upsert('code-1', { jti: 'code-1', kind: 'AuthorizationCode' }, 60);
+    t.is((await adapter.find('code-1'))?.consumed, undefined);
+    await adapter.consume('code-1');
+    const found = await adapter.find('code-1');
+    t.truthy(found?.consumed);
+    t.true(typeof found?.consumed === 'number' && Math.abs(found.consumed - Date.now() / 1000) < 60);
+  });
+
+  t('destroy removes a record', async (t) => {
+    const adapter = new Adapter('AccessToken');
+    await adapter.upsert('gone', { jti: 'gone', kind: 'AccessToken' }, 60);
+    await adapter.destroy('gone');
+    t.is(await adapter.find('gone'), undefined);
+  });
+
+  t('revokeByGrantId removes that model\'s records of the grant only', async (t) => {
+    const tokens = new Adapter('AccessToken');
+    const codes = new Adapter('AuthorizationCode');
+    await tokens.upsert('t-g1', { jti: 't-g1', grantId: 'g1' }, 60);
+    await tokens.upsert('t-g2', { jti: 't-g2', grantId: 'g2' }, 60);
+    await codes.upsert('c-g1', { jti: 'c-g1', grantId: 'g1' }, 60);
+    await tokens.revokeByGrantId('g1');
+    t.is(await tokens.find('t-g1'), undefined);
+    t.truthy(await tokens.find('t-g2'));
+    t.truthy(await codes.find('c-g1'));
+    await codes.revokeByGrantId('g1');
+    t.is(await codes.find('c-g1'), undefined);
+  });
+
+  t('findByUserCode finds device codes', async (t) => {
+    const adapter = new Adapter('DeviceCode');
+    await adapter.upsert('device-1', { jti: 'device-1', userCode: 'ABCD-EFGH' }, 60);
+    t.like(await adapter.findByUserCode('ABCD-EFGH'), { jti: 'device-1' });
+    t.is(await adapter.findByUserCode('ZZZZ-ZZZZ'), undefined);
+  });
+
+  t('expired records are not found, and housekeeping deletes them', async (t) => {
+    const adapter = new Adapter('AccessToken');
+    await adapter.upsert('short', { jti: 'short' }, 1);
+    await adapter.upsert('long', { jti: 'long' }, 3600);
+    t.truthy(await adapter.find('short'));
+    await sleep(1_200);
+    t.is(await adapter.find('short'), undefined);
+    t.truthy(await adapter.find('long'));
+    // Housekeeping keeps a minute of grace; age the row past it.
+    await db('oidc_payloads').where({ id: hashToken('short') }).update({ expires_at: db.raw(`now() - interval '2 minutes'`) });
+    t.true((await deleteExpiredPayloads(db)) >= 1);
+    t.is(await db('oidc_payloads').where({ id: hashToken('short') }).first(), undefined);
+    t.truthy(await adapter.find('long'));
+  });
+
+  t('records without expiry never expire', async (t) => {
+    const adapter = new Adapter('Client');
+    await adapter.upsert('client-1', { client_id: 'client-1' });
+    t.like(await adapter.find('client-1'), { client_id: 'client-1' });
+  });
+
+  t('writes inside inTransaction roll back with the transaction', async (t) => {
+    const adapter = new Adapter('AccessToken');
+    await t.throwsAsync(
+      inTransaction(db, async () => {
+        await adapter.upsert('rolled-back', { jti: 'rolled-back' }, 60);
+        t.truthy(await adapter.find('rolled-back'), 'visible inside the transaction');
+        throw new Error('abort');
+      }),
+      { message: 'abort' },
+    );
+    t.is(await adapter.find('rolled-back'), undefined);
+  });
+}
