@@ -17,7 +17,7 @@ const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
  * accepting, lets in-flight requests finish, then closes the pool.
  */
 export async function start(config: Config, logger: Logger) {
-  const db = await createDatabase(config.database);
+  const db = await createDatabase(config.database, logger);
   const applied = await migrateToLatest(db);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   if (config.database.kind === 'embedded' && !config.production && (await isEmpty(db))) {
@@ -31,8 +31,12 @@ export async function start(config: Config, logger: Logger) {
   let draining = false;
   const server = http.createServer(app.callback());
   server.on('request', (_req, res) => {
-    // While draining, tell keep-alive clients not to reuse the connection.
+    // While draining, tell keep-alive clients not to reuse the connection, and
+    // close each one as soon as its in-flight response is done.
     if (draining) res.setHeader('Connection', 'close');
+    res.once('finish', () => {
+      if (draining) setImmediate(() => server.closeIdleConnections());
+    });
   });
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;

@@ -6,6 +6,7 @@ import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 
 // Return bigint counts and numeric values as strings is pg's default; we only
 // use int/bigint for counts, which fit in a JS number.
@@ -36,13 +37,21 @@ class EmbeddedPostgresClient extends (ClientPgLite as unknown as new (config: Kn
  * DATABASE_URL is set, otherwise an embedded Postgres (PGlite) kept in
  * DATA_DIR. Both speak the same SQL, so one set of migrations serves both.
  */
-export async function createDatabase(database: Config['database']): Promise<Database> {
+export async function createDatabase(database: Config['database'], logger?: Logger): Promise<Database> {
+  // knex prints pool and driver trouble to the console unless given a logger.
+  const log = logger && {
+    warn: (message: unknown) => logger.warn({ knex: String(message) }, 'database warning'),
+    error: (message: unknown) => logger.error({ knex: String(message) }, 'database error'),
+    deprecate: (message: unknown) => logger.warn({ knex: String(message) }, 'database deprecation'),
+    debug: (message: unknown) => logger.debug({ knex: String(message) }, 'database debug'),
+  };
   if (database.kind === 'postgres') {
     return knexFactory({
       client: 'pg',
       connection: { connectionString: database.url, application_name: 'octiv-system-integrations' },
       pool: { min: 0, max: database.poolMax },
       acquireConnectionTimeout: 10_000,
+      ...(log ? { log } : {}),
     });
   }
   const dataDir = path.resolve(database.dataDir);
@@ -52,6 +61,7 @@ export async function createDatabase(database: Config['database']): Promise<Data
     dialect: 'postgres',
     connection: { filename: dataDir },
     acquireConnectionTimeout: 60_000,
+    ...(log ? { log } : {}),
   } as unknown as Knex.Config);
 }
 

@@ -1,0 +1,48 @@
+import test from 'ava';
+
+import { createLogger } from '../src/logger.js';
+import { api, signIn } from './helpers/oauth.js';
+import { captureLines, DEMO_PASSWORD, startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+test.before(async () => {
+  server = await startTestServer();
+});
+test.after.always(async () => {
+  await server?.close();
+});
+
+test('secrets in log objects are redacted by configuration', (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('info', captureLines(lines));
+  logger.info({
+    req: { headers: { authorization: 'Bearer s3cret-1', cookie: 'sid=s3cret-2' } },
+    password: 's3cret-3',
+    body: { password: 's3cret-4', token: 's3cret-5', client_secret: 's3cret-6' },
+    headers: { authorization: 'Bearer s3cret-7' },
+  });
+  t.is(lines.length, 1);
+  t.notRegex(lines[0]!, /s3cret/);
+  t.regex(lines[0]!, /\[redacted\]/);
+});
+
+test('tokens, passwords and cookies never reach the request log', async (t) => {
+  const token = await signIn(server, 'owner@demo.test');
+  await api(server, '/api/v1/me', { token });
+  await api(server, '/api/v1/me', { headers: { Authorization: 'Bearer junk-token-value-123' } });
+  const all = server.logs.join('\n');
+  t.true(server.logs.length > 5, 'requests were logged');
+  t.false(all.includes(token));
+  t.false(all.includes('junk-token-value-123'));
+  t.false(all.includes(DEMO_PASSWORD));
+  t.notRegex(all, /_session=|_interaction=/);
+  t.notRegex(all, /[?&](code|state|code_challenge)=/, 'query strings are not logged');
+});
+
+test('every request is logged once with its id, method, path and status', async (t) => {
+  const response = await api(server, '/healthz', { headers: { 'X-Request-Id': 'log-line-check' } });
+  t.is(response.status, 200);
+  const lines = server.logs.filter((line) => line.includes('"requestId":"log-line-check"'));
+  t.is(lines.length, 1);
+  t.like(JSON.parse(lines[0]!), { method: 'GET', path: '/healthz', status: 200, msg: 'request' });
+});
