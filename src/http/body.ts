@@ -13,6 +13,9 @@ const tooLarge = (limit: number) =>
     headers: { Connection: 'close' },
   });
 
+const unsupportedMediaType = (detail: string) =>
+  new AppError({ status: 415, code: 'unsupported-media-type', title: 'Unsupported media type', detail });
+
 /** Reads the raw body, refusing (413) anything over `limit` bytes without buffering it. */
 async function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('Content-Length') || Number.NaN);
@@ -35,12 +38,7 @@ export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Pr
   const hasBody = ctx.request.length > 0 || ctx.get('Transfer-Encoding') !== '';
   if (!hasBody) return undefined;
   if (!ctx.is('application/json', 'application/*+json')) {
-    throw new AppError({
-      status: 415,
-      code: 'unsupported-media-type',
-      title: 'Unsupported media type',
-      detail: 'The request body must be JSON, sent with Content-Type: application/json.',
-    });
+    throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
   }
   const raw = await readRaw(ctx, limit);
   if (raw.length === 0) return undefined;
@@ -54,12 +52,7 @@ export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Pr
 /** Parses an application/x-www-form-urlencoded body (the login form). */
 export async function readFormBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<Record<string, string>> {
   if (!ctx.is('application/x-www-form-urlencoded')) {
-    throw new AppError({
-      status: 415,
-      code: 'unsupported-media-type',
-      title: 'Unsupported media type',
-      detail: 'The form must be sent as application/x-www-form-urlencoded.',
-    });
+    throw unsupportedMediaType('The form must be sent as application/x-www-form-urlencoded.');
   }
   const raw = await readRaw(ctx, limit);
   return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
