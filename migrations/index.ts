@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import * as apiKeys from './20261130150000_api_keys.js';
 import * as foundation from './20261130140000_foundation.js';
 
 interface Migration {
@@ -15,4 +16,5 @@ interface Migration {
  */
 export const migrations: Migration[] = [
   { name: '20261130140000_foundation', ...foundation },
+  { name: '20261130150000_api_keys', ...apiKeys },
 ];

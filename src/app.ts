@@ -4,12 +4,17 @@ import Koa from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 
+import { isMalformedKey } from './api-keys/key-format.js';
+import { createApiKeyRoutes } from './api-keys/routes.js';
+import { createApiKeyService } from './api-keys/service.js';
+import { createApiKeyStore } from './api-keys/store.js';
 import type { Config } from './config.js';
 import { databaseIsReady } from './db/knex.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
-import { mountRoutes, type AnyRoute } from './http/route.js';
+import { buildOpenApiDocument } from './http/openapi.js';
+import { defineRoute, mountRoutes, type AnyRoute } from './http/route.js';
 import type { Logger } from './logger.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { createInteractionRouter } from './oauth/interaction.js';
@@ -18,6 +23,7 @@ import { loadServerKeys } from './oauth/server-keys.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
 import { createStaffRoutes } from './staff/routes.js';
+import { createStaffService } from './staff/service.js';
 import { createSignIn } from './staff/sign-in.js';
 import { createStaffStore } from './staff/store.js';
 
@@ -38,6 +44,8 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
   const staffStore = createStaffStore(db);
+  const staffService = createStaffService({ store: staffStore });
+  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db) });
   const introspector = createLocalIntrospector(provider);
   const authenticators = {
     staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
@@ -69,7 +77,8 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  const routes: AnyRoute[] = [...createStaffRoutes()];
+  const routes: AnyRoute[] = [...createStaffRoutes({ service: staffService }), ...createApiKeyRoutes({ service: apiKeyService })];
+  routes.push(createOpenApiRoute(routes, config));
   mountRoutes(api, routes, authenticators);
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true }));
@@ -77,11 +86,31 @@ export function createApp(deps: AppDeps): Koa {
   return app;
 }
 
+/** GET /api/v1/openapi.json: the document generated from the routes' own schemas. */
+function createOpenApiRoute(routes: AnyRoute[], config: Config): AnyRoute {
+  let document: unknown;
+  const route: AnyRoute = defineRoute({
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'getOpenApiDocument',
+    summary: 'This OpenAPI 3.1 document',
+    tag: 'Meta',
+    security: 'none',
+    responses: { 200: { description: 'The OpenAPI document' } },
+    async handle(ctx) {
+      document ??= buildOpenApiDocument(routes, config);
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = document;
+    },
+  });
+  return route;
+}
+
 /** Loads keys, builds the provider and the app: everything a process serves. */
 export async function createSystem(deps: Omit<AppDeps, 'provider'>) {
   const { config, db, logger } = deps;
   const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys });
-  const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db) });
+  const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isMalformedToken: isMalformedKey });
   const app = createApp({ ...deps, provider });
   const housekeeping: HousekeepingTask[] = [{ name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) }];
   return { app, provider, housekeeping };

@@ -39,10 +39,20 @@ export const REDACTED_PATHS = [
   'headers.cookie',
 ];
 
+/** Error serializer that leaves out SQL bindings a driver may attach (row values are not log material). */
+function serializeError(error: unknown): unknown {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  if (serialized && typeof serialized === 'object') {
+    for (const field of ['params', 'parameters', 'bindings', 'queryOptions']) delete serialized[field];
+  }
+  return serialized;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
+      serializers: { err: serializeError },
       base: { service: 'octiv-system-integrations' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },

@@ -3,6 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 
 import { readJsonBody } from './body.js';
+import { notFound } from './errors.js';
 import { parseOrThrow } from './validation.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
@@ -65,7 +66,9 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
     if (route.security !== 'none') chain.push(authenticators[route.security]);
     chain.push(...(route.guards ?? []));
     chain.push(async function validateAndHandle(ctx) {
-      const params = route.params ? parseOrThrow(route.params, ctx.params) : {};
+      // A malformed id names no resource: 404, exactly like an unknown one.
+      if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
+      const params = route.params ? route.params.parse(ctx.params) : {};
       const query = route.query ? parseOrThrow(route.query, ctx.query) : {};
       const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
       await route.handle(ctx, { params, query, body });

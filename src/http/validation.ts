@@ -24,3 +24,11 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, pre
   if (!result.success) throw validationFailed(toFieldErrors(result.error.issues, prefix));
   return result.data;
 }
+
+/**
+ * A zod error option that says "is required" for a missing value and `rule`
+ * for a present one of the wrong type, e.g. `z.string(expects('must be a string'))`.
+ */
+export function expects(rule: string) {
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : rule) };
+}

@@ -35,7 +35,8 @@ function epoch(date: Date): number {
  * through `queryable(db)` so a token minted inside `inTransaction` commits or
  * rolls back with the rest of that transaction.
  */
-export function createKnexAdapter(db: Knex) {
+export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value: string) => boolean } = {}) {
+  const isMalformed = options.isMalformedToken ?? (() => false);
   return class KnexAdapter implements Adapter {
     private readonly hashed: boolean;
 
@@ -85,6 +86,8 @@ export function createKnexAdapter(db: Knex) {
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      // A value that claims a known token format but fails its checksum cannot exist: no lookup.
+      if (this.hashed && isMalformed(id)) return undefined;
       const row = await this.live().select('payload', 'consumed_at').where({ id: this.storedId(id) }).first();
       return this.toPayload(row as PayloadRow | undefined, id);
     }
@@ -126,4 +129,17 @@ export async function deleteExpiredPayloads(db: Knex, batchSize = 1000): Promise
     total += deleted;
     if (deleted < batchSize) return total;
   }
+}
+
+/** A subquery of the hashes of every stored, unexpired access token. */
+export function liveAccessTokenHashes(db: Knex) {
+  return db(TABLE)
+    .select('id')
+    .where({ model: 'AccessToken' })
+    .where((query) => query.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+}
+
+/** Destroys an access token by the hash of its value (for API keys, whose value is never kept). */
+export async function destroyAccessTokenByHash(db: Knex, tokenHash: string): Promise<number> {
+  return queryable(db)(TABLE).where({ model: 'AccessToken', id: tokenHash }).delete();
 }

@@ -20,6 +20,8 @@ export interface ProviderDeps {
   logger: Logger;
   keys: ServerKeys;
   staffStore: StaffStore;
+  /** Rejects a token value of a known format whose checksum fails, before any lookup. */
+  isMalformedToken?: (value: string) => boolean;
 }
 
 function audiences(token: { aud?: string | string[] }): string[] {
@@ -38,7 +40,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const https = config.publicUrl.startsWith('https://');
 
   const configuration: Configuration = {
-    adapter: createKnexAdapter(db),
+    adapter: createKnexAdapter(db, { isMalformedToken: deps.isMalformedToken }),
     clients: clientsFor(config),
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 
 import type { Knex } from 'knex';
+import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 
 import { DEMO, seedDemo } from '../../seeds/demo.js';
@@ -20,6 +21,7 @@ export interface TestServer {
   db: Knex;
   database: TestDatabase;
   provider: Provider;
+  app: Koa;
   /** Every log line the server wrote, raw. */
   logs: string[];
   close(): Promise<void>;
@@ -60,6 +62,7 @@ export async function startTestServer(
     db,
     database,
     provider,
+    app,
     logs,
     async close() {
       server.closeAllConnections();
