@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 
 import * as apiKeys from './20261130150000_api_keys.js';
 import * as foundation from './20261130140000_foundation.js';
+import * as leads from './20261130160000_leads.js';
 
 interface Migration {
   name: string;
@@ -17,4 +18,5 @@ interface Migration {
 export const migrations: Migration[] = [
   { name: '20261130140000_foundation', ...foundation },
   { name: '20261130150000_api_keys', ...apiKeys },
+  { name: '20261130160000_leads', ...leads },
 ];

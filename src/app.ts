@@ -20,7 +20,14 @@ import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { createInteractionRouter } from './oauth/interaction.js';
 import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
 import { loadServerKeys } from './oauth/server-keys.js';
+import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
+import { createIdempotencyStore } from './idempotency/store.js';
+import { createLeadRoutes } from './leads/routes.js';
+import { createLeadService } from './leads/service.js';
+import { createLeadStore } from './leads/store.js';
+import { createApiKeyAuthenticator } from './resource-server/api-key-auth.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
+import { createRemoteIntrospector } from './resource-server/remote-introspection.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
 import { createStaffRoutes } from './staff/routes.js';
 import { createStaffService } from './staff/service.js';
@@ -46,12 +53,23 @@ export function createApp(deps: AppDeps): Koa {
   const staffStore = createStaffStore(db);
   const staffService = createStaffService({ store: staffStore });
   const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db) });
+  const leadService = createLeadService({
+    db,
+    store: createLeadStore(db),
+    idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
+  });
   const introspector = createLocalIntrospector(provider);
+  // The Leads API checks keys in-process by default, or over RFC 7662 when it runs apart.
+  const keyIntrospector = config.leadsApiIntrospectionUrl
+    ? createRemoteIntrospector({
+        endpoint: config.leadsApiIntrospectionUrl,
+        clientId: config.leadsApiClient.id,
+        clientSecret: config.leadsApiClient.secret,
+      })
+    : introspector;
   const authenticators = {
     staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
-    apiKey: async () => {
-      throw new Error('API-key routes are not mounted yet');
-    },
+    apiKey: createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: 'leads:create' }),
   };
 
   app.use(createRequestContext(logger));
@@ -77,7 +95,11 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  const routes: AnyRoute[] = [...createStaffRoutes({ service: staffService }), ...createApiKeyRoutes({ service: apiKeyService })];
+  const routes: AnyRoute[] = [
+    ...createStaffRoutes({ service: staffService }),
+    ...createApiKeyRoutes({ service: apiKeyService }),
+    ...createLeadRoutes({ service: leadService }),
+  ];
   routes.push(createOpenApiRoute(routes, config));
   mountRoutes(api, routes, authenticators);
   app.use(api.routes());
@@ -112,6 +134,10 @@ export async function createSystem(deps: Omit<AppDeps, 'provider'>) {
   const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys });
   const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isMalformedToken: isMalformedKey });
   const app = createApp({ ...deps, provider });
-  const housekeeping: HousekeepingTask[] = [{ name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) }];
+  const idempotencyStore = createIdempotencyStore(db);
+  const housekeeping: HousekeepingTask[] = [
+    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
+    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
+  ];
   return { app, provider, housekeeping };
 }

@@ -32,6 +32,7 @@ const envSchema = z
     DATA_DIR: z.string().min(1).default('./.data'),
     LOG_LEVEL: z.enum(logLevels).default('info'),
     LEADS_API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, dot, dash or underscore').default('leads-api'),
+    LEADS_API_INTROSPECTION_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     LEADS_API_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     DEMO_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     OCTIV_APP_REDIRECT_URIS: commaList
@@ -88,6 +89,8 @@ export interface Config {
   database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
   logLevel: (typeof logLevels)[number];
   leadsApiClient: { id: string; secret: string };
+  /** Set: the Leads API checks keys over RFC 7662 at this URL. Unset: in-process. */
+  leadsApiIntrospectionUrl: string | undefined;
   demoPassword: string;
   octivAppRedirectUris: string[];
   cookieKeys: string[] | undefined;
@@ -132,6 +135,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       id: env.LEADS_API_CLIENT_ID,
       secret: env.LEADS_API_CLIENT_SECRET ?? DEV_DEFAULTS.leadsApiClientSecret,
     },
+    leadsApiIntrospectionUrl: env.LEADS_API_INTROSPECTION_URL,
     demoPassword: env.DEMO_PASSWORD ?? DEV_DEFAULTS.demoPassword,
     octivAppRedirectUris: [`${publicUrl}/console/callback`, ...(env.OCTIV_APP_REDIRECT_URIS ?? [])],
     cookieKeys: env.COOKIE_KEYS,

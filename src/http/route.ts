@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 
 import { readJsonBody } from './body.js';
-import { notFound } from './errors.js';
+import { notFound, validationFailed } from './errors.js';
 import { parseOrThrow } from './validation.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
@@ -18,6 +18,8 @@ export interface RouteInput<P, Q, B> {
   params: P;
   query: Q;
   body: B;
+  /** Declared request headers that were sent, validated, by lower-case name. */
+  headers: Record<string, unknown>;
 }
 
 /**
@@ -70,8 +72,17 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
       if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
       const params = route.params ? route.params.parse(ctx.params) : {};
       const query = route.query ? parseOrThrow(route.query, ctx.query) : {};
+      const headers: Record<string, unknown> = {};
+      for (const [name, header] of Object.entries(route.requestHeaders ?? {})) {
+        const value = ctx.get(name);
+        if (ctx.headers[name.toLowerCase()] === undefined) {
+          if (header.required) throw validationFailed([{ path: name, message: 'is required' }]);
+          continue;
+        }
+        headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
+      }
       const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
-      await route.handle(ctx, { params, query, body });
+      await route.handle(ctx, { params, query, body, headers });
     });
     router[route.method](route.operationId, route.path, ...chain);
   }

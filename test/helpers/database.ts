@@ -8,6 +8,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../../src/config.js';
 import { createDatabase } from '../../src/db/knex.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import type { Logger } from '../../src/logger.js';
 
 export type TestDatabaseKind = 'postgres' | 'embedded';
 
@@ -74,8 +75,8 @@ export async function createTestDatabase(kind: TestDatabaseKind = TEST_DATABASE_
 }
 
 /** Opens a test database and migrates it. */
-export async function openMigrated(database: TestDatabase): Promise<Knex> {
-  const db = await createDatabase(database.config);
+export async function openMigrated(database: TestDatabase, logger?: Logger): Promise<Knex> {
+  const db = await createDatabase(database.config, logger);
   await migrateToLatest(db);
   return db;
 }

@@ -28,3 +28,23 @@ export async function dumpDatabase(server: TestServer): Promise<string> {
   const rows = await Promise.all(tables.map((table) => server.db(table).select('*')));
   return JSON.stringify(rows);
 }
+
+/**
+ * Mints a token in the API key format straight through the provider, for
+ * cases the admin API cannot make (another scope, a short life).
+ */
+export async function mintKey(server: TestServer, options: { scope: string; facilityId: string; expiresIn: number; audience?: string }): Promise<string> {
+  const { generateKey } = await import('../../src/api-keys/key-format.js');
+  const { API_KEYS_CLIENT_ID } = await import('../../src/oauth/clients.js');
+  const { provider } = server;
+  const token = new provider.AccessToken({
+    client: await provider.Client.find(API_KEYS_CLIENT_ID),
+    scope: options.scope,
+    resourceServer: { scope: options.scope, audience: options.audience ?? server.config.leadsApiResource },
+    expiresIn: options.expiresIn,
+    extra: { facility_id: options.facilityId, key_id: crypto.randomUUID() },
+  } as never);
+  const key = generateKey();
+  Object.assign(token, { jti: key, format: 'opaque' });
+  return token.save();
+}

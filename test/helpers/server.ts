@@ -42,17 +42,30 @@ export function captureLines(lines: string[]): Writable {
  * the suite's kind, migrated and seeded with the demo data.
  */
 export async function startTestServer(
-  options: { env?: Record<string, string>; database?: TestDatabase; seed?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    database?: TestDatabase;
+    seed?: boolean;
+    /** Check Leads API keys over RFC 7662 (HTTP to this same server) instead of in-process. */
+    remoteIntrospection?: boolean;
+  } = {},
 ): Promise<TestServer> {
   const database = options.database ?? (await createTestDatabase());
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  const config = loadConfig({ NODE_ENV: 'test', PUBLIC_URL: url, LOG_LEVEL: 'info', ...database.env, ...options.env });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PUBLIC_URL: url,
+    LOG_LEVEL: 'info',
+    ...(options.remoteIntrospection ? { LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
+    ...database.env,
+    ...options.env,
+  });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, captureLines(logs));
-  const db = await openMigrated(database);
+  const db = await openMigrated(database, logger);
   if (options.seed !== false) await seedDemo(db, { password: DEMO_PASSWORD });
   const { app, provider } = await createSystem({ config, db, logger });
   server.on('request', app.callback());

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+
+import { AppError, conflict } from '../http/errors.js';
+import type { IdempotencyStore, StoredResponse } from './store.js';
+
+/** An attempt still "in flight" after this long is taken to be abandoned (its process died). */
+export const STALE_AFTER_MS = 60_000;
+/** Records are kept this long (API.md: at least 24 hours). */
+export const RETENTION_HOURS = 25;
+
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/** A stable fingerprint of a request: method, path and the validated body with sorted keys. */
+export function fingerprintOf(method: string, path: string, body: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.entries(value)
+          .filter(([, inner]) => inner !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([key, inner]) => [key, canonical(inner)]),
+      );
+    }
+    return value;
+  };
+  return createHash('sha256').update(JSON.stringify([method, path, canonical(body)])).digest('hex');
+}
+
+interface StoredProblem {
+  problem: { status: number; code: string; title: string; detail?: string; errors?: unknown; extra?: Record<string, unknown> };
+}
+
+function toStoredProblem(error: AppError): StoredResponse {
+  const problem = { status: error.status, code: error.code, title: error.title, detail: error.detail, errors: error.errors, extra: error.extra };
+  return { status: error.status, body: { problem } satisfies StoredProblem, headers: {} };
+}
+
+function replayedProblem(stored: StoredProblem['problem']): AppError {
+  return new AppError({
+    status: stored.status,
+    code: stored.code,
+    title: stored.title,
+    ...(stored.detail ? { detail: stored.detail } : {}),
+    ...(stored.errors ? { errors: stored.errors as never } : {}),
+    ...(stored.extra ? { extra: stored.extra } : {}),
+    headers: { [REPLAYED_HEADER]: 'true' },
+  });
+}
+
+/**
+ * Idempotency-Key handling in the spirit of the IETF httpapi draft and
+ * Stripe: the first request with a key claims it; a retry with the same body
+ * gets the first response again (`Idempotent-Replayed: true`); another body
+ * gets 422; a retry while the first is still running gets 409. `work` writes
+ * its result and calls `complete` inside one transaction, so an effect and its
+ * record commit together: an effect is never recorded twice, nor lost.
+ */
+export function createIdempotency(deps: { store: IdempotencyStore }) {
+  const { store } = deps;
+  return {
+    async run(
+      scope: string,
+      key: string,
+      fingerprint: string,
+      work: (complete: (response: StoredResponse) => Promise<void>) => Promise<StoredResponse>,
+    ): Promise<{ response: StoredResponse; replayed: boolean }> {
+      if (!(await store.claim(scope, key, fingerprint))) {
+        const existing = await store.find(scope, key);
+        if (!existing) throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
+        if (existing.fingerprint !== fingerprint) {
+          throw new AppError({
+            status: 422,
+            code: 'idempotency-key-reused',
+            title: 'Idempotency-Key reused',
+            detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+          });
+        }
+        if (existing.response) {
+          const stored = existing.response.body as StoredProblem | undefined;
+          if (stored && typeof stored === 'object' && 'problem' in stored) throw replayedProblem(stored.problem);
+          return { response: existing.response, replayed: true };
+        }
+        const stale = Date.now() - existing.startedAt.getTime() > STALE_AFTER_MS;
+        if (!stale || !(await store.takeOver(scope, key, existing.startedAt))) {
+          throw new AppError({
+            status: 409,
+            code: 'idempotency-key-in-flight',
+            title: 'Request in progress',
+            detail: 'A request with this Idempotency-Key is still being processed. Retry after a moment.',
+            headers: { 'Retry-After': '1' },
+          });
+        }
+      }
+      try {
+        const response = await work((completed) => store.complete(scope, key, completed));
+        return { response, replayed: false };
+      } catch (error) {
+        if (error instanceof AppError && error.status < 500) {
+          // A client error is the request's answer: keep it for retries too.
+          await store.complete(scope, key, toStoredProblem(error));
+        } else {
+          // Worth retrying (database down, a bug): forget the attempt so a retry can run.
+          await store.release(scope, key).catch(() => undefined);
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+export type Idempotency = ReturnType<typeof createIdempotency>;

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+import { expects } from '../http/validation.js';
+
+const requiredText = (max: number) =>
+  z
+    .string(expects('must be a string'))
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
+
+/** An optional text field; blank counts as absent. */
+const optionalText = (max: number) =>
+  z
+    .string(expects('must be a string'))
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .transform((value) => value || undefined)
+    .optional();
+
+export const createLeadBody = z
+  .strictObject({
+    firstName: requiredText(100),
+    lastName: requiredText(100),
+    email: z
+      .string(expects('must be a string'))
+      .trim()
+      .max(254, 'must be at most 254 characters')
+      .pipe(z.email('must be a valid email address')),
+    phone: z
+      .string(expects('must be a string'))
+      .trim()
+      .max(32, 'must be at most 32 characters')
+      .regex(/^[0-9+()\-.\s]*$/, 'may hold only digits, spaces and + ( ) - .')
+      .transform((value) => value || undefined)
+      .optional(),
+    locationId: z.uuid('must be the id of a location of this facility').optional(),
+    source: optionalText(100).meta({ description: 'Where the lead came from, e.g. "Landing page".' }),
+    notes: optionalText(2000),
+  })
+  .meta({ id: 'CreateLead' });
+
+export type CreateLeadInput = z.output<typeof createLeadBody>;
+
+export const leadSchema = z
+  .object({
+    id: z.uuid(),
+    facilityId: z.uuid(),
+    locationId: z.uuid().nullable(),
+    firstName: z.string(),
+    lastName: z.string(),
+    email: z.string(),
+    phone: z.string().nullable(),
+    source: z.string().nullable(),
+    notes: z.string().nullable(),
+    status: z.literal('lead'),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Lead' });
+
+export const idempotencyKeyHeader = z
+  .string()
+  .min(1, 'must be 1 to 255 characters')
+  .max(255, 'must be 1 to 255 characters')
+  .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');

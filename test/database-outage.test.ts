@@ -1,0 +1,67 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import test from 'ava';
+
+import { createTestDatabase, POSTGRES_ADMIN_URL } from './helpers/database.js';
+import { createKey } from './helpers/keys.js';
+import { api, signIn } from './helpers/oauth.js';
+import { startTestServer } from './helpers/server.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+// Always on Postgres, whatever TEST_DATABASE says: the embedded database has
+// no network to lose. The shared Postgres itself is never stopped; a proxy
+// between the server and it is cut instead.
+test('the database going away gives 503s, not a crash; the server serves again when it returns', async (t) => {
+  const database = await createTestDatabase('postgres');
+  const admin = new URL(POSTGRES_ADMIN_URL);
+  const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
+  const url = new URL(database.env.DATABASE_URL!);
+  url.host = `127.0.0.1:${proxy.port}`;
+  const server = await startTestServer({
+    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax: 5 }, env: { DATABASE_URL: url.toString() } },
+  });
+  try {
+    const owner = await signIn(server, 'owner@demo.test');
+    const { key } = await createKey(server, owner, 'Outage');
+    const postLead = (email: string) =>
+      api(server, '/api/v1/leads', { body: { firstName: 'Out', lastName: 'Age', email }, headers: { Authorization: `Bearer ${key}` } });
+    t.is((await postLead('before@example.com')).status, 201);
+
+    // A burst in flight while the database goes away.
+    const burst = Array.from({ length: 40 }, (_, index) => postLead(`burst.${index}@example.com`));
+    await sleep(5);
+    await proxy.cut();
+    const answers = await Promise.all(burst);
+    const statuses = answers.map((answer) => answer.status);
+    t.true(statuses.every((status) => status === 201 || status === 503), statuses.join(','));
+
+    const down = await postLead('during@example.com');
+    t.is(down.status, 503);
+    t.is(down.headers.get('content-type'), 'application/problem+json');
+    t.is(down.headers.get('retry-after'), '5');
+    t.notRegex(JSON.stringify(down.body), /ECONNREFUSED|Connection terminated|stack|insert into/i);
+    t.is((await api(server, '/readyz')).status, 503);
+    t.is((await api(server, '/healthz')).status, 200, 'the process is alive');
+    t.is((await api(server, '/api/v1/me', { token: owner })).status, 503);
+
+    await proxy.restore();
+    let ready = 503;
+    for (let attempt = 0; attempt < 50 && ready !== 200; attempt += 1) {
+      ready = (await api(server, '/readyz')).status;
+      if (ready !== 200) await sleep(100);
+    }
+    t.is(ready, 200);
+    t.is((await postLead('after@example.com')).status, 201, 'serves again');
+    t.is((await api(server, '/api/v1/me', { token: owner })).status, 200, 'sessions and tokens survived');
+
+    // Nothing acknowledged was lost: every 201 of the burst is in the database.
+    const acknowledged = answers.filter((answer) => answer.status === 201).map((answer) => answer.body.id as string);
+    const stored = await server.db('members').whereIn('id', acknowledged).pluck('id');
+    t.is(stored.length, acknowledged.length);
+    t.is(await server.db('members').where({ email: 'during@example.com' }).first(), undefined);
+  } finally {
+    await server.close();
+    await proxy.close();
+    await database.drop();
+  }
+});

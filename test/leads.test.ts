@@ -1,0 +1,237 @@
+import test from 'ava';
+
+import { RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
+import { createIdempotencyStore } from '../src/idempotency/store.js';
+import { createKey } from './helpers/keys.js';
+import { api, signIn } from './helpers/oauth.js';
+import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+let key: string;
+let keyId: string;
+let otherKey: string;
+let seq = 0;
+
+test.before(async () => {
+  server = await startTestServer();
+  const owner = await signIn(server, 'owner@demo.test');
+  ({ key, id: keyId } = await createKey(server, owner, 'CRM'));
+  ({ key: otherKey } = await createKey(server, await signIn(server, 'owner@other.test'), 'Other CRM'));
+});
+test.after.always(async () => {
+  await server?.close();
+});
+
+const unique = (prefix = 'lead') => `${prefix}.${Date.now()}.${(seq += 1)}@example.com`;
+const lead = (overrides: Record<string, unknown> = {}) => ({ firstName: 'Ada', lastName: 'Lovelace', email: unique(), ...overrides });
+const post = (body: unknown, options: { token?: string; headers?: Record<string, string> } = {}) =>
+  api(server, '/api/v1/leads', { token: options.token ?? key, body, headers: options.headers });
+
+test('201 with the lead, a Location header, and the lead in the key\'s facility', async (t) => {
+  const body = lead({ phone: '+1 (555) 010-2000', locationId: DEMO.demoFitness.locations[1].id, source: 'Landing page', notes: 'Wants a trial' });
+  const response = await post(body);
+  t.is(response.status, 201);
+  t.is(response.headers.get('location'), `/api/v1/leads/${response.body.id}`);
+  t.is(response.headers.get('idempotent-replayed'), null);
+  t.deepEqual(response.body, {
+    id: response.body.id,
+    facilityId: DEMO.demoFitness.id,
+    locationId: DEMO.demoFitness.locations[1].id,
+    firstName: 'Ada',
+    lastName: 'Lovelace',
+    email: body.email,
+    phone: '+1 (555) 010-2000',
+    source: 'Landing page',
+    notes: 'Wants a trial',
+    status: 'lead',
+    createdAt: response.body.createdAt,
+  });
+  const row = await server.db('members').where({ id: response.body.id }).first();
+  t.is(row.facility_id, DEMO.demoFitness.id);
+  t.is(row.created_by_key, keyId, 'the lead records the key that created it');
+});
+
+test('optional fields may be left out (and blank counts as absent)', async (t) => {
+  const response = await post(lead({ phone: '', source: '  ' }));
+  t.is(response.status, 201);
+  t.like(response.body, { locationId: null, phone: null, source: null, notes: null });
+});
+
+test('validation: 400 naming each bad field and the rule; nothing is written', async (t) => {
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ firstName: undefined }, 'firstName', /is required/],
+    [{ firstName: '  ' }, 'firstName', /must not be empty/],
+    [{ lastName: 'x'.repeat(101) }, 'lastName', /at most 100 characters/],
+    [{ email: 'not-an-email' }, 'email', /valid email/],
+    [{ email: `${'a'.repeat(250)}@x.io` }, 'email', /at most 254 characters/],
+    [{ email: 42 }, 'email', /must be a string/],
+    [{ phone: 'x'.repeat(33) }, 'phone', /at most 32 characters/],
+    [{ phone: 'call me' }, 'phone', /only digits/],
+    [{ locationId: 'downtown' }, 'locationId', /location of this facility/],
+    [{ source: 's'.repeat(101) }, 'source', /at most 100 characters/],
+    [{ notes: 'n'.repeat(2001) }, 'notes', /at most 2000 characters/],
+    [{ status: 'active' }, 'status', /is not a known field/],
+    [{ facilityId: DEMO.otherGym.id }, 'facilityId', /is not a known field/],
+  ];
+  for (const [overrides, path, message] of cases) {
+    const body = lead(overrides);
+    const response = await post(body);
+    t.is(response.status, 400, JSON.stringify(overrides));
+    t.is(response.headers.get('content-type'), 'application/problem+json');
+    const error = response.body.errors?.find((item: { path: string }) => item.path === path);
+    t.truthy(error, `${JSON.stringify(overrides)} names ${path}: ${JSON.stringify(response.body.errors)}`);
+    t.regex(error?.message ?? '', message);
+    if (typeof body.email === 'string') t.is(await server.db('members').where({ email: body.email }).first(), undefined);
+  }
+  const several = await post({ firstName: '', email: 'x' });
+  t.deepEqual(several.body.errors.map((error: { path: string }) => error.path).sort(), ['email', 'firstName', 'lastName']);
+});
+
+test('malformed JSON 400, not JSON 415, over 16 KiB 413', async (t) => {
+  const malformed = await post('{"firstName":');
+  t.is(malformed.status, 400);
+  t.like(malformed.body, { status: 400, detail: 'The request body is not valid JSON.' });
+  const form = await post('firstName=Ada', { headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  t.is(form.status, 415);
+  const text = await post('hello', { headers: { 'Content-Type': 'text/plain' } });
+  t.is(text.status, 415);
+  const big = await post(lead({ notes: 'n'.repeat(17 * 1024) }));
+  t.is(big.status, 413);
+  t.is(big.headers.get('content-type'), 'application/problem+json');
+  // Just under the limit is fine (and then validation speaks).
+  const underLimit = await post(lead({ notes: 'n'.repeat(2000) }));
+  t.is(underLimit.status, 201);
+});
+
+test('an email already a member of the facility (any case) is 409 with its leadId', async (t) => {
+  const email = unique('dup');
+  const first = await post(lead({ email }));
+  t.is(first.status, 201);
+  const again = await post(lead({ email: email.toUpperCase(), firstName: 'Other' }));
+  t.is(again.status, 409);
+  t.is(again.body.leadId, first.body.id);
+  t.regex(again.body.detail, /already exists/);
+  t.is((await server.db('members').whereRaw('lower(email) = ?', [email]).count('* as n').first())?.n, 1);
+  // The same email in another facility is a different member.
+  t.is((await post(lead({ email }), { token: otherKey })).status, 201);
+});
+
+test('a key of facility A can never create a lead in B', async (t) => {
+  const response = await post(lead({ locationId: DEMO.otherGym.locations[0].id }));
+  t.is(response.status, 400);
+  t.is(response.body.errors[0].path, 'locationId');
+  const created = await post(lead(), { token: otherKey });
+  t.is(created.body.facilityId, DEMO.otherGym.id);
+  t.is((await server.db('members').where({ id: created.body.id }).first()).facility_id, DEMO.otherGym.id);
+});
+
+test('200 concurrent creates are all answered 201 and all in the database', async (t) => {
+  const bodies = Array.from({ length: 200 }, () => lead());
+  const responses = await Promise.all(bodies.map((body) => post(body)));
+  t.deepEqual([...new Set(responses.map((response) => response.status))], [201]);
+  const stored = await server.db('members').whereIn('email', bodies.map((body) => body.email)).count('* as n').first();
+  t.is(Number(stored?.n), 200);
+});
+
+test('Idempotency-Key: the same body replays the first response', async (t) => {
+  const idempotencyKey = `retry-${seq += 1}`;
+  const body = lead();
+  const first = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(first.status, 201);
+  t.is(first.headers.get('idempotent-replayed'), null);
+  const again = await post({ ...body }, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(again.status, 201);
+  t.is(again.headers.get('idempotent-replayed'), 'true');
+  t.is(again.headers.get('location'), first.headers.get('location'));
+  t.deepEqual(again.body, first.body);
+  t.is(Number((await server.db('members').where({ email: body.email }).count('* as n').first())?.n), 1);
+});
+
+test('Idempotency-Key with another body is 422 and writes nothing', async (t) => {
+  const idempotencyKey = `reuse-${seq += 1}`;
+  t.is((await post(lead(), { headers: { 'Idempotency-Key': idempotencyKey } })).status, 201);
+  const other = lead();
+  const response = await post(other, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(response.status, 422);
+  t.regex(response.body.detail, /different request body/);
+  t.is(await server.db('members').where({ email: other.email }).first(), undefined);
+});
+
+test('Idempotency-Key while the first request is in flight is 409; an abandoned one is taken over', async (t) => {
+  const idempotencyKey = `flight-${seq += 1}`;
+  const body = lead();
+  const { fingerprintOf } = await import('../src/idempotency/service.js');
+  const store = createIdempotencyStore(server.db);
+  // The state a first attempt leaves while it runs: claimed, not completed.
+  t.true(await store.claim(keyId, idempotencyKey, fingerprintOf('POST', '/api/v1/leads', { ...body })));
+  const busy = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(busy.status, 409);
+  t.is(busy.headers.get('retry-after'), '1');
+  // Its process died long ago: a retry takes over and completes it.
+  await server.db('idempotency_records')
+    .where({ api_key_id: keyId, idempotency_key: idempotencyKey })
+    .update({ started_at: new Date(Date.now() - STALE_AFTER_MS - 5_000) });
+  const retried = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(retried.status, 201);
+  t.is((await post(body, { headers: { 'Idempotency-Key': idempotencyKey } })).headers.get('idempotent-replayed'), 'true');
+});
+
+test('20 concurrent retries with one Idempotency-Key make exactly one lead and no 5xx', async (t) => {
+  const idempotencyKey = `storm-${seq += 1}`;
+  const body = lead();
+  const responses = await Promise.all(Array.from({ length: 20 }, () => post(body, { headers: { 'Idempotency-Key': idempotencyKey } })));
+  const statuses = responses.map((response) => response.status);
+  t.true(statuses.every((status) => status === 201 || status === 409), statuses.join(','));
+  t.true(statuses.includes(201));
+  const ids = new Set(responses.filter((response) => response.status === 201).map((response) => response.body.id));
+  t.is(ids.size, 1, 'every 201 names the same lead');
+  t.is(Number((await server.db('members').where({ email: body.email }).count('* as n').first())?.n), 1);
+});
+
+test('Idempotency-Key is scoped to the API key', async (t) => {
+  const idempotencyKey = `shared-${seq += 1}`;
+  const a = await post(lead(), { headers: { 'Idempotency-Key': idempotencyKey } });
+  const b = await post(lead(), { token: otherKey, headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(a.status, 201);
+  t.is(b.status, 201);
+  t.is(b.headers.get('idempotent-replayed'), null);
+  t.not(a.body.id, b.body.id);
+});
+
+test('a client error is replayed too (409 email exists)', async (t) => {
+  const email = unique('replay-conflict');
+  const original = await post(lead({ email }));
+  const idempotencyKey = `conflict-${seq += 1}`;
+  const body = lead({ email });
+  const first = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(first.status, 409);
+  const again = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(again.status, 409);
+  t.is(again.headers.get('idempotent-replayed'), 'true');
+  t.is(again.body.leadId, original.body.id);
+});
+
+test('a bad Idempotency-Key header is 400 naming it', async (t) => {
+  for (const value of ['x'.repeat(256), '']) {
+    const body = lead();
+    const response = await api(server, '/api/v1/leads', { token: key, body, headers: { 'Idempotency-Key': value } });
+    t.is(response.status, 400, `length ${value.length}`);
+    t.is(response.body.errors[0].path, 'Idempotency-Key');
+    t.is(await server.db('members').where({ email: body.email }).first(), undefined);
+  }
+  t.is((await post(lead(), { headers: { 'Idempotency-Key': 'k'.repeat(255) } })).status, 201);
+});
+
+test('idempotency records are kept 24 hours, then cleaned up', async (t) => {
+  const fresh = `fresh-${seq += 1}`;
+  const old = `old-${seq += 1}`;
+  await post(lead(), { headers: { 'Idempotency-Key': fresh } });
+  await post(lead(), { headers: { 'Idempotency-Key': old } });
+  const where = (idempotencyKey: string) => server.db('idempotency_records').where({ api_key_id: keyId, idempotency_key: idempotencyKey });
+  await where(old).update({ started_at: new Date(Date.now() - (RETENTION_HOURS + 1) * 3600_000) });
+  await where(fresh).update({ started_at: new Date(Date.now() - 23 * 3600_000) });
+  t.true((await createIdempotencyStore(server.db).deleteOlderThan(RETENTION_HOURS)) >= 1);
+  t.is(await where(old).first(), undefined);
+  t.truthy(await where(fresh).first(), 'a 23-hour-old record is kept');
+  t.true(RETENTION_HOURS >= 24);
+});

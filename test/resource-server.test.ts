@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+
+import test, { type ExecutionContext } from 'ava';
+
+import { createKey, mintKey } from './helpers/keys.js';
+import { api, signIn } from './helpers/oauth.js';
+import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
+
+// One contract, two introspectors: in-process, and RFC 7662 over HTTP.
+for (const mode of ['local', 'remote'] as const) {
+  let server: TestServer;
+  let owner: string;
+
+  test.before(async () => {
+    server = await startTestServer({ remoteIntrospection: mode === 'remote' });
+    owner = await signIn(server, 'owner@demo.test');
+  });
+  test.after.always(async () => {
+    await server?.close();
+  });
+
+  const t = (title: string, fn: (t: ExecutionContext) => Promise<void>) => test(`[${mode}] ${title}`, fn);
+  const body = () => ({ firstName: 'Grace', lastName: 'Hopper', email: `grace.${crypto.randomUUID()}@example.com` });
+  const postLead = (headers: Record<string, string>, path = '/api/v1/leads') => api(server, path, { body: body(), headers });
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  t('a good key creates a lead', async (t) => {
+    const { key } = await createKey(server, owner, `Good ${mode}`);
+    t.is((await postLead(bearer(key))).status, 201);
+  });
+
+  t('no credentials: 401 with a bare challenge', async (t) => {
+    const response = await postLead({});
+    t.is(response.status, 401);
+    t.is(response.headers.get('www-authenticate'), 'Bearer realm="api"');
+    t.is(response.headers.get('content-type'), 'application/problem+json');
+  });
+
+  t('malformed, checksum-failing and unknown keys: 401 invalid_token', async (t) => {
+    const { key } = await createKey(server, owner, `Typo ${mode}`);
+    const typo = key.slice(0, 20) + (key[20] === 'x' ? 'y' : 'x') + key.slice(21);
+    for (const token of ['junk', 'oct_pat_short', typo, `oct_pat_${'Z'.repeat(43)}000000`]) {
+      const response = await postLead(bearer(token));
+      t.is(response.status, 401, token.slice(0, 12));
+      t.regex(response.headers.get('www-authenticate') ?? '', /^Bearer realm="api", error="invalid_token"/);
+    }
+  });
+
+  t('a staff login token is not a leads key', async (t) => {
+    const response = await postLead(bearer(owner));
+    t.is(response.status, 401);
+    t.regex(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+  });
+
+  t('a key for another API is refused', async (t) => {
+    const token = await mintKey(server, { scope: 'leads:create', facilityId: DEMO.demoFitness.id, expiresIn: 60, audience: server.config.adminApiResource });
+    t.is((await postLead(bearer(token))).status, 401);
+  });
+
+  t('a key without leads:create: 403 insufficient_scope naming the scope', async (t) => {
+    const token = await mintKey(server, { scope: 'members:read', facilityId: DEMO.demoFitness.id, expiresIn: 60 });
+    const response = await postLead(bearer(token));
+    t.is(response.status, 403);
+    t.is(response.headers.get('www-authenticate'), 'Bearer realm="api", error="insufficient_scope", error_description="This API key lacks the leads:create scope.", scope="leads:create"');
+  });
+
+  t('an expired key: 401', async (t) => {
+    const { key } = await createKey(server, owner, `Expiring ${mode}`);
+    t.is((await postLead(bearer(key))).status, 201);
+    // Its lifetime runs out (keys have no expiry setting yet: age it in storage).
+    await server.db('oidc_payloads')
+      .where({ model: 'AccessToken', id: createHash('sha256').update(key).digest('hex') })
+      .update({
+        expires_at: server.db.raw(`now() - interval '1 second'`),
+        payload: server.db.raw(`jsonb_set(payload, '{exp}', to_jsonb(extract(epoch from now())::int - 1))`),
+      });
+    const response = await postLead(bearer(key));
+    t.is(response.status, 401);
+    t.regex(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+  });
+
+  t('the moment DELETE returns, the next request with the key gets 401', async (t) => {
+    const { key, id } = await createKey(server, owner, `Deleted ${mode}`);
+    t.is((await postLead(bearer(key))).status, 201);
+    const deleted = await api(server, `/api/v1/api-keys/${id}`, { token: owner, method: 'DELETE' });
+    t.is(deleted.status, 204);
+    const after = await postLead(bearer(key));
+    t.is(after.status, 401);
+    t.regex(after.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+  });
+
+  t('a key in the query string or the body is refused', async (t) => {
+    const { key } = await createKey(server, owner, `Query ${mode}`);
+    for (const path of [`/api/v1/leads?access_token=${key}`, `/api/v1/leads?api_key=${key}`]) {
+      const response = await api(server, path, { body: body() });
+      t.is(response.status, 401, path.split('?')[1]?.split('=')[0]);
+      t.regex(response.headers.get('www-authenticate') ?? '', /error="invalid_request"/);
+    }
+    const withHeaderToo = await api(server, `/api/v1/leads?access_token=${key}`, { body: body(), headers: bearer(key) });
+    t.is(withHeaderToo.status, 401);
+    const inBody = await api(server, '/api/v1/leads', { body: { ...body(), access_token: key } });
+    t.is(inBody.status, 401);
+    t.false(server.logs.join('\n').includes(key), 'the key never reaches the log');
+  });
+}
+
+test('[remote] an unreachable introspection endpoint gives 503, never a pass', async (t) => {
+  const server = await startTestServer({ env: { LEADS_API_INTROSPECTION_URL: 'http://127.0.0.1:1/oauth/token/introspection' } });
+  try {
+    const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Unreachable');
+    const response = await api(server, '/api/v1/leads', {
+      body: { firstName: 'A', lastName: 'B', email: 'a.b@example.com' },
+      headers: { Authorization: `Bearer ${key}` },
+    });
+    t.is(response.status, 503);
+    t.is(response.headers.get('retry-after'), '5');
+    t.is(await server.db('members').where({ email: 'a.b@example.com' }).first(), undefined);
+  } finally {
+    await server.close();
+  }
+});
+
+test('[remote] wrong introspection credentials give 503 (a misconfiguration), never a pass', async (t) => {
+  const server = await startTestServer({ remoteIntrospection: true, env: { LEADS_API_CLIENT_ID: 'leads-api' } });
+  try {
+    const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Wrong secret');
+    // Change the secret the provider expects: the Leads API's credentials are now wrong.
+    const client = await server.provider.Client.find('leads-api');
+    (client as unknown as { clientSecret: string }).clientSecret = 'x'.repeat(40);
+    const response = await api(server, '/api/v1/leads', {
+      body: { firstName: 'A', lastName: 'B', email: 'c.d@example.com' },
+      headers: { Authorization: `Bearer ${key}` },
+    });
+    t.is(response.status, 503);
+  } finally {
+    await server.close();
+  }
+});
