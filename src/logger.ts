@@ -2,17 +2,13 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/**
- * Paths pino censors wherever they appear in a log object. Handlers never log
- * bodies or query strings, so this is the second line of defence: a header, a
- * password or a token that slips into a log object still comes out "[redacted]".
- */
-export const REDACTED_PATHS = [
+const SECRET_FIELDS = [
   'authorization',
   'cookie',
   'password',
   'token',
   'key',
+  'apiKey',
   'secret',
   'accessToken',
   'access_token',
@@ -21,22 +17,22 @@ export const REDACTED_PATHS = [
   'code',
   'code_verifier',
   'client_secret',
-  '*.authorization',
-  '*.cookie',
-  '*.password',
-  '*.token',
-  '*.key',
-  '*.secret',
-  '*.accessToken',
-  '*.access_token',
-  '*.refresh_token',
-  '*.client_secret',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["idempotency-key"]',
+  'idempotency-key',
+];
+/** Where a secret could sit in a log object, one level down. */
+const CONTAINERS = ['headers', 'body', 'form', 'input', 'params', 'query', 'credentials', 'req.headers', 'req.body', 'res.headers', 'request.headers'];
+
+/**
+ * Paths pino censors in every log object. Handlers never log bodies or query
+ * strings, so this is the second line of defence: a header, a password or a
+ * token that slips into a log object still comes out "[redacted]". The paths
+ * are explicit: pino compiles them into one fast function, where `*.x`
+ * wildcards would cost several times the rest of a log line.
+ */
+export const REDACTED_PATHS = [
+  ...SECRET_FIELDS.map((field) => JSON.stringify([field]).slice(1, -1)).map((field) => `[${field}]`),
+  ...CONTAINERS.flatMap((container) => SECRET_FIELDS.map((field) => `${container}[${JSON.stringify(field)}]`)),
   'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
 ];
 
 /** Error serializer that leaves out SQL bindings a driver may attach (row values are not log material). */
@@ -46,6 +42,15 @@ function serializeError(error: unknown): unknown {
     for (const field of ['params', 'parameters', 'bindings', 'queryOptions']) delete serialized[field];
   }
   return serialized;
+}
+
+/**
+ * Standard output, written asynchronously: lines written while a write is
+ * pending go out together, instead of one system call per line. `flush()`
+ * runs at shutdown.
+ */
+export function stdoutDestination() {
+  return pino.destination({ dest: 1, sync: false });
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

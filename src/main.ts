@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { startHousekeeping } from './db/housekeeping.js';
 import { createDatabase } from './db/knex.js';
 import { migrateToLatest } from './db/migrate.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, stdoutDestination, type Logger } from './logger.js';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -80,7 +80,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const destination = stdoutDestination();
+  const logger = createLogger(config.logLevel, destination);
   try {
     const { stop } = await start(config, logger);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
         logger.info({ signal }, 'signal received');
         stop().then(
           () => {
+            destination.flushSync();
             process.exitCode = 0;
           },
           (error: unknown) => {
@@ -99,6 +101,7 @@ async function main(): Promise<void> {
     }
   } catch (error) {
     logger.fatal({ err: error }, 'failed to start');
+    destination.flushSync();
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 100).unref();
   }

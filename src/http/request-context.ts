@@ -23,13 +23,15 @@ export function createRequestContext(logger: Logger) {
     const requestId = SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const state = ctx.state as RequestState;
     state.requestId = requestId;
-    state.log = logger.child({ requestId });
+    // The child logger is made on first use: most requests only need the access line.
+    let child: Logger | undefined;
+    Object.defineProperty(state, 'log', { get: () => (child ??= logger.child({ requestId })), enumerable: true });
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      state.log.info(
-        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, aborted: !ctx.res.writableFinished },
+      logger.info(
+        { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, aborted: !ctx.res.writableFinished },
         'request',
       );
     });
