@@ -9,6 +9,7 @@ import { createApiKeyRoutes } from './api-keys/routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createApiKeyStore } from './api-keys/store.js';
 import type { Config } from './config.js';
+import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/knex.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
 import { createErrorHandler } from './http/error-handler.js';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(health.routes());
 
+  app.use(createConsoleRouter().routes());
   app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
   app.use(mount('/oauth', provider));
 

@@ -37,7 +37,7 @@ test('an unknown route is a problem+json 404 with the request id in header and b
     detail: 'No resource at this address.',
     requestId,
   });
-  t.is((await api(server, '/')).status, 404);
+  t.is((await api(server, '/api/v1')).status, 404);
 });
 
 test('a wrong method on a known route is a problem+json 405', async (t) => {
@@ -115,4 +115,23 @@ test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz
     broken.close();
     await unreachable.destroy();
   }
+});
+
+test('the console is served at /console with a strict CSP; / leads there', async (t) => {
+  const root = await fetch(`${server.url}/`, { redirect: 'manual' });
+  t.is(root.status, 302);
+  t.is(root.headers.get('location'), '/console/');
+  for (const path of ['/console/', '/console/callback', '/console/settings/system-integrations']) {
+    const page = await fetch(`${server.url}${path}`);
+    t.is(page.status, 200, path);
+    t.regex(await page.text(), /<script type="module" src="\/console\/assets\/app.js">/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    t.regex(csp, /script-src 'self'/);
+    t.regex(csp, /frame-ancestors 'none'/);
+    t.notRegex(csp, /unsafe-inline|unsafe-eval/);
+  }
+  const script = await fetch(`${server.url}/console/assets/app.js`);
+  t.is(script.status, 200);
+  t.regex(script.headers.get('content-type') ?? '', /javascript/);
+  t.is((await fetch(`${server.url}/console/assets/other.js`)).status, 404);
 });

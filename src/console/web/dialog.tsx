@@ -1,0 +1,75 @@
+import type { ComponentChildren } from 'preact';
+import { createPortal } from 'preact/compat';
+import { useEffect, useId, useRef } from 'preact/hooks';
+
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+/**
+ * A modal dialog: role="dialog" with aria-modal, labelled by its title. Focus
+ * moves into it and is kept there (Tab wraps), Escape closes it (when
+ * `onEscape` is given), and focus goes back to where it was, or to
+ * `returnFocus` when that element is gone. The page behind is inert.
+ */
+export function Dialog(props: {
+  title: string;
+  children: ComponentChildren;
+  onEscape?: () => void;
+  returnFocus?: () => HTMLElement | null;
+  describedBy?: string;
+}) {
+  const ref = useRef<HTMLDivElement>(null);
+  const titleId = useId();
+  const escape = useRef(props.onEscape);
+  escape.current = props.onEscape;
+  const returnFocus = useRef(props.returnFocus);
+  returnFocus.current = props.returnFocus;
+
+  useEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
+    const page = document.getElementById('page');
+    if (page) page.inert = true;
+    const node = ref.current!;
+    const first = node.querySelector<HTMLElement>('[data-autofocus]') ?? node.querySelector<HTMLElement>(FOCUSABLE);
+    first?.focus();
+    const onKeyDown = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && escape.current) {
+        event.preventDefault();
+        escape.current();
+      } else if (event.key === 'Tab') {
+        const items = [...node.querySelectorAll<HTMLElement>(FOCUSABLE)];
+        if (items.length === 0) return;
+        const [firstItem, lastItem] = [items[0]!, items[items.length - 1]!];
+        if (!node.contains(document.activeElement)) {
+          // Focus fell out (a button it was on got disabled): bring it back.
+          event.preventDefault();
+          (event.shiftKey ? lastItem : firstItem).focus();
+        } else if (event.shiftKey && document.activeElement === firstItem) {
+          event.preventDefault();
+          lastItem.focus();
+        } else if (!event.shiftKey && document.activeElement === lastItem) {
+          event.preventDefault();
+          firstItem.focus();
+        }
+      }
+    };
+    // On the document, so keys work even when focus has dropped to <body>.
+    document.addEventListener('keydown', onKeyDown);
+    return () => {
+      document.removeEventListener('keydown', onKeyDown);
+      if (page) page.inert = false;
+      const target = opener?.isConnected ? opener : returnFocus.current?.();
+      target?.focus();
+    };
+  }, []);
+
+  // Rendered outside #page, which is inert while the dialog is open.
+  return createPortal(
+    <div class="backdrop">
+      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby={titleId} aria-describedby={props.describedBy} ref={ref}>
+        <h2 id={titleId}>{props.title}</h2>
+        {props.children}
+      </div>
+    </div>,
+    document.getElementById('dialogs')!,
+  );
+}

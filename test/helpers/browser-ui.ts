@@ -1,0 +1,32 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Screenshots of the console walk-through; the README shows two of them. */
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../docs/screenshots');
+
+/** Debian's Chromium, headless, with the flags this machine's closed network needs. */
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** A full-page screenshot; the API key field is masked, since a key never goes into a snapshot. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true, mask: [page.locator('#new-key')], maskColor: '#c9d3dd' });
+}
+
+/** Signs in through the console: /console -> the login page -> back. */
+export async function signInThroughConsole(page: Page, baseUrl: string, email: string, password = 'demo-password'): Promise<void> {
+  await page.goto(`${baseUrl}/console/`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/console\/(?!callback)/);
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
