@@ -82,6 +82,15 @@ async function main(): Promise<void> {
   }
   const destination = stdoutDestination();
   const logger = createLogger(config.logLevel, destination);
+  // Every request path catches its own errors; these are for bugs. A stray
+  // rejection is logged and the server keeps serving; an uncaught exception
+  // leaves the process in an unknown state, so it is logged and the process exits.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; exiting');
+    destination.flushSync();
+    process.exit(1);
+  });
   try {
     const { stop } = await start(config, logger);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
