@@ -74,6 +74,16 @@ test('npm start on a fresh embedded database: migrates, loads the demo data, ser
     const me = await fetch(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
     t.is(me.status, 200);
     t.like(await me.json(), { email: 'owner@demo.test', role: 'owner' });
+
+    // A second process on the same embedded database is refused, clearly.
+    const second = spawnSync(process.execPath, ['dist/src/main.js'], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, PORT: '0' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    t.is(second.status, 1);
+    t.regex(second.stdout + second.stderr, /embedded database in .* is in use by process \d+/);
   } finally {
     server.child.kill('SIGTERM');
     t.is(await server.exited, 0);

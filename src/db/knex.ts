@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import knexFactory, { type Knex } from 'knex';
@@ -56,6 +57,7 @@ export async function createDatabase(database: Config['database'], logger?: Logg
   }
   const dataDir = path.resolve(database.dataDir);
   await mkdir(dataDir, { recursive: true });
+  await lockDataDir(dataDir);
   return knexFactory({
     client: EmbeddedPostgresClient,
     dialect: 'postgres',
@@ -63,6 +65,37 @@ export async function createDatabase(database: Config['database'], logger?: Logg
     acquireConnectionTimeout: 60_000,
     ...(log ? { log } : {}),
   } as unknown as Knex.Config);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The embedded database is for one process: two processes writing the same
+ * files would corrupt them. A lock file holds the owner's pid and is removed
+ * when the process exits; a lock left by a process that is gone is taken over.
+ */
+async function lockDataDir(dataDir: string): Promise<void> {
+  const lockPath = path.join(dataDir, 'octiv.lock');
+  try {
+    await writeFile(lockPath, String(process.pid), { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const owner = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+    if (owner && owner !== process.pid && isRunning(owner)) {
+      throw new Error(
+        `The embedded database in ${dataDir} is in use by process ${owner}. Stop that process, use another DATA_DIR, or set DATABASE_URL to share a Postgres between processes.`,
+      );
+    }
+    await writeFile(lockPath, String(process.pid));
+  }
+  process.once('exit', () => rmSync(lockPath, { force: true }));
 }
 
 /** True while the database answers a trivial query within the time limit. */
