@@ -7,6 +7,7 @@ import type Provider from 'oidc-provider';
 import { isMalformedKey } from './api-keys/key-format.js';
 import { createApiKeyRoutes } from './api-keys/routes.js';
 import { createApiKeyService } from './api-keys/service.js';
+import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
 import type { Config } from './config.js';
 import { createConsoleRouter } from './console/routes.js';
@@ -70,7 +71,7 @@ export function createApp(deps: AppDeps): Koa {
     : introspector;
   const authenticators = {
     staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
-    apiKey: createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: 'leads:create' }),
+    apiKey: createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: LEADS_CREATE }),
   };
 
   app.use(createRequestContext(logger));

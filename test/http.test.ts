@@ -44,7 +44,7 @@ test('a wrong method on a known route is a problem+json 405', async (t) => {
   const response = await api(server, '/api/v1/me', { method: 'DELETE' });
   t.is(response.status, 405);
   t.is(response.headers.get('content-type'), 'application/problem+json');
-  t.like(response.body, { status: 405 });
+  t.like(response.body, { status: 405, title: 'Method Not Allowed', type: `${server.url}/problems/method-not-allowed` });
 });
 
 test('a caller\'s well-formed X-Request-Id is kept; a malformed one is replaced', async (t) => {

@@ -14,6 +14,9 @@ export const SCOPES = [
 
 export type ScopeName = (typeof SCOPES)[number]['name'];
 
+/** The scope the Leads API requires. */
+export const LEADS_CREATE: ScopeName = 'leads:create';
+
 export const SCOPE_NAMES = SCOPES.map((scope) => scope.name) as [ScopeName, ...ScopeName[]];
 
 /** The audiences (resource indicators) a key with these scopes is valid for. */

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 import type { Context, Next } from 'koa';
 
 import { AppError, notFound, serviceUnavailable } from './errors.js';
@@ -13,10 +15,12 @@ export function toAppError(error: unknown): AppError {
   if (isDatabaseUnavailable(error)) return serviceUnavailable(error);
   const httpError = error as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500 && httpError.expose) {
+    // Koa's and the router's own errors (405, ...): named after the status.
+    const title = STATUS_CODES[httpError.status] ?? 'Bad request';
     return new AppError({
       status: httpError.status,
-      code: httpError.status === 404 ? 'not-found' : 'bad-request',
-      title: httpError.status === 404 ? 'Not found' : 'Bad request',
+      code: title.toLowerCase().replace(/[^a-z]+/g, '-'),
+      title,
       detail: typeof httpError.message === 'string' ? httpError.message : undefined,
       cause: error,
     });
