@@ -89,10 +89,6 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(health.routes());
 
-  app.use(createConsoleRouter().routes());
-  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
-  app.use(mount('/oauth', provider));
-
   const api = new Router({ prefix: '/api/v1' });
   api.use(async function noStore(ctx, next) {
     ctx.set('Cache-Control', 'no-store');
@@ -105,8 +101,13 @@ export function createApp(deps: AppDeps): Koa {
   ];
   routes.push(createOpenApiRoute(routes, config));
   mountRoutes(api, routes, authenticators);
+  // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true }));
+
+  app.use(createConsoleRouter().routes());
+  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
+  app.use(mount('/oauth', provider));
 
   return app;
 }
