@@ -47,8 +47,7 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (detail: string, errors?: FieldError[]) =>
-  new AppError({ status: 400, code: errors ? 'validation' : 'bad-request', title: errors ? 'Validation failed' : 'Bad request', detail, errors });
+export const badRequest = (detail: string) => new AppError({ status: 400, code: 'bad-request', title: 'Bad request', detail });
 
 export const validationFailed = (errors: FieldError[]) =>
   new AppError({

@@ -21,6 +21,11 @@ export const HASHED_MODELS = new Set([
 
 const TABLE = 'oidc_payloads';
 
+/** Rows not yet expired (no expiry, or one still ahead). */
+function notExpired(db: Knex) {
+  return (query: Knex.QueryBuilder) => query.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now());
+}
+
 interface PayloadRow {
   payload: AdapterPayload;
   consumed_at: Date | null;
@@ -54,7 +59,7 @@ export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value
     }
 
     private live() {
-      return this.rows().where((query) => query.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+      return this.rows().where(notExpired(db));
     }
 
     private toPayload(row: PayloadRow | undefined, id?: string): AdapterPayload | undefined {
@@ -136,7 +141,7 @@ export function liveAccessTokenHashes(db: Knex) {
   return db(TABLE)
     .select('id')
     .where({ model: 'AccessToken' })
-    .where((query) => query.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()));
+    .where(notExpired(db));
 }
 
 /** Destroys an access token by the hash of its value (for API keys, whose value is never kept). */

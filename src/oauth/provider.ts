@@ -3,6 +3,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 
 import type { Config } from '../config.js';
 import { renderErrorPage } from '../http/html.js';
+import { audienceList } from '../resource-server/introspection.js';
 import type { Logger } from '../logger.js';
 import type { StaffStore } from '../staff/store.js';
 import { createKnexAdapter } from './adapter.js';
@@ -22,11 +23,6 @@ export interface ProviderDeps {
   staffStore: StaffStore;
   /** Rejects a token value of a known format whose checksum fails, before any lookup. */
   isMalformedToken?: (value: string) => boolean;
-}
-
-function audiences(token: { aud?: string | string[] }): string[] {
-  if (!token.aud) return [];
-  return Array.isArray(token.aud) ? token.aud : [token.aud];
 }
 
 /**
@@ -59,7 +55,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         // Only configured resource-server clients, and only for tokens meant for them.
         allowedPolicy: async (_ctx, client, token) => {
           const audience = resourceServers.get(client.clientId);
-          return audience !== undefined && token.kind === 'AccessToken' && audiences(token as { aud?: string | string[] }).includes(audience);
+          return audience !== undefined && token.kind === 'AccessToken' && audienceList((token as { aud?: string | string[] }).aud).includes(audience);
         },
       },
       revocation: {

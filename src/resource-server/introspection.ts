@@ -23,9 +23,10 @@ export interface Introspector {
 
 export const INACTIVE: Introspection = { active: false };
 
-function toArray(value: string | string[] | undefined): string[] {
-  if (!value) return [];
-  return Array.isArray(value) ? value : [value];
+/** A token's `aud` (one string, a list, or absent) as a list. */
+export function audienceList(aud: string | string[] | undefined): string[] {
+  if (!aud) return [];
+  return Array.isArray(aud) ? aud : [aud];
 }
 
 /**
@@ -49,7 +50,7 @@ export function createLocalIntrospector(provider: Provider): Introspector {
         active: true,
         scope: accessToken.scope ?? '',
         clientId: accessToken.clientId ?? '',
-        aud: toArray(accessToken.aud as string | string[] | undefined),
+        aud: audienceList(accessToken.aud as string | string[] | undefined),
         iat: accessToken.iat ?? 0,
         exp: accessToken.exp,
         sub: accessToken.accountId,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { serviceUnavailable } from '../http/errors.js';
-import { INACTIVE, type Introspector } from './introspection.js';
+import { audienceList, INACTIVE, type Introspector } from './introspection.js';
 
 const RESERVED = new Set(['active', 'scope', 'client_id', 'aud', 'iat', 'exp', 'sub', 'iss', 'jti', 'token_type', 'sid', 'cnf', 'nbf', 'username']);
 
@@ -55,7 +55,7 @@ export function createRemoteIntrospector(options: { endpoint: string; clientId: 
         active: true,
         scope: body.scope ?? '',
         clientId: body.client_id ?? '',
-        aud: body.aud === undefined ? [] : Array.isArray(body.aud) ? body.aud : [body.aud],
+        aud: audienceList(body.aud),
         iat: body.iat ?? 0,
         exp: body.exp,
         sub: body.sub,
