@@ -16,7 +16,7 @@ import type { HousekeepingTask } from './db/housekeeping.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
 import { buildOpenApiDocument } from './http/openapi.js';
-import { defineRoute, mountRoutes, type AnyRoute } from './http/route.js';
+import { defineRoute, mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import type { Logger } from './logger.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { createInteractionRouter } from './oauth/interaction.js';
@@ -69,9 +69,12 @@ export function createApp(deps: AppDeps): Koa {
         clientSecret: config.leadsApiClient.secret,
       })
     : introspector;
-  const authenticators = {
+  const apiKeyAuthenticator = createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: LEADS_CREATE });
+  const authenticators: Authenticators = {
     staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
-    apiKey: createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: LEADS_CREATE }),
+    apiKey: apiKeyAuthenticator.checkFirst,
+    // Checking a key inside the write reads the token tables: only with in-process checks.
+    ...(keyIntrospector === introspector && config.leadsApiKeyCheck === 'in-write' ? { apiKeyInWrite: apiKeyAuthenticator.checkInWrite } : {}),
   };
 
   app.use(createRequestContext(logger));

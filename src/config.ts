@@ -34,6 +34,7 @@ const envSchema = z
     LEADS_API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, dot, dash or underscore').default('leads-api'),
     LEADS_API_INTROSPECTION_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     LEADS_API_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    LEADS_API_KEY_CHECK: z.enum(['in-write', 'introspection'], { error: 'must be in-write or introspection' }).default('in-write'),
     DEMO_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     OCTIV_APP_REDIRECT_URIS: commaList
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be a list of http(s) URLs' })))
@@ -91,6 +92,11 @@ export interface Config {
   leadsApiClient: { id: string; secret: string };
   /** Set: the Leads API checks keys over RFC 7662 at this URL. Unset: in-process. */
   leadsApiIntrospectionUrl: string | undefined;
+  /**
+   * With in-process checks: `in-write` checks a key inside the lead's insert
+   * statement (one round trip), `introspection` checks it first, then inserts.
+   */
+  leadsApiKeyCheck: 'in-write' | 'introspection';
   demoPassword: string;
   octivAppRedirectUris: string[];
   cookieKeys: string[] | undefined;
@@ -136,6 +142,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       secret: env.LEADS_API_CLIENT_SECRET ?? DEV_DEFAULTS.leadsApiClientSecret,
     },
     leadsApiIntrospectionUrl: env.LEADS_API_INTROSPECTION_URL,
+    leadsApiKeyCheck: env.LEADS_API_KEY_CHECK,
     demoPassword: env.DEMO_PASSWORD ?? DEV_DEFAULTS.demoPassword,
     octivAppRedirectUris: [`${publicUrl}/console/callback`, ...(env.OCTIV_APP_REDIRECT_URIS ?? [])],
     cookieKeys: env.COOKIE_KEYS,

@@ -2,17 +2,26 @@ import { createHash } from 'node:crypto';
 
 import test, { type ExecutionContext } from 'ava';
 
+import { generateKey } from '../src/api-keys/key-format.js';
 import { createKey, mintKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 
-// One contract, two introspectors: in-process, and RFC 7662 over HTTP.
-for (const mode of ['local', 'remote'] as const) {
+// One contract, three ways to check a key: inside the lead's insert statement
+// (the default), in-process introspection before the insert, and RFC 7662
+// introspection over HTTP (a Leads API deployed apart).
+const MODES = {
+  'in-write': {},
+  local: { env: { LEADS_API_KEY_CHECK: 'introspection' } },
+  remote: { remoteIntrospection: true },
+} as const;
+
+for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typeof MODES)[keyof typeof MODES]][]) {
   let server: TestServer;
   let owner: string;
 
   test.before(async () => {
-    server = await startTestServer({ remoteIntrospection: mode === 'remote' });
+    server = await startTestServer(options);
     owner = await signIn(server, 'owner@demo.test');
   });
   test.after.always(async () => {
@@ -27,6 +36,41 @@ for (const mode of ['local', 'remote'] as const) {
   t('a good key creates a lead', async (t) => {
     const { key } = await createKey(server, owner, `Good ${mode}`);
     t.is((await postLead(bearer(key))).status, 201);
+  });
+
+  t('the key is checked in the insert itself only in in-write mode', async (t) => {
+    const { key } = await createKey(server, owner, `Statements ${mode}`);
+    const hash = createHash('sha256').update(key).digest('hex');
+    const lead = body();
+    // Other tests run concurrently: watch only the queries naming this key or this lead.
+    const queries: string[] = [];
+    const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
+      if (query.bindings?.includes(hash) || query.bindings?.includes(lead.email)) queries.push(query.sql.trimStart().split(/\s+/)[0]!.toLowerCase());
+    };
+    server.db.on('query', onQuery);
+    try {
+      t.is((await api(server, '/api/v1/leads', { body: lead, headers: bearer(key) })).status, 201);
+    } finally {
+      server.db.off('query', onQuery);
+    }
+    t.deepEqual(queries, mode === 'in-write' ? ['insert'] : ['select', 'insert']);
+  });
+
+  t('a bad key with a bad body is 401; a good key with the same body is 400', async (t) => {
+    const { key } = await createKey(server, owner, `Bad body ${mode}`);
+    const bad = { firstName: '', email: 'not-an-email' };
+    const wellFormedUnknown = generateKey();
+    for (const token of ['junk', wellFormedUnknown]) {
+      const response = await api(server, '/api/v1/leads', { body: bad, headers: bearer(token) });
+      t.is(response.status, 401, token.slice(0, 12));
+    }
+    const scopeless = await mintKey(server, { scope: 'members:read', facilityId: DEMO.demoFitness.id, expiresIn: 60 });
+    t.is((await api(server, '/api/v1/leads', { body: bad, headers: bearer(scopeless) })).status, 403);
+    const notJson = await fetch(`${server.url}/api/v1/leads`, { method: 'POST', headers: { ...bearer(wellFormedUnknown), 'Content-Type': 'text/plain' }, body: 'hi' });
+    t.is(notJson.status, 401);
+    const response = await api(server, '/api/v1/leads', { body: bad, headers: bearer(key) });
+    t.is(response.status, 400);
+    t.truthy(response.body.errors.find((error: { path: string }) => error.path === 'email'));
   });
 
   t('no credentials: 401 with a bare challenge', async (t) => {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { readJsonBody } from './body.js';
 import { notFound, validationFailed } from './errors.js';
 import { parseOrThrow } from './validation.js';
+import type { PendingApiKeyState } from '../resource-server/api-key-auth.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -36,6 +37,11 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   tag: string;
   /** Who may call it; the matching authenticator runs first. */
   security: 'staff' | 'apiKey' | 'none';
+  /**
+   * The handler checks the API key inside its own write when the server
+   * allows it (`PendingApiKeyState`); otherwise the key is checked first.
+   */
+  checksApiKeyInWrite?: boolean;
   /** Guards declared on the route (permissions, roles), run after authentication. */
   guards?: Middleware[];
   params?: z.ZodType<P>;
@@ -62,28 +68,49 @@ export type AnyRoute = Route<any, any, any>;
  * validate params, query and body, then call the handler with typed input.
  * Handlers never read the raw request.
  */
-export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: Record<'staff' | 'apiKey', Middleware>): void {
+export interface Authenticators {
+  staff: Middleware;
+  apiKey: Middleware;
+  /** For routes that check the API key in their write; absent when keys are checked remotely. */
+  apiKeyInWrite?: Middleware;
+}
+
+export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: Authenticators): void {
   for (const route of routes) {
     const chain: Middleware[] = [];
-    if (route.security !== 'none') chain.push(authenticators[route.security]);
+    if (route.security === 'apiKey' && route.checksApiKeyInWrite && authenticators.apiKeyInWrite) {
+      chain.push(authenticators.apiKeyInWrite);
+    } else if (route.security !== 'none') {
+      chain.push(authenticators[route.security]);
+    }
     chain.push(...(route.guards ?? []));
     chain.push(async function validateAndHandle(ctx) {
-      // A malformed id names no resource: 404, exactly like an unknown one.
-      if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
-      const params = route.params ? route.params.parse(ctx.params) : {};
-      const query = route.query ? parseOrThrow(route.query, ctx.query) : {};
-      const headers: Record<string, unknown> = {};
-      for (const [name, header] of Object.entries(route.requestHeaders ?? {})) {
-        const value = ctx.get(name);
-        if (ctx.headers[name.toLowerCase()] === undefined) {
-          if (header.required) throw validationFailed([{ path: name, message: 'is required' }]);
-          continue;
-        }
-        headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
-      }
-      const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
-      await route.handle(ctx, { params, query, body, headers });
+      const input = await readInput(route, ctx).catch(async (error: unknown) => {
+        // A key not checked yet is checked before any input error: a bad key is always 401/403.
+        await (ctx.state as PendingApiKeyState).pendingApiKey?.authenticate();
+        throw error;
+      });
+      await route.handle(ctx, input);
     });
     router[route.method](route.operationId, route.path, ...chain);
   }
+}
+
+/** Parses and validates a request's params, query, declared headers and body. */
+async function readInput(route: AnyRoute, ctx: Context): Promise<RouteInput<unknown, unknown, unknown>> {
+  // A malformed id names no resource: 404, exactly like an unknown one.
+  if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
+  const params = route.params ? route.params.parse(ctx.params) : {};
+  const query = route.query ? parseOrThrow(route.query, ctx.query) : {};
+  const headers: Record<string, unknown> = {};
+  for (const [name, header] of Object.entries(route.requestHeaders ?? {})) {
+    const value = ctx.get(name);
+    if (ctx.headers[name.toLowerCase()] === undefined) {
+      if (header.required) throw validationFailed([{ path: name, message: 'is required' }]);
+      continue;
+    }
+    headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
+  }
+  const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
+  return { params, query, body, headers };
 }

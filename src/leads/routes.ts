@@ -1,7 +1,10 @@
+import type { Context } from 'koa';
+
 import { DEFAULT_BODY_LIMIT } from '../http/body.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { fingerprintOf, REPLAYED_HEADER } from '../idempotency/service.js';
-import type { ApiKeyState } from '../resource-server/api-key-auth.js';
+import type { StoredResponse } from '../idempotency/store.js';
+import type { ApiKeyState, PendingApiKeyState } from '../resource-server/api-key-auth.js';
 import { createLeadBody, idempotencyKeyHeader, leadSchema } from './schemas.js';
 import type { LeadService } from './service.js';
 
@@ -17,6 +20,7 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         'Send `Authorization: Bearer oct_pat_...`. With an `Idempotency-Key`, retries with the same body replay the first response (`Idempotent-Replayed: true`).',
       tag: 'Leads',
       security: 'apiKey',
+      checksApiKeyInWrite: true,
       body: createLeadBody,
       bodyLimit: DEFAULT_BODY_LIMIT,
       requestHeaders: {
@@ -33,18 +37,29 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         422: { description: 'Idempotency-Key reused with a different body' },
       },
       async handle(ctx, { body, headers }) {
-        const { apiKey } = ctx.state as ApiKeyState;
         const key = headers['idempotency-key'] as string | undefined;
+        const pending = (ctx.state as PendingApiKeyState).pendingApiKey;
+        // The common case in one round trip: the key is checked in the insert itself.
+        const checkedInWrite = pending && key === undefined ? await deps.service.createCheckingKey(pending.check, body) : undefined;
+        if (checkedInWrite) {
+          send(ctx, checkedInWrite, false);
+          return;
+        }
+        const apiKey = pending ? await pending.authenticate() : (ctx.state as ApiKeyState).apiKey;
         const { response, replayed } = await deps.service.create(
           apiKey,
           body,
           key === undefined ? undefined : { key, fingerprint: fingerprintOf(ctx.method, ctx.path, body) },
         );
-        ctx.status = response.status;
-        for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
-        if (replayed) ctx.set(REPLAYED_HEADER, 'true');
-        ctx.body = response.body;
+        send(ctx, response, replayed);
       },
     }),
   ];
+}
+
+function send(ctx: Context, response: StoredResponse, replayed: boolean): void {
+  ctx.status = response.status;
+  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
+  if (replayed) ctx.set(REPLAYED_HEADER, 'true');
+  ctx.body = response.body;
 }

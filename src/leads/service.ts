@@ -8,8 +8,9 @@ import { conflict, validationFailed } from '../http/errors.js';
 import type { Idempotency } from '../idempotency/service.js';
 import type { StoredResponse } from '../idempotency/store.js';
 import type { ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
+import type { ApiKeyCheck } from '../resource-server/key-check-sql.js';
 import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, LOCATION_CONSTRAINT, type Lead, type LeadStore } from './store.js';
+import { EMAIL_CONSTRAINT, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
 
 export function presentLead(lead: Lead) {
   return { ...lead, createdAt: lead.createdAt.toISOString() };
@@ -27,10 +28,9 @@ export function createLeadService(deps: { db: Knex; store: LeadStore; idempotenc
    * facility comes from the key, the location is checked against it by a
    * foreign key). `afterInsert` runs in the same transaction.
    */
-  async function insertLead(principal: ApiKeyPrincipal, input: CreateLeadInput, afterInsert?: (lead: Lead) => Promise<void>): Promise<Lead> {
-    const row = {
+  function newLead(input: CreateLeadInput): NewLead {
+    return {
       id: randomUUID(),
-      facilityId: principal.facilityId,
       locationId: input.locationId ?? null,
       firstName: input.firstName,
       lastName: input.lastName,
@@ -38,8 +38,16 @@ export function createLeadService(deps: { db: Knex; store: LeadStore; idempotenc
       phone: input.phone ?? null,
       source: input.source ?? null,
       notes: input.notes ?? null,
-      createdByKey: principal.keyId,
     };
+  }
+
+  /**
+   * Writes one lead member of the key's facility (never another's: the
+   * facility comes from the key, the location is checked against it by a
+   * foreign key). `afterInsert` runs in the same transaction.
+   */
+  async function insertLead(principal: ApiKeyPrincipal, input: CreateLeadInput, afterInsert?: (lead: Lead) => Promise<void>): Promise<Lead> {
+    const row = { ...newLead(input), facilityId: principal.facilityId, createdByKey: principal.keyId };
     try {
       // One statement needs no explicit transaction; with a follow-up write it does.
       if (!afterInsert) return await store.insert(row);
@@ -63,6 +71,22 @@ export function createLeadService(deps: { db: Knex; store: LeadStore; idempotenc
   }
 
   return {
+    /**
+     * Creates a lead in one statement that also checks the API key. Undefined
+     * when nothing was written: the key did not pass, or a constraint refused
+     * the row. The caller then authenticates the key and calls `create`,
+     * which gives the exact answer (401/403, 409 with the leadId, 400).
+     */
+    async createCheckingKey(check: ApiKeyCheck, input: CreateLeadInput): Promise<StoredResponse | undefined> {
+      try {
+        const lead = await store.insertCheckedByKey(newLead(input), check);
+        return lead && createdResponse(lead);
+      } catch (error) {
+        if (violatedConstraint(error) !== undefined) return undefined;
+        throw error;
+      }
+    },
+
     /** Creates a lead; with an Idempotency-Key, at most once per key and body. */
     async create(
       principal: ApiKeyPrincipal,

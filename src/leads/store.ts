@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
 import { queryable } from '../db/transaction.js';
+import { LIVE_API_KEY_SQL, liveApiKeyBindings, type ApiKeyCheck } from '../resource-server/key-check-sql.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
 export const LOCATION_CONSTRAINT = 'members_location_in_facility';
@@ -35,6 +36,19 @@ interface MemberRow {
 
 const COLUMNS = ['id', 'facility_id', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'status', 'created_at'];
 
+/** The lead's own fields; the facility and the creating key come from the key. */
+export type NewLead = Omit<Lead, 'createdAt' | 'status' | 'facilityId'>;
+
+/**
+ * Inserts a lead for the API key that LIVE_API_KEY_SQL finds: no row there,
+ * no insert. Plain SQL, and a named statement so each connection plans it
+ * once: this is the Leads API's hot path.
+ */
+const INSERT_CHECKED_BY_KEY_SQL = `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
+  select ?::uuid, k.facility_id, ?::uuid, ?, ?, ?, ?, ?, ?, 'lead', k.key_id
+  from (${LIVE_API_KEY_SQL}) k
+  returning ${COLUMNS.join(', ')}`;
+
 function toLead(row: MemberRow): Lead {
   return {
     id: row.id,
@@ -58,7 +72,7 @@ export function createLeadStore(db: Knex) {
      * one member per email in a facility (EMAIL_CONSTRAINT) and a location of
      * the same facility (LOCATION_CONSTRAINT).
      */
-    async insert(lead: Omit<Lead, 'createdAt' | 'status'> & { createdByKey: string }): Promise<Lead> {
+    async insert(lead: NewLead & { facilityId: string; createdByKey: string }): Promise<Lead> {
       const [row] = (await queryable(db)('members')
         .insert({
           id: lead.id,
@@ -75,6 +89,27 @@ export function createLeadStore(db: Knex) {
         })
         .returning(COLUMNS)) as MemberRow[];
       return toLead(row!);
+    },
+
+    /**
+     * Inserts a lead only if `check` names a live API key, in one statement;
+     * the facility and `created_by_key` come from that key. Undefined when the
+     * key did not pass (the caller finds out why). Same constraints as `insert`.
+     */
+    async insertCheckedByKey(lead: NewLead, check: ApiKeyCheck): Promise<Lead | undefined> {
+      const result = (await queryable(db).raw(INSERT_CHECKED_BY_KEY_SQL, [
+        lead.id,
+        lead.locationId,
+        lead.firstName,
+        lead.lastName,
+        lead.email,
+        lead.phone,
+        lead.source,
+        lead.notes,
+        ...liveApiKeyBindings(check),
+      ]).options({ name: 'leads_insert_checked_by_key' })) as { rows: MemberRow[] };
+      const row = result.rows[0];
+      return row && toLead(row);
     },
 
     async findIdByEmail(facilityId: string, email: string): Promise<string | undefined> {

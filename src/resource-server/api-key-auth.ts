@@ -1,8 +1,10 @@
 import type { Context, Next } from 'koa';
 
 import { isWellFormedKey } from '../api-keys/key-format.js';
+import { hashToken } from '../oauth/token-hash.js';
 import { bearerChallenge, extractBearer } from './bearer.js';
 import type { Introspector } from './introspection.js';
+import type { ApiKeyCheck } from './key-check-sql.js';
 
 export const API_KEY_REALM = 'api';
 
@@ -17,6 +19,21 @@ export interface ApiKeyState {
   apiKey: ApiKeyPrincipal;
 }
 
+/**
+ * A well-formed key not yet checked against the database, on routes that
+ * check it inside their own write (see `checkInWrite`). `authenticate()` is
+ * the full check (introspection): call it whenever that write did not happen,
+ * and before answering any other error, so a bad key always gets its 401/403.
+ */
+export interface PendingApiKey {
+  check: ApiKeyCheck;
+  authenticate(): Promise<ApiKeyPrincipal>;
+}
+
+export interface PendingApiKeyState {
+  pendingApiKey?: PendingApiKey;
+}
+
 const invalidToken = (description: string) => bearerChallenge({ realm: API_KEY_REALM, error: 'invalid_token', description });
 
 /**
@@ -26,9 +43,13 @@ const invalidToken = (description: string) => bearerChallenge({ realm: API_KEY_R
  * invalid_token, or 403 insufficient_scope naming the scope needed.
  */
 export function createApiKeyAuthenticator(deps: { introspector: Introspector; audience: string; scope: string }) {
-  return async function authenticateApiKey(ctx: Context, next: Next): Promise<void> {
+  function wellFormedKey(ctx: Context): string {
     const token = extractBearer(ctx, API_KEY_REALM);
     if (!isWellFormedKey(token)) throw invalidToken('The API key is malformed.');
+    return token;
+  }
+
+  async function authenticate(token: string): Promise<ApiKeyPrincipal> {
     const result = await deps.introspector.introspect(token);
     if (!result.active) throw invalidToken('The API key is unknown, deleted or expired.');
     const facilityId = result.extra.facility_id;
@@ -46,7 +67,33 @@ export function createApiKeyAuthenticator(deps: { introspector: Introspector; au
         description: `This API key lacks the ${deps.scope} scope.`,
       });
     }
-    (ctx.state as ApiKeyState).apiKey = { keyId, facilityId, scopes };
-    await next();
+    return { keyId, facilityId, scopes };
+  }
+
+  return {
+    /** Checks the key before the route runs. */
+    async checkFirst(ctx: Context, next: Next): Promise<void> {
+      (ctx.state as ApiKeyState).apiKey = await authenticate(wellFormedKey(ctx));
+      await next();
+    },
+
+    /**
+     * Checks the format now and leaves the database check to the route's
+     * write, which runs it in the same statement (one round trip instead of
+     * two); `pendingApiKey.authenticate()` gives the exact answer otherwise.
+     * Only for an in-process introspector: the SQL check reads the same tables.
+     */
+    async checkInWrite(ctx: Context, next: Next): Promise<void> {
+      const token = wellFormedKey(ctx);
+      let principal: Promise<ApiKeyPrincipal> | undefined;
+      (ctx.state as PendingApiKeyState).pendingApiKey = {
+        check: { tokenHash: hashToken(token), audience: deps.audience, scope: deps.scope },
+        authenticate: () => {
+          principal ??= authenticate(token).then((apiKey) => ((ctx.state as ApiKeyState).apiKey = apiKey));
+          return principal;
+        },
+      };
+      await next();
+    },
   };
 }
