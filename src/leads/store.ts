@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import { runStatement, statement } from '../db/statement.js';
 import { queryable } from '../db/transaction.js';
 import { LIVE_API_KEY_SQL, liveApiKeyBindings, type ApiKeyCheck } from '../resource-server/key-check-sql.js';
 
@@ -41,13 +42,12 @@ export type NewLead = Omit<Lead, 'createdAt' | 'status' | 'facilityId'>;
 
 /**
  * Inserts a lead for the API key that LIVE_API_KEY_SQL finds: no row there,
- * no insert. Plain SQL, and a named statement so each connection plans it
- * once: this is the Leads API's hot path.
+ * no insert. The Leads API's hot path: plain SQL, run by `runStatement`.
  */
-const INSERT_CHECKED_BY_KEY_SQL = `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
+const INSERT_CHECKED_BY_KEY = statement('leads_insert_checked_by_key', `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
   select ?::uuid, k.facility_id, ?::uuid, ?, ?, ?, ?, ?, ?, 'lead', k.key_id
   from (${LIVE_API_KEY_SQL}) k
-  returning ${COLUMNS.join(', ')}`;
+  returning ${COLUMNS.join(', ')}`);
 
 function toLead(row: MemberRow): Lead {
   return {
@@ -97,7 +97,7 @@ export function createLeadStore(db: Knex) {
      * key did not pass (the caller finds out why). Same constraints as `insert`.
      */
     async insertCheckedByKey(lead: NewLead, check: ApiKeyCheck): Promise<Lead | undefined> {
-      const result = (await queryable(db).raw(INSERT_CHECKED_BY_KEY_SQL, [
+      const [row] = await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY, [
         lead.id,
         lead.locationId,
         lead.firstName,
@@ -107,8 +107,7 @@ export function createLeadStore(db: Knex) {
         lead.source,
         lead.notes,
         ...liveApiKeyBindings(check),
-      ]).options({ name: 'leads_insert_checked_by_key' })) as { rows: MemberRow[] };
-      const row = result.rows[0];
+      ]);
       return row && toLead(row);
     },
 
