@@ -16,18 +16,34 @@ const tooLarge = (limit: number) =>
 const unsupportedMediaType = (detail: string) =>
   new AppError({ status: 415, code: 'unsupported-media-type', title: 'Unsupported media type', detail });
 
-/** Reads the raw body, refusing (413) anything over `limit` bytes without buffering it. */
-async function readRaw(ctx: Context, limit: number): Promise<Buffer> {
+/**
+ * Reads the raw body, refusing (413) anything over `limit` bytes without
+ * buffering it. A client that closes the connection before its body ends
+ * rejects with ECONNRESET (answered as "client gone", nothing written).
+ * Plain stream events: on the Leads API's hot path an async iterator per
+ * request was a measurable cost.
+ */
+function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('Content-Length') || Number.NaN);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge(limit));
+  const request = ctx.req;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error?: unknown) => {
+      request.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) settle(tooLarge(limit));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onClose = () => settle(Object.assign(new Error('The client closed the connection before the body ended.'), { code: 'ECONNRESET' }));
+    request.on('data', onData).once('end', onEnd).once('error', settle).once('close', onClose);
+  });
 }
 
 /**
