@@ -81,17 +81,6 @@ export function createApp(deps: AppDeps): Koa {
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
   app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
 
-  const health = new Router();
-  health.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
-  health.get('/readyz', async (ctx) => {
-    const ready = await databaseIsReady(db);
-    ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
-  });
-  app.use(health.routes());
-
   const api = new Router({ prefix: '/api/v1' });
   api.use(async function noStore(ctx, next) {
     ctx.set('Cache-Control', 'no-store');
@@ -107,6 +96,17 @@ export function createApp(deps: AppDeps): Koa {
   // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: true }));
+
+  const health = new Router();
+  health.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  health.get('/readyz', async (ctx) => {
+    const ready = await databaseIsReady(db);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
+  });
+  app.use(health.routes());
 
   app.use(createConsoleRouter().routes());
   app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
