@@ -23,6 +23,9 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '10,50,100').split(',').map(Number);
+// Single runs on a shared 2-core machine swing by ±15%: each figure is the
+// median of ROUNDS runs, with the three servers' order rotated every round.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_RATIO = 0.7;
 
 async function startProcess(script: string, env: Record<string, string>, port: number): Promise<ChildProcess> {
@@ -73,6 +76,24 @@ async function drive(url: string, headers: Record<string, string>, connections: 
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx, total: result.requests.total };
 }
 
+type Run = Awaited<ReturnType<typeof drive>>;
+
+/** The median of each figure over a server's runs (non-2xx answers are summed). */
+function medianRun(runs: Run[]): Run {
+  const median = (pick: (run: Run) => number) => {
+    const sorted = runs.map(pick).sort((x, y) => x - y);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  };
+  return {
+    rps: median((run) => run.rps),
+    p50: median((run) => run.p50),
+    p99: median((run) => run.p99),
+    non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+    total: runs.reduce((sum, run) => sum + run.total, 0),
+  };
+}
+
 async function main(): Promise<void> {
   const admin = knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } });
   const name = `octiv_bench_${randomBytes(4).toString('hex')}`;
@@ -88,7 +109,18 @@ async function main(): Promise<void> {
     const seed = spawn(process.execPath, ['dist/src/cli.js', 'seed'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, stdio: 'ignore' });
     await new Promise((resolve) => seed.once('exit', resolve));
 
-    const ours = await startProcess('dist/src/main.js', { DATABASE_URL: databaseUrl, PUBLIC_URL: publicUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development' }, oursPort);
+    const ours = await startProcess(
+      'dist/src/main.js',
+      {
+        DATABASE_URL: databaseUrl,
+        PUBLIC_URL: publicUrl,
+        LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+        NODE_ENV: 'development',
+        // in-write (the default) or introspection: how the Leads API checks the key.
+        LEADS_API_KEY_CHECK: process.env.BENCH_KEY_CHECK ?? 'in-write',
+      },
+      oursPort,
+    );
     children.push(ours);
     const config = loadConfig({ PUBLIC_URL: publicUrl, DATABASE_URL: databaseUrl });
     const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
@@ -110,10 +142,20 @@ async function main(): Promise<void> {
 
     const rows: string[] = [];
     let worst = Infinity;
+    const targets = [
+      { url: publicUrl, headers: auth },
+      { url: `http://127.0.0.1:${basePort}`, headers: {} },
+      { url: `http://127.0.0.1:${floorPort}`, headers: auth },
+    ];
     for (const connections of CONCURRENCIES) {
-      const a = await drive(publicUrl, auth, connections, DURATION);
-      const b = await drive(`http://127.0.0.1:${basePort}`, {}, connections, DURATION);
-      const c = await drive(`http://127.0.0.1:${floorPort}`, auth, connections, DURATION);
+      const runs: Run[][] = targets.map(() => []);
+      for (let round = 0; round < ROUNDS; round += 1) {
+        for (let turn = 0; turn < targets.length; turn += 1) {
+          const index = (turn + round) % targets.length;
+          runs[index]!.push(await drive(targets[index]!.url, targets[index]!.headers, connections, DURATION));
+        }
+      }
+      const [a, b, c] = runs.map(medianRun) as [Run, Run, Run];
       const ratio = a.rps / b.rps;
       worst = Math.min(worst, ratio);
       const cells = (run: typeof a) => [run.rps.toFixed(0).padStart(9), `${run.p50}/${run.p99}`.padStart(10), String(run.non2xx).padStart(6)];
@@ -123,8 +165,8 @@ async function main(): Promise<void> {
     }
     const header = ['connections', 'ours rps', 'p50/p99ms', 'non2xx', 'base rps', 'p50/p99ms', 'non2xx', 'b+lk rps', 'p50/p99ms', 'non2xx', 'ours/b', 'b+lk/b'];
     const widths = [11, 9, 10, 6, 9, 10, 6, 9, 10, 6, 6, 6];
-    console.log(`\nPOST /api/v1/leads, ${DURATION}s per run, Node ${process.version}, ${new Date().toISOString()}`);
-    console.log('ours = this server; base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query');
+    console.log(`\nPOST /api/v1/leads, median of ${ROUNDS} runs of ${DURATION}s per cell, Node ${process.version}, ${new Date().toISOString()}`);
+    console.log(`ours = this server (key check: ${process.env.BENCH_KEY_CHECK ?? 'in-write'}); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query`);
     console.log(header.map((cell, index) => cell.padStart(widths[index]!)).join(' |'));
     for (const row of rows) console.log(row);
     console.log(

@@ -23,11 +23,7 @@ function createdResponse(lead: Lead): StoredResponse {
 export function createLeadService(deps: { db: Knex; store: LeadStore; idempotency: Idempotency }) {
   const { db, store, idempotency } = deps;
 
-  /**
-   * Writes one lead member of the key's facility (never another's: the
-   * facility comes from the key, the location is checked against it by a
-   * foreign key). `afterInsert` runs in the same transaction.
-   */
+  /** A new lead's own fields, from the validated input (a fresh id; absent fields null). */
   function newLead(input: CreateLeadInput): NewLead {
     return {
       id: randomUUID(),
