@@ -22,6 +22,7 @@ test('defaults give a working development setup on the embedded database', (t) =
   t.is(config.leadsApiClient.id, 'leads-api');
   t.is(config.demoPassword, 'demo-password');
   t.deepEqual(config.octivAppRedirectUris, ['http://localhost:3000/console/callback']);
+  t.is(config.leadsApiKeyCheck, 'in-write');
 });
 
 test('PUBLIC_URL defaults to the port, and a trailing slash is dropped', (t) => {
@@ -38,6 +39,8 @@ test('a bad value names the variable and the rule', (t) => {
   t.deepEqual(problemsOf({ PORT: 'eighty' }).map((problem) => problem.split(':')[0]), ['PORT']);
   t.regex(problemsOf({ PORT: '70000' })[0] ?? '', /^PORT: .*65535/);
   t.regex(problemsOf({ PUBLIC_URL: 'not a url' })[0] ?? '', /^PUBLIC_URL: must be an http\(s\) URL/);
+  t.deepEqual(problemsOf({ LEADS_API_KEY_CHECK: 'sometimes' }), ['LEADS_API_KEY_CHECK: must be in-write or introspection']);
+  t.is(loadConfig({ LEADS_API_KEY_CHECK: 'introspection' }).leadsApiKeyCheck, 'introspection');
   t.regex(problemsOf({ PUBLIC_URL: 'http://x.test/?a=1' })[0] ?? '', /^PUBLIC_URL: must not have a query string/);
   t.regex(problemsOf({ DATABASE_URL: 'mysql://x' })[0] ?? '', /^DATABASE_URL: must be a postgres/);
   t.regex(problemsOf({ LOG_LEVEL: 'loud' })[0] ?? '', /^LOG_LEVEL: /);
