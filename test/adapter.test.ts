@@ -97,6 +97,16 @@ for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
     t.is(await adapter.findByUserCode('ZZZZ-ZZZZ'), undefined);
   });
 
+  t('NUL in what a caller sent: stored as U+FFFD, and a lookup with one finds nothing (never a database error)', async (t) => {
+    const interactions = new Adapter('Interaction');
+    await interactions.upsert('i-1', { jti: 'i-1', uid: 'u-1', params: { state: 'a\u0000b' } }, 60);
+    t.like(await interactions.find('i-1'), { params: { state: 'a\uFFFDb' } });
+    t.is(await new Adapter('Client').find('octiv-app\u0000'), undefined);
+    t.is(await interactions.findByUid('u-1\u0000'), undefined);
+    t.is(await new Adapter('DeviceCode').findByUserCode('ABCD\u0000'), undefined);
+    t.is(await new Adapter('AccessToken').find('a\u0000b'), undefined);
+  });
+
   t('expired records are not found, and housekeeping deletes them', async (t) => {
     const adapter = new Adapter('AccessToken');
     await adapter.upsert('short', { jti: 'short' }, 1);

@@ -89,6 +89,38 @@ test('an authorization request without PKCE is refused', async (t) => {
   t.regex(location.searchParams.get('error_description') ?? '', /PKCE/);
 });
 
+test('NUL bytes in OAuth request parameters never cause a 500', async (t) => {
+  const authorize = (overrides: Record<string, string>) => {
+    const url = new URL(`${server.url}/oauth/auth`);
+    url.search = new URLSearchParams({
+      client_id: 'octiv-app',
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${server.url}/console/callback`,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      state: 's',
+      ...overrides,
+    }).toString();
+    return fetch(url, { redirect: 'manual' });
+  };
+  const withState = await authorize({ state: 'a\u0000b' });
+  t.is(withState.status, 303, 'the sign-in goes on (the NUL is stored as U+FFFD)');
+  t.regex(withState.headers.get('location') ?? '', /\/oauth\/interaction\//);
+  const withClient = await authorize({ client_id: 'octiv-app\u0000' });
+  t.true(withClient.status < 500, String(withClient.status));
+  const introspection = await fetch(`${server.url}/oauth/token/introspection`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Authorization: `Basic ${Buffer.from(`${server.config.leadsApiClient.id}:${server.config.leadsApiClient.secret}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ token: 'a\u0000b' }).toString(),
+  });
+  t.is(introspection.status, 200);
+  t.deepEqual(await introspection.json(), { active: false });
+});
+
 test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz still 200', async (t) => {
   const logs: string[] = [];
   const logger = createLogger('info', captureLines(logs));

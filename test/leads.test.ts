@@ -87,6 +87,18 @@ test('validation: 400 naming each bad field and the rule; nothing is written', a
   t.deepEqual(several.body.errors.map((error: { path: string }) => error.path).sort(), ['email', 'firstName', 'lastName']);
 });
 
+test('control characters: 400 naming the field (a NUL byte never reaches the database); notes keep tabs and line breaks', async (t) => {
+  for (const [field, value] of [['firstName', 'Ada\u0000'], ['lastName', 'Love\u0007lace'], ['source', 'web\u0000'], ['notes', 'call\u0000back']] as const) {
+    const response = await post(lead({ [field]: value }));
+    t.is(response.status, 400, field);
+    t.deepEqual(response.body.errors.map((error: { path: string }) => error.path), [field]);
+    t.regex(response.body.errors[0].message, /control characters/);
+  }
+  const multiline = await post(lead({ notes: 'Call back:\n\tMonday\r\n\tTuesday' }));
+  t.is(multiline.status, 201);
+  t.is(multiline.body.notes, 'Call back:\n\tMonday\r\n\tTuesday');
+});
+
 test('malformed JSON 400, not JSON 415, over 16 KiB 413', async (t) => {
   const malformed = await post('{"firstName":');
   t.is(malformed.status, 400);

@@ -55,6 +55,13 @@ test('a wrong password and an unknown email look exactly the same', async (t) =>
   t.truthy(retry.access_token);
 });
 
+test('control characters in the email (a NUL byte the database would refuse) are a failed sign-in, not a 500', async (t) => {
+  const login = await startLogin(server);
+  const response = await login.submit('owner@demo.test\u0000', 'demo-password');
+  t.is(response.status, 401);
+  t.regex(await response.text(), /Invalid email or password\./);
+});
+
 test('email is matched case-insensitively, password is not', async (t) => {
   t.truthy(await signIn(server, 'OWNER@Demo.Test'));
   const login = await startLogin(server);

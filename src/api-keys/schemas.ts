@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { expects } from '../http/validation.js';
+import { expects, SINGLE_LINE_TEXT } from '../http/validation.js';
 import { SCOPE_NAMES } from './scopes.js';
 
 export const scopeSchema = z
@@ -14,7 +14,7 @@ export const createApiKeyBody = z
       .trim()
       .min(1, 'must not be empty')
       .max(100, 'must be at most 100 characters')
-      .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+      .regex(SINGLE_LINE_TEXT, 'must not contain control characters')
       .meta({ description: 'Which system uses the key, e.g. "Landing Page Connector". Unique among the facility\'s live keys (case-insensitive).' }),
     scopes: z
       .array(z.string(expects('must be a list of scope names')), expects('must be a list of scope names'))

@@ -18,6 +18,12 @@ export function toFieldErrors(issues: z.core.$ZodIssue[], prefix: string[] = [])
   return errors;
 }
 
+/** Single-line text: no control characters at all (and Postgres refuses NUL outright). */
+export const SINGLE_LINE_TEXT = /^[^\p{Cc}]*$/u;
+
+/** Multi-line text: no control characters but tab and line breaks. */
+export const MULTI_LINE_TEXT = /^(?:[^\p{Cc}]|[\t\n\r])*$/u;
+
 /** Parses `input` with `schema`, or throws a 400 naming every bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix: string[] = []): z.output<S> {
   const result = schema.safeParse(input);

@@ -1,19 +1,20 @@
 import { z } from 'zod';
 
-import { expects } from '../http/validation.js';
+import { expects, MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../http/validation.js';
 
-const requiredText = (max: number) =>
-  z
-    .string(expects('must be a string'))
-    .trim()
-    .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`);
+const singleLine = () => z.string(expects('must be a string')).trim().regex(SINGLE_LINE_TEXT, 'must not contain control characters');
+
+const requiredText = (max: number) => singleLine().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 
 /** An optional text field; blank counts as absent. */
-const optionalText = (max: number) =>
-  z
-    .string(expects('must be a string'))
-    .trim()
+const optionalText = (max: number, options: { multiLine?: boolean } = {}) =>
+  (options.multiLine
+    ? z
+        .string(expects('must be a string'))
+        .trim()
+        .regex(MULTI_LINE_TEXT, 'must not contain control characters other than tabs and line breaks')
+    : singleLine()
+  )
     .max(max, `must be at most ${max} characters`)
     .transform((value) => value || undefined)
     .optional();
@@ -36,7 +37,7 @@ export const createLeadBody = z
       .optional(),
     locationId: z.uuid('must be the id of a location of this facility').optional(),
     source: optionalText(100).meta({ description: 'Where the lead came from, e.g. "Landing page".' }),
-    notes: optionalText(2000),
+    notes: optionalText(2000, { multiLine: true }),
   })
   .meta({ id: 'CreateLead' });
 

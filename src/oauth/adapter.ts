@@ -31,6 +31,20 @@ interface PayloadRow {
   consumed_at: Date | null;
 }
 
+/**
+ * jsonb cannot hold U+0000, and request parameters the provider keeps (an
+ * authorization request's `state`, say) are whatever a caller sent: NUL
+ * becomes U+FFFD, the replacement character, instead of a failed write.
+ */
+function withoutNul(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
+}
+
+/** Postgres text cannot hold NUL: a lookup value with one names no row (and must not reach the database). */
+function storable(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
 function epoch(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }
@@ -78,7 +92,7 @@ export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value
       const row = {
         model: this.model,
         id: this.storedId(id),
-        payload: JSON.stringify(stored),
+        payload: JSON.stringify(stored, withoutNul),
         grant_id: payload.grantId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
@@ -93,16 +107,19 @@ export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value
     async find(id: string): Promise<AdapterPayload | undefined> {
       // A value that claims a known token format but fails its checksum cannot exist: no lookup.
       if (this.hashed && isMalformed(id)) return undefined;
+      if (!this.hashed && !storable(id)) return undefined;
       const row = await this.live().select('payload', 'consumed_at').where({ id: this.storedId(id) }).first();
       return this.toPayload(row as PayloadRow | undefined, id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!storable(uid)) return undefined;
       const row = await this.live().select('payload', 'consumed_at').where({ uid }).first();
       return this.toPayload(row as PayloadRow | undefined);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!storable(userCode)) return undefined;
       const row = await this.live().select('payload', 'consumed_at').where({ user_code: userCode }).first();
       return this.toPayload(row as PayloadRow | undefined);
     }

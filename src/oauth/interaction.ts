@@ -8,10 +8,11 @@ import { readFormBody } from '../http/body.js';
 import { AppError } from '../http/errors.js';
 import { escapeHtml, renderPage } from '../http/html.js';
 import type { RequestState } from '../http/request-context.js';
+import { SINGLE_LINE_TEXT } from '../http/validation.js';
 import type { SignIn } from '../staff/sign-in.js';
 
 const loginForm = z.object({
-  email: z.string().trim().max(254).default(''),
+  email: z.string().trim().max(254).regex(SINGLE_LINE_TEXT).default(''),
   password: z.string().max(1024).default(''),
 });
 
