@@ -74,7 +74,8 @@ test('discovery: issuer under /oauth, code flow with S256 only, introspection an
   t.false(body.scopes_supported.includes('admin'), 'resource scopes stay out of the OpenID scopes');
 });
 
-test('an authorization request without PKCE is refused', async (t) => {
+/** GET /oauth/auth for the console client, without PKCE unless `params` add it; redirects are not followed. */
+function authorizationRequest(params: Record<string, string> = {}) {
   const url = new URL(`${server.url}/oauth/auth`);
   url.search = new URLSearchParams({
     client_id: 'octiv-app',
@@ -82,28 +83,21 @@ test('an authorization request without PKCE is refused', async (t) => {
     scope: 'openid',
     redirect_uri: `${server.url}/console/callback`,
     state: 's',
+    ...params,
   }).toString();
-  const response = await fetch(url, { redirect: 'manual' });
+  return fetch(url, { redirect: 'manual' });
+}
+
+test('an authorization request without PKCE is refused', async (t) => {
+  const response = await authorizationRequest();
   const location = new URL(response.headers.get('location') ?? '');
   t.is(location.searchParams.get('error'), 'invalid_request');
   t.regex(location.searchParams.get('error_description') ?? '', /PKCE/);
 });
 
 test('NUL bytes in OAuth request parameters never cause a 500', async (t) => {
-  const authorize = (overrides: Record<string, string>) => {
-    const url = new URL(`${server.url}/oauth/auth`);
-    url.search = new URLSearchParams({
-      client_id: 'octiv-app',
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: `${server.url}/console/callback`,
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-      code_challenge_method: 'S256',
-      state: 's',
-      ...overrides,
-    }).toString();
-    return fetch(url, { redirect: 'manual' });
-  };
+  const authorize = (overrides: Record<string, string>) =>
+    authorizationRequest({ code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...overrides });
   const withState = await authorize({ state: 'a\u0000b' });
   t.is(withState.status, 303, 'the sign-in goes on (the NUL is stored as U+FFFD)');
   t.regex(withState.headers.get('location') ?? '', /\/oauth\/interaction\//);
