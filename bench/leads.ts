@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -55,8 +55,17 @@ function peakRssMiB(pid: number): number {
   return Number(line?.match(/(\d+)/)?.[1] ?? 0) / 1024;
 }
 
+/** CPU time (user + system) a process has used so far, in microseconds. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ", utime and stime are the 12th and 13th fields.
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
 let counter = 0;
-async function drive(url: string, headers: Record<string, string>, connections: number, duration: number) {
+async function drive(url: string, headers: Record<string, string>, connections: number, duration: number, pid?: number) {
+  const cpuBefore = pid ? cpuMicros(pid) : 0;
   const result = await autocannon({
     url: `${url}/api/v1/leads`,
     method: 'POST',
@@ -73,7 +82,8 @@ async function drive(url: string, headers: Record<string, string>, connections: 
     ],
   });
   const non2xx = result.non2xx + result.errors + result.timeouts;
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx, total: result.requests.total };
+  const cpuPerRequest = pid && result.requests.total ? (cpuMicros(pid) - cpuBefore) / result.requests.total : 0;
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx, total: result.requests.total, cpuPerRequest };
 }
 
 type Run = Awaited<ReturnType<typeof drive>>;
@@ -89,6 +99,7 @@ function medianRun(runs: Run[]): Run {
     rps: median((run) => run.rps),
     p50: median((run) => run.p50),
     p99: median((run) => run.p99),
+    cpuPerRequest: median((run) => run.cpuPerRequest),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
     total: runs.reduce((sum, run) => sum + run.total, 0),
   };
@@ -141,18 +152,20 @@ async function main(): Promise<void> {
     await drive(`http://127.0.0.1:${floorPort}`, auth, 10, 2);
 
     const rows: string[] = [];
+    const cpuRows: string[] = [];
     let worst = Infinity;
     const targets = [
-      { url: publicUrl, headers: auth },
-      { url: `http://127.0.0.1:${basePort}`, headers: {} },
-      { url: `http://127.0.0.1:${floorPort}`, headers: auth },
+      { url: publicUrl, headers: auth, pid: ours.pid },
+      { url: `http://127.0.0.1:${basePort}`, headers: {}, pid: baseline.pid },
+      { url: `http://127.0.0.1:${floorPort}`, headers: auth, pid: floor.pid },
     ];
     for (const connections of CONCURRENCIES) {
       const runs: Run[][] = targets.map(() => []);
       for (let round = 0; round < ROUNDS; round += 1) {
         for (let turn = 0; turn < targets.length; turn += 1) {
           const index = (turn + round) % targets.length;
-          runs[index]!.push(await drive(targets[index]!.url, targets[index]!.headers, connections, DURATION));
+          const target = targets[index]!;
+          runs[index]!.push(await drive(target.url, target.headers, connections, DURATION, target.pid));
         }
       }
       const [a, b, c] = runs.map(medianRun) as [Run, Run, Run];
@@ -162,6 +175,7 @@ async function main(): Promise<void> {
       rows.push(
         [String(connections).padStart(11), ...cells(a), ...cells(b), ...cells(c), ratio.toFixed(2).padStart(6), (c.rps / b.rps).toFixed(2).padStart(6)].join(' |'),
       );
+      cpuRows.push(`${connections} connections: ours ${a.cpuPerRequest.toFixed(0)}, base ${b.cpuPerRequest.toFixed(0)}, b+lk ${c.cpuPerRequest.toFixed(0)}`);
     }
     const header = ['connections', 'ours rps', 'p50/p99ms', 'non2xx', 'base rps', 'p50/p99ms', 'non2xx', 'b+lk rps', 'p50/p99ms', 'non2xx', 'ours/b', 'b+lk/b'];
     const widths = [11, 9, 10, 6, 9, 10, 6, 9, 10, 6, 6, 6];
@@ -169,6 +183,7 @@ async function main(): Promise<void> {
     console.log(`ours = this server (key check: ${process.env.BENCH_KEY_CHECK ?? 'in-write'}); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query`);
     console.log(header.map((cell, index) => cell.padStart(widths[index]!)).join(' |'));
     for (const row of rows) console.log(row);
+    console.log(`server process CPU per request (user + system, µs): ${cpuRows.join('; ')}`);
     console.log(
       `peak RSS: ours ${peakRssMiB(ours.pid!).toFixed(1)} MiB, baseline ${peakRssMiB(baseline.pid!).toFixed(1)} MiB, baseline+lookup ${peakRssMiB(floor.pid!).toFixed(1)} MiB`,
     );

@@ -65,3 +65,28 @@ test('the database going away gives 503s, not a crash; the server serves again w
     await database.drop();
   }
 });
+
+test('a database connection reset (ECONNRESET) is a 503, never taken for a client that went away', async (t) => {
+  const database = await createTestDatabase('postgres');
+  const admin = new URL(POSTGRES_ADMIN_URL);
+  const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
+  const url = new URL(database.env.DATABASE_URL!);
+  url.host = `127.0.0.1:${proxy.port}`;
+  const server = await startTestServer({
+    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax: 2 }, env: { DATABASE_URL: url.toString() } },
+  });
+  try {
+    const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Reset');
+    proxy.resetAll(true);
+    for (const email of ['reset.1@example.com', 'reset.2@example.com']) {
+      const response = await api(server, '/api/v1/leads', { body: { firstName: 'Re', lastName: 'Set', email }, headers: { Authorization: `Bearer ${key}` } });
+      t.is(response.status, 503, email);
+      t.is(response.headers.get('retry-after'), '5');
+    }
+    proxy.resetAll(false);
+  } finally {
+    await server.close();
+    await proxy.close();
+    await database.drop();
+  }
+});

@@ -41,8 +41,10 @@ export function createErrorHandler(options: { problemBaseUrl: string }) {
       if (ctx.status === 404 && ctx.body == null && !ctx.headerSent) throw notFound();
     } catch (thrown) {
       const error = toAppError(thrown);
+      // The client went away only if its own socket can no longer take an answer:
+      // ECONNRESET from the database (a dropped connection) must still get its 503.
       const code = (thrown as { code?: string }).code;
-      if (code && CLIENT_GONE.has(code) && (ctx.req.destroyed || ctx.res.destroyed)) {
+      if (code && CLIENT_GONE.has(code) && !ctx.writable) {
         state.log.debug({ code }, 'client went away mid-request');
         return;
       }

@@ -6,6 +6,8 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Accepts connections again on the same port. */
   restore(): Promise<void>;
+  /** While on, every connection (open or new) is reset (TCP RST): the client sees ECONNRESET. */
+  resetAll(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -14,9 +16,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
   let port = 0;
+  let resetting = false;
 
   const listen = async () => {
     server = net.createServer((client) => {
+      if (resetting) {
+        client.resetAndDestroy();
+        return;
+      }
       const upstream = net.connect(target.port, target.host);
       for (const socket of [client, upstream]) {
         sockets.add(socket);
@@ -45,6 +52,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     cut: stop,
     restore: listen,
+    resetAll(on: boolean) {
+      resetting = on;
+      if (on) for (const socket of sockets) socket.resetAndDestroy();
+    },
     close: stop,
   };
 }
