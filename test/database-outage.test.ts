@@ -11,15 +11,29 @@ import { startTcpProxy } from './helpers/tcp-proxy.js';
 // Always on Postgres, whatever TEST_DATABASE says: the embedded database has
 // no network to lose. The shared Postgres itself is never stopped; a proxy
 // between the server and it is cut instead.
-test('the database going away gives 503s, not a crash; the server serves again when it returns', async (t) => {
+/** A test server whose Postgres connections all go through a TCP proxy the test controls. */
+async function serverBehindProxy(poolMax: number) {
   const database = await createTestDatabase('postgres');
   const admin = new URL(POSTGRES_ADMIN_URL);
   const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
   const url = new URL(database.env.DATABASE_URL!);
   url.host = `127.0.0.1:${proxy.port}`;
   const server = await startTestServer({
-    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax: 5 }, env: { DATABASE_URL: url.toString() } },
+    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax }, env: { DATABASE_URL: url.toString() } },
   });
+  return {
+    server,
+    proxy,
+    async close() {
+      await server.close();
+      await proxy.close();
+      await database.drop();
+    },
+  };
+}
+
+test('the database going away gives 503s, not a crash; the server serves again when it returns', async (t) => {
+  const { server, proxy, close } = await serverBehindProxy(5);
   try {
     const owner = await signIn(server, 'owner@demo.test');
     const { key } = await createKey(server, owner, 'Outage');
@@ -60,21 +74,12 @@ test('the database going away gives 503s, not a crash; the server serves again w
     t.is(stored.length, acknowledged.length);
     t.is(await server.db('members').where({ email: 'during@example.com' }).first(), undefined);
   } finally {
-    await server.close();
-    await proxy.close();
-    await database.drop();
+    await close();
   }
 });
 
 test('a database connection reset (ECONNRESET) is a 503, never taken for a client that went away', async (t) => {
-  const database = await createTestDatabase('postgres');
-  const admin = new URL(POSTGRES_ADMIN_URL);
-  const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
-  const url = new URL(database.env.DATABASE_URL!);
-  url.host = `127.0.0.1:${proxy.port}`;
-  const server = await startTestServer({
-    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax: 2 }, env: { DATABASE_URL: url.toString() } },
-  });
+  const { server, proxy, close } = await serverBehindProxy(2);
   try {
     const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Reset');
     proxy.resetAll(true);
@@ -85,8 +90,6 @@ test('a database connection reset (ECONNRESET) is a 503, never taken for a clien
     }
     proxy.resetAll(false);
   } finally {
-    await server.close();
-    await proxy.close();
-    await database.drop();
+    await close();
   }
 });
