@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): Koa {
     staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
     apiKey: apiKeyAuthenticator.checkFirst,
     // Checking a key inside the write reads the token tables: only with in-process checks.
-    ...(keyIntrospector === introspector && config.leadsApiKeyCheck === 'in-write' ? { apiKeyInWrite: apiKeyAuthenticator.checkInWrite } : {}),
+    ...(!config.leadsApiIntrospectionUrl && config.leadsApiKeyCheck === 'in-write' ? { apiKeyInWrite: apiKeyAuthenticator.checkInWrite } : {}),
   };
 
   app.use(createRequestContext(logger));

@@ -2,19 +2,16 @@ import { z } from 'zod';
 
 import { expects, MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../http/validation.js';
 
-const singleLine = () => z.string(expects('must be a string')).trim().regex(SINGLE_LINE_TEXT, 'must not contain control characters');
+/** Trimmed text that must match `allowed` (which characters it may hold). */
+const text = (allowed: RegExp, rule: string) => z.string(expects('must be a string')).trim().regex(allowed, rule);
+const singleLine = () => text(SINGLE_LINE_TEXT, 'must not contain control characters');
+const multiLine = () => text(MULTI_LINE_TEXT, 'must not contain control characters other than tabs and line breaks');
 
 const requiredText = (max: number) => singleLine().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 
 /** An optional text field; blank counts as absent. */
 const optionalText = (max: number, options: { multiLine?: boolean } = {}) =>
-  (options.multiLine
-    ? z
-        .string(expects('must be a string'))
-        .trim()
-        .regex(MULTI_LINE_TEXT, 'must not contain control characters other than tabs and line breaks')
-    : singleLine()
-  )
+  (options.multiLine ? multiLine() : singleLine())
     .max(max, `must be at most ${max} characters`)
     .transform((value) => value || undefined)
     .optional();

@@ -16,6 +16,9 @@ export interface ApiKeyCheck {
  * facility. A write that selects from it writes only for a live key, in the
  * same statement (and the same snapshot) as the check.
  *
+ * `aud` may be one string or a list: jsonb `@>` with a string on the right
+ * matches both (the string itself, or a list holding it).
+ *
  * It must never accept a key the introspector refuses: it is stricter on
  * purpose (no grant, the key's own row too), and a caller that gets no row
  * falls back to the introspector for the exact answer. The resource-server
@@ -32,12 +35,12 @@ export const LIVE_API_KEY_SQL = `select k.id as key_id, k.facility_id
     and t.consumed_at is null
     and t.grant_id is null
     and t.payload->>'clientId' = ?
-    and (t.payload->'aud' = to_jsonb(?::text) or t.payload->'aud' @> jsonb_build_array(?::text))
+    and t.payload->'aud' @> to_jsonb(?::text)
     and ? = any(string_to_array(t.payload->>'scope', ' '))
     and t.payload->'extra'->>'key_id' = k.id::text
     and t.payload->'extra'->>'facility_id' = k.facility_id::text`;
 
 /** The bindings of LIVE_API_KEY_SQL, in order. */
 export function liveApiKeyBindings(check: ApiKeyCheck): string[] {
-  return [check.tokenHash, API_KEYS_CLIENT_ID, check.audience, check.audience, check.scope];
+  return [check.tokenHash, API_KEYS_CLIENT_ID, check.audience, check.scope];
 }
