@@ -27,6 +27,7 @@ const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '10,50,100').split(',').
 // median of ROUNDS runs, with the three servers' order rotated every round.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_RATIO = 0.7;
+const IDEMPOTENCY = process.env.BENCH_IDEMPOTENCY === '1';
 
 async function startProcess(script: string, env: Record<string, string>, port: number): Promise<ChildProcess> {
   const devNull = openSync('/dev/null', 'w');
@@ -76,7 +77,10 @@ async function drive(url: string, headers: Record<string, string>, connections: 
       {
         setupRequest(request) {
           counter += 1;
-          return { ...request, body: JSON.stringify({ firstName: 'Bench', lastName: 'Mark', email: `bench.${process.pid}.${counter}@example.com`, source: 'bench' }) };
+          const body = JSON.stringify({ firstName: 'Bench', lastName: 'Mark', email: `bench.${process.pid}.${counter}@example.com`, source: 'bench' });
+          // BENCH_IDEMPOTENCY=1: every request carries its own Idempotency-Key, as a careful CRM's would.
+          if (!IDEMPOTENCY) return { ...request, body };
+          return { ...request, body, headers: { ...request.headers, 'idempotency-key': `bench-${process.pid}-${counter}` } };
         },
       },
     ],
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     const header = ['connections', 'ours rps', 'p50/p99ms', 'non2xx', 'base rps', 'p50/p99ms', 'non2xx', 'b+lk rps', 'p50/p99ms', 'non2xx', 'ours/b', 'b+lk/b'];
     const widths = [11, 9, 10, 6, 9, 10, 6, 9, 10, 6, 6, 6];
     console.log(`\nPOST /api/v1/leads, median of ${ROUNDS} runs of ${DURATION}s per cell, Node ${process.version}, ${new Date().toISOString()}`);
-    console.log(`ours = this server (key check: ${process.env.BENCH_KEY_CHECK ?? 'in-write'}); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query`);
+    console.log(`ours = this server (key check: ${process.env.BENCH_KEY_CHECK ?? 'in-write'}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query`);
     console.log(header.map((cell, index) => cell.padStart(widths[index]!)).join(' |'));
     for (const row of rows) console.log(row);
     console.log(`server process CPU per request (user + system, µs): ${cpuRows.join('; ')}`);

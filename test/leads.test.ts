@@ -159,6 +159,24 @@ test('Idempotency-Key: the same body replays the first response', async (t) => {
   t.is(Number((await server.db('members').where({ email: body.email }).count('* as n').first())?.n), 1);
 });
 
+test('Idempotency-Key: a replay is the first response to the millisecond, for lead after lead', async (t) => {
+  // The first response is built in JavaScript, the kept one in SQL (one statement writes the lead and its record).
+  const firsts = await Promise.all(
+    Array.from({ length: 40 }, async (_, index) => {
+      const idempotencyKey = `millis-${seq += 1}-${index}`;
+      const body = lead();
+      return { idempotencyKey, body, response: await post(body, { headers: { 'Idempotency-Key': idempotencyKey } }) };
+    }),
+  );
+  for (const { idempotencyKey, body, response } of firsts) {
+    t.is(response.status, 201);
+    const again = await post(body, { headers: { 'Idempotency-Key': idempotencyKey } });
+    t.is(again.headers.get('idempotent-replayed'), 'true');
+    t.deepEqual(again.body, response.body);
+    t.is(again.headers.get('location'), response.headers.get('location'));
+  }
+});
+
 test('Idempotency-Key with another body is 422 and writes nothing', async (t) => {
   const idempotencyKey = `reuse-${seq += 1}`;
   t.is((await post(lead(), { headers: { 'Idempotency-Key': idempotencyKey } })).status, 201);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 import test, { type ExecutionContext } from 'ava';
 
@@ -38,23 +38,42 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
     t.is((await postLead(bearer(key))).status, 201);
   });
 
-  t('the key is checked in the insert itself only in in-write mode', async (t) => {
-    const { key } = await createKey(server, owner, `Statements ${mode}`);
-    const hash = createHash('sha256').update(key).digest('hex');
-    const lead = body();
-    // Other tests run concurrently: watch only the queries naming this key or this lead.
-    const queries: string[] = [];
-    const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
-      if (query.bindings?.includes(hash) || query.bindings?.includes(lead.email)) queries.push(query.sql.trimStart().split(/\s+/)[0]!.toLowerCase());
-    };
-    server.db.on('query', onQuery);
-    try {
-      t.is((await api(server, '/api/v1/leads', { body: lead, headers: bearer(key) })).status, 201);
-    } finally {
-      server.db.off('query', onQuery);
-    }
-    t.deepEqual(queries, mode === 'in-write' ? ['insert'] : ['select', 'insert']);
-  });
+  for (const idempotent of [false, true]) {
+    const what = idempotent ? 'with an Idempotency-Key, the lead and its record' : 'the lead';
+    t(`${what}: one statement that checks the key only in in-write mode`, async (t) => {
+      const { key } = await createKey(server, owner, `Statements ${mode} ${idempotent}`);
+      const hash = createHash('sha256').update(key).digest('hex');
+      const lead = body();
+      const idempotencyKey = `statements-${randomUUID()}`;
+      // Other tests run concurrently: watch only the queries naming this key, this lead or this Idempotency-Key.
+      const queries: string[] = [];
+      const onQuery = (query: { sql: string; bindings?: unknown[] }) => {
+        if ([hash, lead.email, idempotencyKey].some((value) => query.bindings?.includes(value))) queries.push(query.sql.replace(/"/g, ''));
+      };
+      server.db.on('query', onQuery);
+      try {
+        const headers = { ...bearer(key), ...(idempotent ? { 'Idempotency-Key': idempotencyKey } : {}) };
+        t.is((await api(server, '/api/v1/leads', { body: lead, headers })).status, 201);
+      } finally {
+        server.db.off('query', onQuery);
+      }
+      if (mode === 'in-write') {
+        t.is(queries.length, 1, queries.join('\n'));
+        t.regex(queries[0]!, /from api_keys/);
+        t.regex(queries[0]!, /insert into members/);
+        if (idempotent) t.regex(queries[0]!, /insert into idempotency_records/);
+      } else {
+        t.regex(queries[0]!, /^select/);
+        t.true(queries.length >= 2, 'a look-up, then the writes');
+        t.false(queries.slice(1).some((sql) => sql.includes('api_keys')), 'the writes do not check the key');
+      }
+      if (idempotent) {
+        const replay = await api(server, '/api/v1/leads', { body: lead, headers: { ...bearer(key), 'Idempotency-Key': idempotencyKey } });
+        t.is(replay.status, 201);
+        t.is(replay.headers.get('idempotent-replayed'), 'true');
+      }
+    });
+  }
 
   t('a bad key with a bad body is 401; a good key with the same body is 400', async (t) => {
     const { key } = await createKey(server, owner, `Bad body ${mode}`);

@@ -17,6 +17,22 @@ export interface IdempotencyRecord {
 
 const TABLE = 'idempotency_records';
 
+/**
+ * An insert of a completed record, for a statement that writes its effect and
+ * the effect's record at once (as a data-modifying CTE): the first attempt of
+ * a key then costs one round trip, and the two commit together. The SQL
+ * expressions give the scope (the API key's id) and the stored response;
+ * `from` names the rows they are computed from, so no row there, no record.
+ * Bindings: the Idempotency-Key, then the fingerprint. A key already claimed
+ * fails the whole statement on the primary key; the caller then takes the
+ * `run` path, which replays, refuses (422) or waits (409) as usual.
+ */
+export function insertCompletedRecordSql(sql: { scope: string; status: number; body: string; headers: string; from: string }): string {
+  return `insert into ${TABLE} (api_key_id, idempotency_key, fingerprint, response_status, response_body, response_headers, completed_at)
+  select ${sql.scope}, ?, ?, ${sql.status}, ${sql.body}, ${sql.headers}, now()
+  from ${sql.from}`;
+}
+
 interface RecordRow {
   fingerprint: string;
   started_at: Date;

@@ -38,19 +38,17 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
       },
       async handle(ctx, { body, headers }) {
         const key = headers['idempotency-key'] as string | undefined;
+        const idempotencyKey = key === undefined ? undefined : { key, fingerprint: fingerprintOf(ctx.method, ctx.path, body) };
         const pending = (ctx.state as PendingApiKeyState).pendingApiKey;
-        // The common case in one round trip: the key is checked in the insert itself.
-        const checkedInWrite = pending && key === undefined ? await deps.service.createCheckingKey(pending.check, body) : undefined;
+        // The common case in one round trip: the key is checked in the insert itself
+        // (and a first Idempotency-Key recorded by it).
+        const checkedInWrite = pending ? await deps.service.createCheckingKey(pending.check, body, idempotencyKey) : undefined;
         if (checkedInWrite) {
           send(ctx, checkedInWrite, false);
           return;
         }
         const apiKey = pending ? await pending.authenticate() : (ctx.state as ApiKeyState).apiKey;
-        const { response, replayed } = await deps.service.create(
-          apiKey,
-          body,
-          key === undefined ? undefined : { key, fingerprint: fingerprintOf(ctx.method, ctx.path, body) },
-        );
+        const { response, replayed } = await deps.service.create(apiKey, body, idempotencyKey);
         send(ctx, response, replayed);
       },
     }),

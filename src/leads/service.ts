@@ -10,14 +10,14 @@ import type { StoredResponse } from '../idempotency/store.js';
 import type { ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
 import type { ApiKeyCheck } from '../resource-server/key-check-sql.js';
 import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, LEAD_PATH, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
 
 export function presentLead(lead: Lead) {
   return { ...lead, createdAt: lead.createdAt.toISOString() };
 }
 
 function createdResponse(lead: Lead): StoredResponse {
-  return { status: 201, body: presentLead(lead), headers: { Location: `/api/v1/leads/${lead.id}` } };
+  return { status: 201, body: presentLead(lead), headers: { Location: `${LEAD_PATH}${lead.id}` } };
 }
 
 export function createLeadService(deps: { db: Knex; store: LeadStore; idempotency: Idempotency }) {
@@ -68,14 +68,20 @@ export function createLeadService(deps: { db: Knex; store: LeadStore; idempotenc
 
   return {
     /**
-     * Creates a lead in one statement that also checks the API key. Undefined
-     * when nothing was written: the key did not pass, or a constraint refused
-     * the row. The caller then authenticates the key and calls `create`,
-     * which gives the exact answer (401/403, 409 with the leadId, 400).
+     * Creates a lead in one statement that also checks the API key (and, with
+     * an Idempotency-Key, records the 201 for replay). Undefined when nothing
+     * was written: the key did not pass, or a constraint refused the row (the
+     * email, the location, or the Idempotency-Key already used). The caller
+     * then authenticates the key and calls `create`, which gives the exact
+     * answer (401/403, 409 with the leadId, 400, a replay, 422 or 409).
      */
-    async createCheckingKey(check: ApiKeyCheck, input: CreateLeadInput): Promise<StoredResponse | undefined> {
+    async createCheckingKey(
+      check: ApiKeyCheck,
+      input: CreateLeadInput,
+      idempotencyKey?: { key: string; fingerprint: string },
+    ): Promise<StoredResponse | undefined> {
       try {
-        const lead = await store.insertCheckedByKey(newLead(input), check);
+        const lead = await store.insertCheckedByKey(newLead(input), check, idempotencyKey);
         return lead && createdResponse(lead);
       } catch (error) {
         if (violatedConstraint(error) !== undefined) return undefined;

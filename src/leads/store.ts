@@ -2,10 +2,13 @@ import type { Knex } from 'knex';
 
 import { runStatement, statement } from '../db/statement.js';
 import { queryable } from '../db/transaction.js';
+import { insertCompletedRecordSql } from '../idempotency/store.js';
 import { LIVE_API_KEY_SQL, liveApiKeyBindings, type ApiKeyCheck } from '../resource-server/key-check-sql.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
 export const LOCATION_CONSTRAINT = 'members_location_in_facility';
+/** A lead's URL is this and its id (the 201's Location). */
+export const LEAD_PATH = '/api/v1/leads/';
 
 export interface Lead {
   id: string;
@@ -41,13 +44,39 @@ const COLUMNS = ['id', 'facility_id', 'location_id', 'first_name', 'last_name', 
 export type NewLead = Omit<Lead, 'createdAt' | 'status' | 'facilityId'>;
 
 /**
- * Inserts a lead for the API key that LIVE_API_KEY_SQL finds: no row there,
- * no insert. The Leads API's hot path: plain SQL, run by `runStatement`.
+ * Inserts a lead for the API key that LIVE_API_KEY_SQL finds (as the CTE
+ * `k`): no row there, no insert. The Leads API's hot path: plain SQL, run by
+ * `runStatement`.
  */
-const INSERT_CHECKED_BY_KEY = statement('leads_insert_checked_by_key', `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
+const INSERT_FROM_KEY = `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
   select ?::uuid, k.facility_id, ?::uuid, ?, ?, ?, ?, ?, ?, 'lead', k.key_id
-  from (${LIVE_API_KEY_SQL}) k
-  returning ${COLUMNS.join(', ')}`);
+  from k
+  returning ${COLUMNS.join(', ')}, created_by_key`;
+
+const INSERT_CHECKED_BY_KEY = statement('leads_insert_checked_by_key', `with k as (${LIVE_API_KEY_SQL})
+  ${INSERT_FROM_KEY}`);
+
+/**
+ * The lead as the API presents it (`presentLead`), in SQL: what an
+ * Idempotency-Key's record keeps for replay. `createdAt` in milliseconds, as
+ * JavaScript's toISOString gives it (both truncate the microseconds).
+ */
+const LEAD_JSON_SQL = `jsonb_build_object('id', lead.id, 'facilityId', lead.facility_id, 'locationId', lead.location_id,
+    'firstName', lead.first_name, 'lastName', lead.last_name, 'email', lead.email, 'phone', lead.phone,
+    'source', lead.source, 'notes', lead.notes, 'status', lead.status,
+    'createdAt', to_char(lead.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+
+/** The same insert, and the completed Idempotency-Key record of its 201, in one statement. */
+const INSERT_CHECKED_BY_KEY_ONCE = statement('leads_insert_checked_by_key_once', `with k as (${LIVE_API_KEY_SQL}),
+  lead as (${INSERT_FROM_KEY}),
+  record as (${insertCompletedRecordSql({
+    scope: 'lead.created_by_key',
+    status: 201,
+    body: LEAD_JSON_SQL,
+    headers: `jsonb_build_object('Location', '${LEAD_PATH}' || lead.id)`,
+    from: 'lead',
+  })})
+  select lead.* from lead`);
 
 function toLead(row: MemberRow): Lead {
   return {
@@ -93,11 +122,15 @@ export function createLeadStore(db: Knex) {
 
     /**
      * Inserts a lead only if `check` names a live API key, in one statement;
-     * the facility and `created_by_key` come from that key. Undefined when the
-     * key did not pass (the caller finds out why). Same constraints as `insert`.
+     * the facility and `created_by_key` come from that key. With `once`, the
+     * same statement records the 201 under that Idempotency-Key (see
+     * `insertCompletedRecordSql`). Undefined when the key did not pass (the
+     * caller finds out why). Same constraints as `insert`, and with `once` a
+     * key already used fails on the record's primary key.
      */
-    async insertCheckedByKey(lead: NewLead, check: ApiKeyCheck): Promise<Lead | undefined> {
-      const [row] = await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY, [
+    async insertCheckedByKey(lead: NewLead, check: ApiKeyCheck, once?: { key: string; fingerprint: string }): Promise<Lead | undefined> {
+      const values = [
+        ...liveApiKeyBindings(check),
         lead.id,
         lead.locationId,
         lead.firstName,
@@ -106,8 +139,10 @@ export function createLeadStore(db: Knex) {
         lead.phone,
         lead.source,
         lead.notes,
-        ...liveApiKeyBindings(check),
-      ]);
+      ];
+      const [row] = once
+        ? await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY_ONCE, [...values, once.key, once.fingerprint])
+        : await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY, values);
       return row && toLead(row);
     },
 
