@@ -58,13 +58,15 @@ const INSERT_CHECKED_BY_KEY = statement('leads_insert_checked_by_key', `with k a
 
 /**
  * The lead as the API presents it (`presentLead`), in SQL: what an
- * Idempotency-Key's record keeps for replay. `createdAt` in milliseconds, as
+ * Idempotency-Key's record keeps for replay. Each returned column under its
+ * camelCase name (as `toLead` maps them); `createdAt` in milliseconds, as
  * JavaScript's toISOString gives it (both truncate the microseconds).
  */
-const LEAD_JSON_SQL = `jsonb_build_object('id', lead.id, 'facilityId', lead.facility_id, 'locationId', lead.location_id,
-    'firstName', lead.first_name, 'lastName', lead.last_name, 'email', lead.email, 'phone', lead.phone,
-    'source', lead.source, 'notes', lead.notes, 'status', lead.status,
-    'createdAt', to_char(lead.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+const LEAD_JSON_SQL = `jsonb_build_object(${COLUMNS.map((column) => {
+  const field = column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const value = column === 'created_at' ? `to_char(lead.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : `lead.${column}`;
+  return `'${field}', ${value}`;
+}).join(', ')})`;
 
 /** The same insert, and the completed Idempotency-Key record of its 201, in one statement. */
 const INSERT_CHECKED_BY_KEY_ONCE = statement('leads_insert_checked_by_key_once', `with k as (${LIVE_API_KEY_SQL}),
