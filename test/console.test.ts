@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 
 import test from 'ava';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import { api } from './helpers/oauth.js';
 import { CHROMIUM, launchChromium, screenshot, signInThroughConsole } from './helpers/browser-ui.js';
@@ -23,16 +23,26 @@ test.after.always(async () => {
   await server?.close();
 });
 
-async function newPage(width = 1280, height = 860): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height } });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  const page = await context.newPage();
-  return { context, page };
+/** Runs `work` on a fresh page (its own cookies and clipboard), closed afterwards whatever happens. */
+async function withPage(work: (page: Page) => Promise<void>, viewport = { width: 1280, height: 860 }): Promise<void> {
+  const context = await browser.newContext({ viewport });
+  try {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+    await work(await context.newPage());
+  } finally {
+    await context.close();
+  }
+}
+
+/** Fills the create dialog with a key name and asks for the key. */
+async function generateKey(page: Page, name: string): Promise<void> {
+  await page.getByRole('button', { name: 'Create API Key' }).click();
+  await page.getByLabel('Key Name').fill(name);
+  await page.getByRole('button', { name: 'Generate Key' }).click();
 }
 
 test.serial('the help page, end to end: grant, create, copy, list, use, delete', async (t) => {
-  const { context, page } = await newPage();
-  try {
+  await withPage(async (page) => {
     // A signed-out visitor is sent through /oauth login and back.
     await page.goto(`${server.url}/console/`);
     await page.waitForURL(/\/oauth\/interaction\//);
@@ -145,14 +155,11 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete',
     await page.waitForURL(/\/oauth\/interaction\//);
     t.truthy(await page.getByLabel('Password').isVisible());
     t.is(await page.evaluate(() => sessionStorage.getItem('octiv.session')), null);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test.serial('a trainer sees no System Integrations', async (t) => {
-  const { context, page } = await newPage();
-  try {
+  await withPage(async (page) => {
     await signInThroughConsole(page, server.url, 'trainer@demo.test');
     await page.getByRole('heading', { name: 'Welcome, Theo Trainer' }).waitFor();
     t.is(await page.getByRole('link', { name: 'System Integrations' }).count(), 0);
@@ -161,25 +168,18 @@ test.serial('a trainer sees no System Integrations', async (t) => {
     await page.getByText('You do not have the System Integrations permission.').waitFor();
     t.is(await page.getByRole('button', { name: 'Create API Key' }).count(), 0);
     await screenshot(page, '10-trainer');
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test.serial('API errors in plain words: duplicate name, lost permission, expired sign-in', async (t) => {
-  const { context, page } = await newPage();
-  try {
+  await withPage(async (page) => {
     await signInThroughConsole(page, server.url, 'admin@demo.test');
     await page.goto(`${server.url}/console/settings/system-integrations`);
-    await page.getByRole('button', { name: 'Create API Key' }).click();
-    await page.getByLabel('Key Name').fill('CRM Sync');
-    await page.getByRole('button', { name: 'Generate Key' }).click();
+    await generateKey(page, 'CRM Sync');
     await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).check();
     await page.getByRole('button', { name: 'Done' }).click();
     // The same name again.
-    await page.getByRole('button', { name: 'Create API Key' }).click();
-    await page.getByLabel('Key Name').fill('crm sync');
-    await page.getByRole('button', { name: 'Generate Key' }).click();
+    await generateKey(page, 'crm sync');
     await page.getByText('An API key named "crm sync" already exists in this facility.', { exact: false }).waitFor();
     await screenshot(page, '11-duplicate-name');
     await page.keyboard.press('Escape');
@@ -187,9 +187,7 @@ test.serial('API errors in plain words: duplicate name, lost permission, expired
 
     // The Owner takes the permission away: the next action says so.
     await server.db('staff').where({ email: 'admin@demo.test' }).update({ system_integrations: false });
-    await page.getByRole('button', { name: 'Create API Key' }).click();
-    await page.getByLabel('Key Name').fill('Another');
-    await page.getByRole('button', { name: 'Generate Key' }).click();
+    await generateKey(page, 'Another');
     await page.getByText(/needs the System Integrations permission/).waitFor();
 
     // The sign-in expires (its token is gone): a plain message and a way back.
@@ -199,14 +197,11 @@ test.serial('API errors in plain words: duplicate name, lost permission, expired
     await page.goto(`${server.url}/console/staff`);
     await page.getByText('Your sign-in has expired. Please sign in again.').waitFor();
     t.truthy(await page.getByRole('button', { name: 'Sign in again' }).isVisible());
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test.serial('keyboard only: create and delete a key; focus moves into dialogs and back', async (t) => {
-  const { context, page } = await newPage();
-  try {
+  await withPage(async (page) => {
     await signInThroughConsole(page, server.url, 'owner@demo.test');
     await page.goto(`${server.url}/console/settings/system-integrations`);
     const createButton = page.getByRole('button', { name: 'Create API Key' });
@@ -252,19 +247,14 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await confirm.waitFor({ state: 'detached' });
     await page.getByRole('row', { name: /Keyboard Key/ }).waitFor({ state: 'detached' });
     t.is(await server.db('api_keys').where({ name: 'Keyboard Key' }).whereNull('deleted_at').first(), undefined);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test.serial('looks right at 390 px wide', async (t) => {
-  const { context, page } = await newPage(390, 844);
-  try {
+  await withPage(async (page) => {
     await signInThroughConsole(page, server.url, 'owner@demo.test');
     await page.goto(`${server.url}/console/settings/system-integrations`);
-    await page.getByRole('button', { name: 'Create API Key' }).click();
-    await page.getByLabel('Key Name').fill('Phone Check');
-    await page.getByRole('button', { name: 'Generate Key' }).click();
+    await generateKey(page, 'Phone Check');
     await page.getByRole('dialog', { name: 'API Key Created' }).waitFor();
     await screenshot(page, '12-mobile-key-created');
     await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).check();
@@ -278,7 +268,5 @@ test.serial('looks right at 390 px wide', async (t) => {
     await page.goto(`${server.url}/console/staff`);
     await page.getByRole('cell', { name: 'Adam Admin', exact: true }).waitFor();
     await screenshot(page, '14-mobile-staff');
-  } finally {
-    await context.close();
-  }
+  }, { width: 390, height: 844 });
 });
