@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import * as apiKeys from './20261130150000_api_keys.js';
 import * as foundation from './20261130140000_foundation.js';
 import * as leads from './20261130160000_leads.js';
+import * as keySecrets from './20261201100000_key_secrets.js';
 
 interface Migration {
   name: string;
@@ -19,4 +20,5 @@ export const migrations: Migration[] = [
   { name: '20261130140000_foundation', ...foundation },
   { name: '20261130150000_api_keys', ...apiKeys },
   { name: '20261130160000_leads', ...leads },
+  { name: '20261201100000_key_secrets', ...keySecrets },
 ];

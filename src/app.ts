@@ -9,6 +9,7 @@ import { createApiKeyRoutes } from './api-keys/routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
+import { createApiKeyVerifier, type Requirement } from './api-keys/verifier.js';
 import type { Config } from './config.js';
 import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/knex.js';
@@ -19,7 +20,9 @@ import { buildOpenApiDocument } from './http/openapi.js';
 import { defineRoute, mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import type { Logger } from './logger.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
+import { resourceServerClients } from './oauth/clients.js';
 import { createInteractionRouter } from './oauth/interaction.js';
+import { createKeyIntrospection } from './oauth/key-introspection.js';
 import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
 import { loadServerKeys } from './oauth/server-keys.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
@@ -27,7 +30,7 @@ import { createIdempotencyStore } from './idempotency/store.js';
 import { createLeadRoutes } from './leads/routes.js';
 import { createLeadService } from './leads/service.js';
 import { createLeadStore } from './leads/store.js';
-import { createApiKeyAuthenticator } from './resource-server/api-key-auth.js';
+import { createApiKeyAuthentication } from './resource-server/api-key-auth.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
 import { createRemoteIntrospector } from './resource-server/remote-introspection.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
@@ -52,34 +55,36 @@ export function createApp(deps: AppDeps): Koa {
   // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
+  // What the Leads API requires of a key; the verifier judges every key against it.
+  const leadsRequirement: Requirement = { audience: config.leadsApiResource, scope: LEADS_CREATE };
+  const verifier = createApiKeyVerifier(db);
   const staffStore = createStaffStore(db);
   const staffService = createStaffService({ store: staffStore });
-  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db) });
+  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db), requirement: leadsRequirement });
   const leadService = createLeadService({
-    db,
     store: createLeadStore(db),
     idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
   });
-  const introspector = createLocalIntrospector(provider);
-  // The Leads API checks keys in-process by default, or over RFC 7662 when it runs apart.
-  const keyIntrospector = config.leadsApiIntrospectionUrl
-    ? createRemoteIntrospector({
-        endpoint: config.leadsApiIntrospectionUrl,
-        clientId: config.leadsApiClient.id,
-        clientSecret: config.leadsApiClient.secret,
-      })
-    : introspector;
-  const apiKeyAuthenticator = createApiKeyAuthenticator({ introspector: keyIntrospector, audience: config.leadsApiResource, scope: LEADS_CREATE });
+  const keyCheck = config.leadsApiKeyCheck;
   const authenticators: Authenticators = {
-    staff: createStaffAuthenticator({ introspector, staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
-    apiKey: apiKeyAuthenticator.checkFirst,
-    // Checking a key inside the write reads the token tables: only with in-process checks.
-    ...(!config.leadsApiIntrospectionUrl && config.leadsApiKeyCheck === 'in-write' ? { apiKeyInWrite: apiKeyAuthenticator.checkInWrite } : {}),
+    staff: createStaffAuthenticator({ introspector: createLocalIntrospector(provider), staffStore, audience: config.adminApiResource, scope: ADMIN_SCOPE }),
+    apiKey: createApiKeyAuthentication({
+      mode: keyCheck.mode,
+      verifier,
+      // A Leads API run apart asks the authorization server over RFC 7662.
+      remote:
+        keyCheck.mode === 'remote'
+          ? createRemoteIntrospector({ endpoint: keyCheck.introspectionUrl, clientId: config.leadsApiClient.id, clientSecret: config.leadsApiClient.secret })
+          : undefined,
+      requirement: leadsRequirement,
+    }),
   };
 
   app.use(createRequestContext(logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
   app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
+  // RFC 7662 for resource servers, answered by the key verifier before the provider.
+  app.use(createKeyIntrospection({ verifier, clients: resourceServerClients(config), issuer: config.issuer }));
 
   const api = new Router({ prefix: '/api/v1' });
   api.use(async function noStore(ctx, next) {

@@ -34,7 +34,7 @@ const envSchema = z
     LEADS_API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, dot, dash or underscore').default('leads-api'),
     LEADS_API_INTROSPECTION_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     LEADS_API_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    LEADS_API_KEY_CHECK: z.enum(['in-write', 'introspection'], { error: 'must be in-write or introspection' }).default('in-write'),
+    LEADS_API_KEY_CHECK: z.enum(['in-write', 'in-process', 'remote'], { error: 'must be in-write, in-process or remote' }).optional(),
     DEMO_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     OCTIV_APP_REDIRECT_URIS: commaList
       .pipe(z.array(z.url({ protocol: /^https?$/, error: 'must be a list of http(s) URLs' })))
@@ -63,8 +63,15 @@ const envSchema = z
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
     const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    // One variable says how the Leads API checks keys; the URL only serves `remote`.
+    if (env.LEADS_API_KEY_CHECK === 'remote' && !env.LEADS_API_INTROSPECTION_URL) {
+      refuse('LEADS_API_INTROSPECTION_URL', 'is required when LEADS_API_KEY_CHECK=remote');
+    }
+    if (env.LEADS_API_INTROSPECTION_URL && env.LEADS_API_KEY_CHECK !== 'remote') {
+      refuse('LEADS_API_KEY_CHECK', `must be remote when LEADS_API_INTROSPECTION_URL is set (it is ${env.LEADS_API_KEY_CHECK ?? 'unset, meaning in-write'}); or unset LEADS_API_INTROSPECTION_URL`);
+    }
+    if (env.NODE_ENV !== 'production') return;
     if (!env.DATABASE_URL) refuse('DATABASE_URL', 'is required in production (the embedded database is for development)');
     if (!env.PUBLIC_URL) refuse('PUBLIC_URL', 'is required in production');
     else if (!env.PUBLIC_URL.startsWith('https://')) refuse('PUBLIC_URL', 'must be an https URL in production');
@@ -90,13 +97,12 @@ export interface Config {
   database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
   logLevel: (typeof logLevels)[number];
   leadsApiClient: { id: string; secret: string };
-  /** Set: the Leads API checks keys over RFC 7662 at this URL. Unset: in-process. */
-  leadsApiIntrospectionUrl: string | undefined;
   /**
-   * With in-process checks: `in-write` checks a key inside the lead's insert
-   * statement (one round trip), `introspection` checks it first, then inserts.
+   * How the Leads API checks a key: `in-write` inside the lead's insert
+   * statement (one round trip), `in-process` with the verifier first, or
+   * `remote` over RFC 7662 at `introspectionUrl` (a Leads API run apart).
    */
-  leadsApiKeyCheck: 'in-write' | 'introspection';
+  leadsApiKeyCheck: { mode: 'in-write' | 'in-process' } | { mode: 'remote'; introspectionUrl: string };
   demoPassword: string;
   octivAppRedirectUris: string[];
   cookieKeys: string[] | undefined;
@@ -141,8 +147,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       id: env.LEADS_API_CLIENT_ID,
       secret: env.LEADS_API_CLIENT_SECRET ?? DEV_DEFAULTS.leadsApiClientSecret,
     },
-    leadsApiIntrospectionUrl: env.LEADS_API_INTROSPECTION_URL,
-    leadsApiKeyCheck: env.LEADS_API_KEY_CHECK,
+    leadsApiKeyCheck:
+      env.LEADS_API_KEY_CHECK === 'remote'
+        ? { mode: 'remote', introspectionUrl: env.LEADS_API_INTROSPECTION_URL! }
+        : { mode: env.LEADS_API_KEY_CHECK ?? 'in-write' },
     demoPassword: env.DEMO_PASSWORD ?? DEV_DEFAULTS.demoPassword,
     octivAppRedirectUris: [`${publicUrl}/console/callback`, ...(env.OCTIV_APP_REDIRECT_URIS ?? [])],
     cookieKeys: env.COOKIE_KEYS,

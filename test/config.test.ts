@@ -22,7 +22,7 @@ test('defaults give a working development setup on the embedded database', (t) =
   t.is(config.leadsApiClient.id, 'leads-api');
   t.is(config.demoPassword, 'demo-password');
   t.deepEqual(config.octivAppRedirectUris, ['http://localhost:3000/console/callback']);
-  t.is(config.leadsApiKeyCheck, 'in-write');
+  t.deepEqual(config.leadsApiKeyCheck, { mode: 'in-write' });
 });
 
 test('PUBLIC_URL defaults to the port, and a trailing slash is dropped', (t) => {
@@ -39,8 +39,7 @@ test('a bad value names the variable and the rule', (t) => {
   t.deepEqual(problemsOf({ PORT: 'eighty' }).map((problem) => problem.split(':')[0]), ['PORT']);
   t.regex(problemsOf({ PORT: '70000' })[0] ?? '', /^PORT: .*65535/);
   t.regex(problemsOf({ PUBLIC_URL: 'not a url' })[0] ?? '', /^PUBLIC_URL: must be an http\(s\) URL/);
-  t.deepEqual(problemsOf({ LEADS_API_KEY_CHECK: 'sometimes' }), ['LEADS_API_KEY_CHECK: must be in-write or introspection']);
-  t.is(loadConfig({ LEADS_API_KEY_CHECK: 'introspection' }).leadsApiKeyCheck, 'introspection');
+  t.deepEqual(problemsOf({ LEADS_API_KEY_CHECK: 'sometimes' }), ['LEADS_API_KEY_CHECK: must be in-write, in-process or remote']);
   t.regex(problemsOf({ PUBLIC_URL: 'http://x.test/?a=1' })[0] ?? '', /^PUBLIC_URL: must not have a query string/);
   t.regex(problemsOf({ DATABASE_URL: 'mysql://x' })[0] ?? '', /^DATABASE_URL: must be a postgres/);
   t.regex(problemsOf({ LOG_LEVEL: 'loud' })[0] ?? '', /^LOG_LEVEL: /);
@@ -49,6 +48,21 @@ test('a bad value names the variable and the rule', (t) => {
   t.regex(problemsOf({ JWKS: '{not json' })[0] ?? '', /^JWKS: must be a JSON Web Key Set/);
   t.regex(problemsOf({ JWKS: '{"keys":[{"kty":"RSA","n":"x","e":"AQAB"}]}' })[0] ?? '', /private key/);
   t.regex(problemsOf({ TRUST_PROXY: 'maybe' })[0] ?? '', /^TRUST_PROXY: /);
+});
+
+test('LEADS_API_KEY_CHECK settles how keys are checked; its URL only serves remote, and a conflict names both variables', (t) => {
+  t.deepEqual(loadConfig({ LEADS_API_KEY_CHECK: 'in-process' }).leadsApiKeyCheck, { mode: 'in-process' });
+  t.deepEqual(loadConfig({ LEADS_API_KEY_CHECK: 'in-write' }).leadsApiKeyCheck, { mode: 'in-write' });
+  const url = 'https://auth.example.com/oauth/token/introspection';
+  t.deepEqual(loadConfig({ LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: url }).leadsApiKeyCheck, { mode: 'remote', introspectionUrl: url });
+  t.deepEqual(problemsOf({ LEADS_API_KEY_CHECK: 'remote' }), ['LEADS_API_INTROSPECTION_URL: is required when LEADS_API_KEY_CHECK=remote']);
+  for (const mode of [undefined, 'in-write', 'in-process']) {
+    const problems = problemsOf({ LEADS_API_INTROSPECTION_URL: url, ...(mode ? { LEADS_API_KEY_CHECK: mode } : {}) });
+    t.is(problems.length, 1, String(mode));
+    t.regex(problems[0]!, /^LEADS_API_KEY_CHECK: must be remote when LEADS_API_INTROSPECTION_URL is set/);
+  }
+  // The value of an earlier version is refused with the rule, not taken for another mode.
+  t.deepEqual(problemsOf({ LEADS_API_KEY_CHECK: 'introspection' }), ['LEADS_API_KEY_CHECK: must be in-write, in-process or remote']);
 });
 
 test('the error message never echoes a secret value', (t) => {

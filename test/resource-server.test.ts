@@ -8,11 +8,11 @@ import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 
 // One contract, three ways to check a key: inside the lead's insert statement
-// (the default), in-process introspection before the insert, and RFC 7662
+// (the default), the verifier before the insert (in-process), and RFC 7662
 // introspection over HTTP (a Leads API deployed apart).
 const MODES = {
   'in-write': {},
-  local: { env: { LEADS_API_KEY_CHECK: 'introspection' } },
+  'in-process': { env: { LEADS_API_KEY_CHECK: 'in-process' } },
   remote: { remoteIntrospection: true },
 } as const;
 
@@ -59,13 +59,15 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
       }
       if (mode === 'in-write') {
         t.is(queries.length, 1, queries.join('\n'));
-        t.regex(queries[0]!, /from api_keys/);
+        t.regex(queries[0]!, /from api_key_secrets/);
         t.regex(queries[0]!, /insert into members/);
         if (idempotent) t.regex(queries[0]!, /insert into idempotency_records/);
       } else {
-        t.regex(queries[0]!, /^select/);
-        t.true(queries.length >= 2, 'a look-up, then the writes');
-        t.false(queries.slice(1).some((sql) => sql.includes('api_keys')), 'the writes do not check the key');
+        t.is(queries.length, 2, 'the verifier\'s look-up, then one write');
+        t.regex(queries[0]!, /^with q as \(select/);
+        t.regex(queries[0]!, /api_key_secrets/);
+        t.regex(queries[1]!, /insert into members/);
+        t.false(queries[1]!.includes('api_keys'), 'the write does not check the key again');
       }
       if (idempotent) {
         const replay = await api(server, '/api/v1/leads', { body: lead, headers: { ...bearer(key), 'Idempotency-Key': idempotencyKey } });
@@ -83,8 +85,11 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
       const response = await api(server, '/api/v1/leads', { body: bad, headers: bearer(token) });
       t.is(response.status, 401, token.slice(0, 12));
     }
-    const scopeless = await mintKey(server, { scope: 'members:read', facilityId: DEMO.demoFitness.id, expiresIn: 60 });
-    t.is((await api(server, '/api/v1/leads', { body: bad, headers: bearer(scopeless) })).status, 403);
+    const scopeless = await createKey(server, owner, `Scopeless bad body ${mode}`);
+    await server.db('oidc_payloads')
+      .where({ model: 'AccessToken', id: createHash('sha256').update(scopeless.key).digest('hex') })
+      .update({ payload: server.db.raw(`jsonb_set(payload, '{scope}', '"members:read"')`) });
+    t.is((await api(server, '/api/v1/leads', { body: bad, headers: bearer(scopeless.key) })).status, mode === 'remote' ? 401 : 403);
     const notJson = await fetch(`${server.url}/api/v1/leads`, { method: 'POST', headers: { ...bearer(wellFormedUnknown), 'Content-Type': 'text/plain' }, body: 'hi' });
     t.is(notJson.status, 401);
     const response = await api(server, '/api/v1/leads', { body: bad, headers: bearer(key) });
@@ -120,9 +125,18 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
     t.is((await postLead(bearer(token))).status, 401);
   });
 
-  t('a key without leads:create: 403 insufficient_scope naming the scope', async (t) => {
-    const token = await mintKey(server, { scope: 'members:read', facilityId: DEMO.demoFitness.id, expiresIn: 60 });
-    const response = await postLead(bearer(token));
+  t('a key without leads:create: 403 insufficient_scope naming the scope (remote: inactive, 401)', async (t) => {
+    const { key, id } = await createKey(server, owner, `Scopeless ${mode}`);
+    await server.db('oidc_payloads')
+      .where({ model: 'AccessToken', id: createHash('sha256').update(key).digest('hex') })
+      .update({ payload: server.db.raw(`jsonb_set(payload, '{scope}', '"members:read"')`) });
+    const response = await postLead(bearer(key));
+    t.truthy(id);
+    if (mode === 'remote') {
+      // Introspection answers `active: false` for any key this API would refuse: the remote side learns nothing more.
+      t.is(response.status, 401);
+      return;
+    }
     t.is(response.status, 403);
     t.is(response.headers.get('www-authenticate'), 'Bearer realm="api", error="insufficient_scope", error_description="This API key lacks the leads:create scope.", scope="leads:create"');
   });
@@ -168,7 +182,7 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
 }
 
 test('[remote] an unreachable introspection endpoint gives 503, never a pass', async (t) => {
-  const server = await startTestServer({ env: { LEADS_API_INTROSPECTION_URL: 'http://127.0.0.1:1/oauth/token/introspection' } });
+  const server = await startTestServer({ env: { LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: 'http://127.0.0.1:1/oauth/token/introspection' } });
   try {
     const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Unreachable');
     const response = await api(server, '/api/v1/leads', {
@@ -184,18 +198,26 @@ test('[remote] an unreachable introspection endpoint gives 503, never a pass', a
 });
 
 test('[remote] wrong introspection credentials give 503 (a misconfiguration), never a pass', async (t) => {
-  const server = await startTestServer({ remoteIntrospection: true, env: { LEADS_API_CLIENT_ID: 'leads-api' } });
+  const authorizationServer = await startTestServer();
+  // A Leads API run apart, on the same data, whose client secret is not the one the authorization server knows.
+  const leadsApi = await startTestServer({
+    share: authorizationServer,
+    env: {
+      LEADS_API_KEY_CHECK: 'remote',
+      LEADS_API_INTROSPECTION_URL: `${authorizationServer.url}/oauth/token/introspection`,
+      LEADS_API_CLIENT_SECRET: 'x'.repeat(40),
+    },
+  });
   try {
-    const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Wrong secret');
-    // Change the secret the provider expects: the Leads API's credentials are now wrong.
-    const client = await server.provider.Client.find('leads-api');
-    (client as unknown as { clientSecret: string }).clientSecret = 'x'.repeat(40);
-    const response = await api(server, '/api/v1/leads', {
+    const { key } = await createKey(authorizationServer, await signIn(authorizationServer, 'owner@demo.test'), 'Wrong secret');
+    const response = await api(leadsApi, '/api/v1/leads', {
       body: { firstName: 'A', lastName: 'B', email: 'c.d@example.com' },
       headers: { Authorization: `Bearer ${key}` },
     });
     t.is(response.status, 503);
+    t.is(await authorizationServer.db('members').where({ email: 'c.d@example.com' }).first(), undefined);
   } finally {
-    await server.close();
+    await leadsApi.close();
+    await authorizationServer.close();
   }
 });

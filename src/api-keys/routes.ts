@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { defineRoute, type AnyRoute } from '../http/route.js';
-import { requirePermission, type StaffState } from '../staff/authenticate.js';
+import { requirePermission } from '../staff/authenticate.js';
 import type { ApiKey } from './model.js';
 import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, scopeSchema } from './schemas.js';
 import { SCOPES } from './scopes.js';
@@ -14,6 +14,7 @@ function present(apiKey: ApiKey) {
     scopes: apiKey.scopes,
     createdAt: apiKey.createdAt.toISOString(),
     createdBy: apiKey.createdBy,
+    status: apiKey.status,
   };
 }
 
@@ -45,8 +46,8 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       security: 'staff',
       guards: [systemIntegrations],
       responses: { 200: { description: 'Live keys', body: z.object({ items: z.array(apiKeySchema) }) } },
-      async handle(ctx) {
-        const keys = await service.list((ctx.state as StaffState).staff);
+      async handle(ctx, { principal }) {
+        const keys = await service.list(principal);
         ctx.body = { items: keys.map(present) };
       },
     }),
@@ -64,8 +65,8 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         201: { description: 'Created; `key` is shown only in this response', body: createdApiKeySchema },
         409: { description: 'A live key of this facility already has this name' },
       },
-      async handle(ctx, { body }) {
-        const { apiKey, key } = await service.create((ctx.state as StaffState).staff, body);
+      async handle(ctx, { principal, body }) {
+        const { apiKey, key } = await service.create(principal, body);
         ctx.status = 201;
         ctx.set('Location', `/api/v1/api-keys/${apiKey.id}`);
         ctx.body = { ...present(apiKey), key };
@@ -82,8 +83,8 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       guards: [systemIntegrations],
       params: apiKeyIdParams,
       responses: { 204: { description: 'Deleted' } },
-      async handle(ctx, { params }) {
-        await service.delete((ctx.state as StaffState).staff, params.id);
+      async handle(ctx, { principal, params }) {
+        await service.end({ facilityId: principal.facilityId, id: params.id }, { kind: 'deleted', actor: { type: 'staff', id: principal.id }, reason: 'deleted' });
         ctx.status = 204;
       },
     }),

@@ -39,6 +39,9 @@ export const apiKeySchema = z
     scopes: z.array(z.string()),
     createdAt: z.iso.datetime(),
     createdBy: z.object({ id: z.uuid(), name: z.string() }),
+    status: z.enum(['active', 'expired', 'revoked', 'invalid']).meta({
+      description: '`active`: accepted. `expired`, `revoked`: refused everywhere, listed until deleted. `invalid`: its stored token no longer matches (refused everywhere).',
+    }),
   })
   .meta({ id: 'ApiKey' });
 

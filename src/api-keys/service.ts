@@ -14,7 +14,8 @@ import type { StaffMember } from '../staff/model.js';
 import { generateKey } from './key-format.js';
 import type { ApiKey } from './model.js';
 import { audiencesFor } from './scopes.js';
-import { LIVE_NAME_CONSTRAINT, type ApiKeyStore } from './store.js';
+import { LIVE_NAME_CONSTRAINT, type ApiKeyStore, type Ending } from './store.js';
+import type { Requirement } from './verifier.js';
 
 /**
  * Keys do not expire yet (the help page lists expiry for later). oidc-provider
@@ -28,10 +29,12 @@ export interface ApiKeyServiceDeps {
   db: Knex;
   provider: Provider;
   store: ApiKeyStore;
+  /** What the list judges each key against (today every key is a Leads API key). */
+  requirement: Requirement;
 }
 
 export function createApiKeyService(deps: ApiKeyServiceDeps) {
-  const { config, db, provider, store } = deps;
+  const { config, db, provider, store, requirement } = deps;
 
   /**
    * Mints the key as an opaque access token through oidc-provider, with our
@@ -78,9 +81,9 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
             createdBy: staff.id,
           });
           await mint(key, { facilityId: staff.facilityId, keyId, scopes: input.scopes, audience: audiences[0]! });
-          return store.findLive(staff.facilityId, keyId);
+          return store.find(staff.facilityId, keyId, requirement);
         });
-        if (!apiKey) throw new Error('a key just created is not live');
+        if (apiKey?.status !== 'active') throw new Error('a key just created is not live');
         return { apiKey, key };
       } catch (error) {
         if (violatedConstraint(error) === LIVE_NAME_CONSTRAINT) {
@@ -91,19 +94,21 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     },
 
     list(staff: StaffMember): Promise<ApiKey[]> {
-      return store.listLive(staff.facilityId);
+      return store.list(staff.facilityId, requirement);
     },
 
     /**
-     * Deletes a key at once: the tombstone and the token's removal commit
-     * together, and every later check reads the database, so once this
-     * returns no process accepts the key.
+     * Ends a key at once, the one way a key is deleted or revoked (by staff,
+     * the operator or a leaked-key report): the key row's change and the
+     * removal of every secret's token commit together, and every later check
+     * reads the database, so once this returns no process accepts the key.
+     * `facilityId` null (the operator) reaches any facility's key.
      */
-    async delete(staff: StaffMember, id: string): Promise<void> {
+    async end(target: { facilityId: string | null; id: string }, ending: Ending): Promise<void> {
       await inTransaction(db, async () => {
-        const tokenHash = await store.tombstone(staff.facilityId, id, staff.id);
-        if (!tokenHash) throw notFound('No API key with this id.');
-        await destroyAccessTokenByHash(db, tokenHash);
+        const tokenHashes = await store.end(target.facilityId, target.id, ending);
+        if (!tokenHashes) throw notFound('No API key with this id.');
+        for (const tokenHash of tokenHashes) await destroyAccessTokenByHash(db, tokenHash);
       });
     },
   };

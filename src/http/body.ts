@@ -65,11 +65,16 @@ export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Pr
   }
 }
 
-/** Parses an application/x-www-form-urlencoded body (the login form). */
-export async function readFormBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<Record<string, string>> {
+/** Parses an application/x-www-form-urlencoded body, every value of every name. */
+export async function readFormParams(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<URLSearchParams> {
   if (!ctx.is('application/x-www-form-urlencoded')) {
     throw unsupportedMediaType('The form must be sent as application/x-www-form-urlencoded.');
   }
   const raw = await readRaw(ctx, limit);
-  return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+  return new URLSearchParams(raw.toString('utf8'));
+}
+
+/** Parses an application/x-www-form-urlencoded body (the login form), the last value of each name. */
+export async function readFormBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<Record<string, string>> {
+  return Object.fromEntries(await readFormParams(ctx, limit));
 }

@@ -17,6 +17,8 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export class RequestState {
   readonly #logger: Logger;
   #child: Logger | undefined;
+  /** Why a credential was refused (never the credential): goes to the access-log line. */
+  refusal: string | undefined = undefined;
 
   constructor(
     readonly requestId: string,
@@ -45,8 +47,17 @@ export function createRequestContext(logger: Logger) {
     const started = process.hrtime.bigint();
     ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const { refusal } = ctx.state as RequestState;
       logger.info(
-        { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10, aborted: !ctx.res.writableFinished },
+        {
+          requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(ms * 10) / 10,
+          aborted: !ctx.res.writableFinished,
+          ...(refusal === undefined ? {} : { refusal }),
+        },
         'request',
       );
     });

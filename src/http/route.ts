@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { readJsonBody } from './body.js';
 import { notFound, validationFailed } from './errors.js';
 import { parseOrThrow } from './validation.js';
-import type { PendingApiKeyState } from '../resource-server/api-key-auth.js';
+import type { ApiKeyCredential } from '../resource-server/api-key-auth.js';
+import type { StaffMember } from '../staff/model.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -15,7 +16,31 @@ export interface RouteResponse {
   headers?: Record<string, string>;
 }
 
-export interface RouteInput<P, Q, B> {
+/** Who may call a route, and what its handler gets as the caller. */
+export interface Principals {
+  /** A signed-in staff member (admin API access token). */
+  staff: StaffMember;
+  /** An API key presented on the request; `verify()` gives the key's facility and id. */
+  apiKey: ApiKeyCredential;
+  none: undefined;
+}
+
+export type Security = keyof Principals;
+
+/**
+ * Authenticates a request, then runs the rest of the route with the caller.
+ * Continuation-passing, so an authenticator can also see how the route ended
+ * (an API key checked inside the route's own write is settled there).
+ */
+export type Authenticate<T> = (ctx: Context, run: (principal: T) => Promise<void>) => Promise<void>;
+
+export type Authenticators = { [S in Exclude<Security, 'none'>]: Authenticate<Principals[S]> };
+
+/** A rule declared on a route (a permission, a role), checked after authentication. */
+export type Guard<T> = (principal: T) => void;
+
+export interface RouteInput<P, Q, B, S extends Security = Security> {
+  principal: Principals[S];
   params: P;
   query: Q;
   body: B;
@@ -27,7 +52,7 @@ export interface RouteInput<P, Q, B> {
  * One API route, declared once: the zod schemas here both validate requests
  * and generate the OpenAPI document, so the two cannot drift apart.
  */
-export interface Route<P = unknown, Q = unknown, B = unknown> {
+export interface Route<P = unknown, Q = unknown, B = unknown, S extends Security = Security> {
   method: Method;
   /** Koa-style path below /api/v1, e.g. `/api-keys/:id`. */
   path: string;
@@ -35,69 +60,53 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   summary: string;
   description?: string;
   tag: string;
-  /** Who may call it; the matching authenticator runs first. */
-  security: 'staff' | 'apiKey' | 'none';
-  /**
-   * The handler checks the API key inside its own write when the server
-   * allows it (`PendingApiKeyState`); otherwise the key is checked first.
-   */
-  checksApiKeyInWrite?: boolean;
+  /** Who may call it; the matching authenticator runs first and gives `handle` its principal. */
+  security: S;
   /** Guards declared on the route (permissions, roles), run after authentication. */
-  guards?: Middleware[];
+  guards?: Guard<Principals[S]>[];
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   bodyLimit?: number;
   requestHeaders?: Record<string, { description: string; schema: z.ZodType; required?: boolean }>;
   responses: Record<number, RouteResponse>;
-  handle(ctx: Context, input: RouteInput<P, Q, B>): Promise<void>;
+  handle(ctx: Context, input: RouteInput<P, Q, B, S>): Promise<void>;
 }
 
-/** Declares a route; inference gives `handle` typed input. */
-export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
-  route: Route<P, Q, B>,
-): Route<P, Q, B> {
+/** Declares a route; inference gives `handle` typed input and its principal. */
+export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined, S extends Security = Security>(
+  route: Route<P, Q, B, S>,
+): Route<P, Q, B, S> {
   return route;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyRoute = Route<any, any, any>;
+export type AnyRoute = Route<any, any, any, any>;
+
+const noAuthentication: Authenticate<undefined> = (_ctx, run) => run(undefined);
 
 /**
  * Mounts routes on a router: authenticate, run the declared guards, parse and
  * validate params, query and body, then call the handler with typed input.
  * Handlers never read the raw request.
  */
-export interface Authenticators {
-  staff: Middleware;
-  apiKey: Middleware;
-  /** For routes that check the API key in their write; absent when keys are checked remotely. */
-  apiKeyInWrite?: Middleware;
-}
-
 export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: Authenticators): void {
   for (const route of routes) {
-    const chain: Middleware[] = [];
-    if (route.security === 'apiKey' && route.checksApiKeyInWrite && authenticators.apiKeyInWrite) {
-      chain.push(authenticators.apiKeyInWrite);
-    } else if (route.security !== 'none') {
-      chain.push(authenticators[route.security]);
-    }
-    chain.push(...(route.guards ?? []));
-    chain.push(async function validateAndHandle(ctx) {
-      const input = await readInput(route, ctx).catch(async (error: unknown) => {
-        // A key not checked yet is checked before any input error: a bad key is always 401/403.
-        await (ctx.state as PendingApiKeyState).pendingApiKey?.authenticate();
-        throw error;
+    const authenticate: Authenticate<unknown> = route.security === 'none' ? noAuthentication : authenticators[route.security as Exclude<Security, 'none'>];
+    const guards = (route.guards ?? []) as Guard<unknown>[];
+    const handle: Middleware = async function authenticateValidateAndHandle(ctx) {
+      await authenticate(ctx, async (principal) => {
+        for (const guard of guards) guard(principal);
+        const input = await readInput(route, ctx);
+        await route.handle(ctx, { ...input, principal });
       });
-      await route.handle(ctx, input);
-    });
-    router[route.method](route.operationId, route.path, ...chain);
+    };
+    router[route.method](route.operationId, route.path, handle);
   }
 }
 
 /** Parses and validates a request's params, query, declared headers and body. */
-async function readInput(route: AnyRoute, ctx: Context): Promise<RouteInput<unknown, unknown, unknown>> {
+async function readInput(route: AnyRoute, ctx: Context): Promise<Omit<RouteInput<unknown, unknown, unknown>, 'principal'>> {
   // A malformed id names no resource: 404, exactly like an unknown one.
   if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
   const params = route.params ? route.params.parse(ctx.params) : {};

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { AppError, conflict } from '../http/errors.js';
-import type { IdempotencyStore, StoredResponse } from './store.js';
+import type { IdempotencyStore, StoredOutcome } from './store.js';
 
 /** An attempt still "in flight" after this long is taken to be abandoned (its process died). */
 export const STALE_AFTER_MS = 60_000;
@@ -31,9 +31,9 @@ interface StoredProblem {
   problem: { status: number; code: string; title: string; detail?: string; errors?: unknown; extra?: Record<string, unknown> };
 }
 
-function toStoredProblem(error: AppError): StoredResponse {
+function toStoredProblem(error: AppError): StoredOutcome {
   const problem = { status: error.status, code: error.code, title: error.title, detail: error.detail, errors: error.errors, extra: error.extra };
-  return { status: error.status, body: { problem } satisfies StoredProblem, headers: {} };
+  return { status: error.status, result: { problem } satisfies StoredProblem };
 }
 
 function replayedProblem(stored: StoredProblem['problem']): AppError {
@@ -51,20 +51,27 @@ function replayedProblem(stored: StoredProblem['problem']): AppError {
 /**
  * Idempotency-Key handling in the spirit of the IETF httpapi draft and
  * Stripe: the first request with a key claims it; a retry with the same body
- * gets the first response again (`Idempotent-Replayed: true`); another body
- * gets 422; a retry while the first is still running gets 409. `work` writes
- * its result and calls `complete` inside one transaction, so an effect and its
- * record commit together: an effect is never recorded twice, nor lost.
+ * gets the first answer again (`Idempotent-Replayed: true`); another body
+ * gets 422; a retry while the first is still running gets 409. `attempt`
+ * writes its effect and completes the claimed record in the same statement
+ * (see `recordOutcomeSql`), so an effect and its record commit together: an
+ * effect is never recorded twice, nor lost. A client error is kept and
+ * replayed too.
  */
 export function createIdempotency(deps: { store: IdempotencyStore }) {
   const { store } = deps;
   return {
-    async run(
+    async run<T>(
       scope: string,
       key: string,
       fingerprint: string,
-      work: (complete: (response: StoredResponse) => Promise<void>) => Promise<StoredResponse>,
-    ): Promise<{ response: StoredResponse; replayed: boolean }> {
+      work: {
+        /** Does the work and completes the claimed record with its outcome, atomically. */
+        attempt(): Promise<T>;
+        /** The result again, from the outcome `attempt` recorded. */
+        replay(outcome: StoredOutcome): T;
+      },
+    ): Promise<{ result: T; replayed: boolean }> {
       if (!(await store.claim(scope, key, fingerprint))) {
         const existing = await store.find(scope, key);
         if (!existing) throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
@@ -76,10 +83,10 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
             detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
           });
         }
-        if (existing.response) {
-          const stored = existing.response.body as StoredProblem | undefined;
+        if (existing.outcome) {
+          const stored = existing.outcome.result as StoredProblem | undefined;
           if (stored && typeof stored === 'object' && 'problem' in stored) throw replayedProblem(stored.problem);
-          return { response: existing.response, replayed: true };
+          return { result: work.replay(existing.outcome), replayed: true };
         }
         const stale = Date.now() - existing.startedAt.getTime() > STALE_AFTER_MS;
         if (!stale || !(await store.takeOver(scope, key, existing.startedAt))) {
@@ -93,8 +100,7 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
         }
       }
       try {
-        const response = await work((completed) => store.complete(scope, key, completed));
-        return { response, replayed: false };
+        return { result: await work.attempt(), replayed: false };
       } catch (error) {
         if (error instanceof AppError && error.status < 500) {
           // A client error is the request's answer: keep it for retries too.

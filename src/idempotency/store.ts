@@ -2,35 +2,45 @@ import type { Knex } from 'knex';
 
 import { queryable } from '../db/transaction.js';
 
-/** A response kept for replay. */
-export interface StoredResponse {
+/**
+ * The outcome of a request, kept for replay: its status and the result it
+ * produced (the created resource as the domain sees it, or a problem), never
+ * an HTTP body. A replay goes through the same presenter as the first answer.
+ */
+export interface StoredOutcome {
   status: number;
-  body: unknown;
-  headers: Record<string, string>;
+  result: unknown;
 }
 
 export interface IdempotencyRecord {
   fingerprint: string;
   startedAt: Date;
-  response: StoredResponse | undefined;
+  outcome: StoredOutcome | undefined;
 }
 
 const TABLE = 'idempotency_records';
 
 /**
- * An insert of a completed record, for a statement that writes its effect and
- * the effect's record at once (as a data-modifying CTE): the first attempt of
- * a key then costs one round trip, and the two commit together. The SQL
- * expressions give the scope (the API key's id) and the stored response;
- * `from` names the rows they are computed from, so no row there, no record.
- * Bindings: the Idempotency-Key, then the fingerprint. A key already claimed
- * fails the whole statement on the primary key; the caller then takes the
- * `run` path, which replays, refuses (422) or waits (409) as usual.
+ * SQL that records an effect's outcome in the same statement as the effect
+ * (a data-modifying CTE): the effect and its record commit together, in one
+ * round trip. `scope` and `result` are SQL expressions over the rows `from`
+ * names, so no row there, no record.
+ *
+ * - `insert`: the first attempt of a key writes a completed record.
+ *   Bindings: the Idempotency-Key, then the fingerprint. A key used before
+ *   fails the whole statement on the primary key; the caller then takes the
+ *   `run` path, which replays, refuses (422) or waits (409).
+ * - `complete`: completes the record `run` claimed. Binding: the key.
  */
-export function insertCompletedRecordSql(sql: { scope: string; status: number; body: string; headers: string; from: string }): string {
-  return `insert into ${TABLE} (api_key_id, idempotency_key, fingerprint, response_status, response_body, response_headers, completed_at)
-  select ${sql.scope}, ?, ?, ${sql.status}, ${sql.body}, ${sql.headers}, now()
+export function recordOutcomeSql(sql: { mode: 'insert' | 'complete'; scope: string; status: number; result: string; from: string }): string {
+  if (sql.mode === 'insert') {
+    return `insert into ${TABLE} (api_key_id, idempotency_key, fingerprint, response_status, response_body, completed_at)
+  select ${sql.scope}, ?, ?, ${sql.status}, ${sql.result}, now()
   from ${sql.from}`;
+  }
+  return `update ${TABLE} set response_status = ${sql.status}, response_body = ${sql.result}, completed_at = now()
+  from ${sql.from}
+  where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ?`;
 }
 
 interface RecordRow {
@@ -39,7 +49,6 @@ interface RecordRow {
   completed_at: Date | null;
   response_status: number | null;
   response_body: unknown;
-  response_headers: Record<string, string> | null;
 }
 
 export function createIdempotencyStore(db: Knex) {
@@ -57,16 +66,13 @@ export function createIdempotencyStore(db: Knex) {
 
     async find(scope: string, key: string): Promise<IdempotencyRecord | undefined> {
       const row = (await record(scope, key)
-        .select('fingerprint', 'started_at', 'completed_at', 'response_status', 'response_body', 'response_headers')
+        .select('fingerprint', 'started_at', 'completed_at', 'response_status', 'response_body')
         .first()) as RecordRow | undefined;
       if (!row) return undefined;
       return {
         fingerprint: row.fingerprint,
         startedAt: row.started_at,
-        response:
-          row.completed_at && row.response_status !== null
-            ? { status: row.response_status, body: row.response_body, headers: row.response_headers ?? {} }
-            : undefined,
+        outcome: row.completed_at && row.response_status !== null ? { status: row.response_status, result: row.response_body } : undefined,
       };
     },
 
@@ -79,11 +85,10 @@ export function createIdempotencyStore(db: Knex) {
       return updated === 1;
     },
 
-    async complete(scope: string, key: string, response: StoredResponse): Promise<void> {
+    async complete(scope: string, key: string, outcome: StoredOutcome): Promise<void> {
       await record(scope, key).update({
-        response_status: response.status,
-        response_body: JSON.stringify(response.body),
-        response_headers: JSON.stringify(response.headers),
+        response_status: outcome.status,
+        response_body: JSON.stringify(outcome.result),
         completed_at: db.fn.now(),
       });
     },

@@ -1,12 +1,21 @@
 import type { Context } from 'koa';
+import { z } from 'zod';
 
 import { DEFAULT_BODY_LIMIT } from '../http/body.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { fingerprintOf, REPLAYED_HEADER } from '../idempotency/service.js';
-import type { StoredResponse } from '../idempotency/store.js';
-import type { ApiKeyState, PendingApiKeyState } from '../resource-server/api-key-auth.js';
 import { createLeadBody, idempotencyKeyHeader, leadSchema } from './schemas.js';
-import type { LeadService } from './service.js';
+import { presentLead, type LeadService } from './service.js';
+import type { Lead } from './store.js';
+
+/** A lead's address: the 201's `Location`, served by GET to the key that created it. */
+export const leadPath = (id: string) => `/api/v1/leads/${id}`;
+
+function sendLead(ctx: Context, lead: Lead, status: 200 | 201): void {
+  ctx.status = status;
+  if (status === 201) ctx.set('Location', leadPath(lead.id));
+  ctx.body = presentLead(lead);
+}
 
 /** The Leads API: outside systems create lead members with an API key. */
 export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
@@ -20,7 +29,6 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         'Send `Authorization: Bearer oct_pat_...`. With an `Idempotency-Key`, retries with the same body replay the first response (`Idempotent-Replayed: true`).',
       tag: 'Leads',
       security: 'apiKey',
-      checksApiKeyInWrite: true,
       body: createLeadBody,
       bodyLimit: DEFAULT_BODY_LIMIT,
       requestHeaders: {
@@ -36,28 +44,27 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         415: { description: 'Body is not JSON' },
         422: { description: 'Idempotency-Key reused with a different body' },
       },
-      async handle(ctx, { body, headers }) {
+      async handle(ctx, { principal, body, headers }) {
         const key = headers['idempotency-key'] as string | undefined;
         const idempotencyKey = key === undefined ? undefined : { key, fingerprint: fingerprintOf(ctx.method, ctx.path, body) };
-        const pending = (ctx.state as PendingApiKeyState).pendingApiKey;
-        // The common case in one round trip: the key is checked in the insert itself
-        // (and a first Idempotency-Key recorded by it).
-        const checkedInWrite = pending ? await deps.service.createCheckingKey(pending.check, body, idempotencyKey) : undefined;
-        if (checkedInWrite) {
-          send(ctx, checkedInWrite, false);
-          return;
-        }
-        const apiKey = pending ? await pending.authenticate() : (ctx.state as ApiKeyState).apiKey;
-        const { response, replayed } = await deps.service.create(apiKey, body, idempotencyKey);
-        send(ctx, response, replayed);
+        const { lead, replayed } = await deps.service.create(principal, body, idempotencyKey);
+        sendLead(ctx, lead, 201);
+        if (replayed) ctx.set(REPLAYED_HEADER, 'true');
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/leads/:id',
+      operationId: 'getLead',
+      summary: 'A lead this API key created (the `Location` of its 201)',
+      description: 'Another key\'s lead, or an unknown id, is 404.',
+      tag: 'Leads',
+      security: 'apiKey',
+      params: z.object({ id: z.uuid() }),
+      responses: { 200: { description: 'The lead, as the 201 gave it', body: leadSchema } },
+      async handle(ctx, { principal, params }) {
+        sendLead(ctx, await deps.service.get(principal, params.id), 200);
       },
     }),
   ];
-}
-
-function send(ctx: Context, response: StoredResponse, replayed: boolean): void {
-  ctx.status = response.status;
-  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
-  if (replayed) ctx.set(REPLAYED_HEADER, 'true');
-  ctx.body = response.body;
 }

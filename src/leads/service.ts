@@ -1,27 +1,25 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Knex } from 'knex';
-
+import { liveKeySource } from '../api-keys/verifier.js';
 import { violatedConstraint } from '../db/constraints.js';
-import { inTransaction } from '../db/transaction.js';
-import { conflict, validationFailed } from '../http/errors.js';
+import { conflict, notFound, validationFailed } from '../http/errors.js';
 import type { Idempotency } from '../idempotency/service.js';
-import type { StoredResponse } from '../idempotency/store.js';
-import type { ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
-import type { ApiKeyCheck } from '../resource-server/key-check-sql.js';
+import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
 import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, LEAD_PATH, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, verifiedKey, type KeySource, type Lead, type LeadStore, type NewLead } from './store.js';
 
+export interface IdempotencyKey {
+  key: string;
+  fingerprint: string;
+}
+
+/** A lead as the Leads API presents it, in a first answer and in a replay alike. */
 export function presentLead(lead: Lead) {
   return { ...lead, createdAt: lead.createdAt.toISOString() };
 }
 
-function createdResponse(lead: Lead): StoredResponse {
-  return { status: 201, body: presentLead(lead), headers: { Location: `${LEAD_PATH}${lead.id}` } };
-}
-
-export function createLeadService(deps: { db: Knex; store: LeadStore; idempotency: Idempotency }) {
-  const { db, store, idempotency } = deps;
+export function createLeadService(deps: { store: LeadStore; idempotency: Idempotency }) {
+  const { store, idempotency } = deps;
 
   /** A new lead's own fields, from the validated input (a fresh id; absent fields null). */
   function newLead(input: CreateLeadInput): NewLead {
@@ -38,68 +36,83 @@ export function createLeadService(deps: { db: Knex; store: LeadStore; idempotenc
   }
 
   /**
-   * Writes one lead member of the key's facility (never another's: the
-   * facility comes from the key, the location is checked against it by a
-   * foreign key). `afterInsert` runs in the same transaction.
+   * Where the write takes its key from: checked inside the statement itself
+   * when the credential allows it (in-write), else the key `verify()`
+   * accepted. Either way, a refused key writes nothing.
    */
-  async function insertLead(principal: ApiKeyPrincipal, input: CreateLeadInput, afterInsert?: (lead: Lead) => Promise<void>): Promise<Lead> {
-    const row = { ...newLead(input), facilityId: principal.facilityId, createdByKey: principal.keyId };
-    try {
-      // One statement needs no explicit transaction; with a follow-up write it does.
-      if (!afterInsert) return await store.insert(row);
-      return await inTransaction(db, async () => {
-        const lead = await store.insert(row);
-        await afterInsert(lead);
-        return lead;
-      });
-    } catch (error) {
-      // Mapped here, after the failed transaction is gone, so the look-up can run.
-      const constraint = violatedConstraint(error);
-      if (constraint === EMAIL_CONSTRAINT) {
-        const leadId = await store.findIdByEmail(principal.facilityId, input.email);
-        throw conflict('A member with this email already exists in this facility.', { leadId });
-      }
-      if (constraint === LOCATION_CONSTRAINT) {
-        throw validationFailed([{ path: 'locationId', message: 'is not a location of this API key\'s facility' }]);
-      }
-      throw error;
+  async function keySource(credential: ApiKeyCredential): Promise<KeySource> {
+    if (credential.inWrite) return { name: 'live', ...liveKeySource(credential.inWrite.tokenHash, credential.inWrite.requirement) };
+    return verifiedKey(await credential.verify());
+  }
+
+  /**
+   * One statement that writes a lead for the credential's key. Undefined only
+   * when the key was refused inside the statement: then `verify()` says why
+   * (and throws the 401/403). Were the key live by then after all, the write
+   * is tried once more the same way; it is never retried without a check.
+   */
+  async function write(credential: ApiKeyCredential, lead: NewLead, once?: Parameters<LeadStore['insert']>[2]): Promise<Lead> {
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const written = await store.insert(lead, await keySource(credential), once);
+      if (written) return written;
+      await credential.verify();
     }
+    throw new Error('the key check in the write and the verifier disagree');
+  }
+
+  /** The answer to a constraint that refused the lead: 409 naming the existing member, or 400 for a foreign location. */
+  async function refusal(error: unknown, principal: ApiKeyPrincipal, input: CreateLeadInput): Promise<unknown> {
+    const constraint = violatedConstraint(error);
+    if (constraint === EMAIL_CONSTRAINT) {
+      const leadId = await store.findIdByEmail(principal.facilityId, input.email);
+      return conflict('A member with this email already exists in this facility.', { leadId });
+    }
+    if (constraint === LOCATION_CONSTRAINT) {
+      return validationFailed([{ path: 'locationId', message: 'is not a location of this API key\'s facility' }]);
+    }
+    return error;
   }
 
   return {
     /**
-     * Creates a lead in one statement that also checks the API key (and, with
-     * an Idempotency-Key, records the 201 for replay). Undefined when nothing
-     * was written: the key did not pass, or a constraint refused the row (the
-     * email, the location, or the Idempotency-Key already used). The caller
-     * then authenticates the key and calls `create`, which gives the exact
-     * answer (401/403, 409 with the leadId, 400, a replay, 422 or 409).
+     * Creates a lead member of the key's facility (never another's: the
+     * facility comes from the key, the location is checked against it by a
+     * foreign key); with an Idempotency-Key, at most once per key and body.
+     *
+     * The common case is one round trip: the key check, the lead and (with
+     * an Idempotency-Key) its completed record in one statement. Anything
+     * else takes the exact path: a replay, 422 or 409 for a used
+     * Idempotency-Key; 409 or 400 for a refused row, kept for replay too.
      */
-    async createCheckingKey(
-      check: ApiKeyCheck,
-      input: CreateLeadInput,
-      idempotencyKey?: { key: string; fingerprint: string },
-    ): Promise<StoredResponse | undefined> {
+    async create(credential: ApiKeyCredential, input: CreateLeadInput, idempotencyKey?: IdempotencyKey): Promise<{ lead: Lead; replayed: boolean }> {
       try {
-        const lead = await store.insertCheckedByKey(newLead(input), check, idempotencyKey);
-        return lead && createdResponse(lead);
+        const once = idempotencyKey && { mode: 'insert' as const, ...idempotencyKey };
+        return { lead: await write(credential, newLead(input), once), replayed: false };
       } catch (error) {
-        if (violatedConstraint(error) !== undefined) return undefined;
-        throw error;
+        if (violatedConstraint(error) === undefined) throw error;
+        const principal = await credential.verify();
+        if (!idempotencyKey) throw await refusal(error, principal, input);
       }
+      const principal = await credential.verify();
+      const outcome = await idempotency.run(principal.keyId, idempotencyKey.key, idempotencyKey.fingerprint, {
+        attempt: async () => {
+          try {
+            return await write(credential, newLead(input), { mode: 'complete', ...idempotencyKey });
+          } catch (error) {
+            throw await refusal(error, principal, input);
+          }
+        },
+        replay: (stored) => leadFromSnapshot(stored.result),
+      });
+      return { lead: outcome.result, replayed: outcome.replayed };
     },
 
-    /** Creates a lead; with an Idempotency-Key, at most once per key and body. */
-    async create(
-      principal: ApiKeyPrincipal,
-      input: CreateLeadInput,
-      idempotencyKey?: { key: string; fingerprint: string },
-    ): Promise<{ response: StoredResponse; replayed: boolean }> {
-      if (!idempotencyKey) return { response: createdResponse(await insertLead(principal, input)), replayed: false };
-      return idempotency.run(principal.keyId, idempotencyKey.key, idempotencyKey.fingerprint, async (complete) => {
-        const lead = await insertLead(principal, input, (created) => complete(createdResponse(created)));
-        return createdResponse(lead);
-      });
+    /** A lead, to the key that created it; anything else is 404. */
+    async get(credential: ApiKeyCredential, id: string): Promise<Lead> {
+      const principal = await credential.verify();
+      const lead = await store.findCreatedBy(principal.keyId, id);
+      if (!lead) throw notFound('No lead with this id was created by this API key.');
+      return lead;
     },
   };
 }

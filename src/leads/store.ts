@@ -1,14 +1,12 @@
 import type { Knex } from 'knex';
 
-import { runStatement, statement } from '../db/statement.js';
+import type { Fragment } from '../api-keys/verifier.js';
+import { runStatement, statement, type Statement } from '../db/statement.js';
 import { queryable } from '../db/transaction.js';
-import { insertCompletedRecordSql } from '../idempotency/store.js';
-import { LIVE_API_KEY_SQL, liveApiKeyBindings, type ApiKeyCheck } from '../resource-server/key-check-sql.js';
+import { recordOutcomeSql } from '../idempotency/store.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
 export const LOCATION_CONSTRAINT = 'members_location_in_facility';
-/** A lead's URL is this and its id (the 201's Location). */
-export const LEAD_PATH = '/api/v1/leads/';
 
 export interface Lead {
   id: string;
@@ -35,7 +33,8 @@ interface MemberRow {
   source: string | null;
   notes: string | null;
   status: 'lead';
-  created_at: Date;
+  /** A Date from the driver; an ISO string inside a JSON snapshot. */
+  created_at: Date | string;
 }
 
 const COLUMNS = ['id', 'facility_id', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'status', 'created_at'];
@@ -44,41 +43,27 @@ const COLUMNS = ['id', 'facility_id', 'location_id', 'first_name', 'last_name', 
 export type NewLead = Omit<Lead, 'createdAt' | 'status' | 'facilityId'>;
 
 /**
- * Inserts a lead for the API key that LIVE_API_KEY_SQL finds (as the CTE
- * `k`): no row there, no insert. The Leads API's hot path: plain SQL, run by
- * `runStatement`.
+ * Where a new lead's facility and key come from: a row source of
+ * `(key_id, facility_id)` with a name that identifies its SQL text (the
+ * statement is prepared once per name). Either the verifier's live-key check
+ * (`liveKeySource`: no live key, no row, nothing written) or a key verified
+ * before the write (`verifiedKey`).
  */
-const INSERT_FROM_KEY = `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
-  select ?::uuid, k.facility_id, ?::uuid, ?, ?, ?, ?, ?, ?, 'lead', k.key_id
-  from k
-  returning ${COLUMNS.join(', ')}, created_by_key`;
+export interface KeySource extends Fragment {
+  name: string;
+}
 
-const INSERT_CHECKED_BY_KEY = statement('leads_insert_checked_by_key', `with k as (${LIVE_API_KEY_SQL})
-  ${INSERT_FROM_KEY}`);
+/** A key the verifier already accepted, as a row source. */
+export function verifiedKey(principal: { keyId: string; facilityId: string }): KeySource {
+  return { name: 'verified', sql: 'select ?::uuid as key_id, ?::uuid as facility_id', bindings: [principal.keyId, principal.facilityId] };
+}
 
-/**
- * The lead as the API presents it (`presentLead`), in SQL: what an
- * Idempotency-Key's record keeps for replay. Each returned column under its
- * camelCase name (as `toLead` maps them); `createdAt` in milliseconds, as
- * JavaScript's toISOString gives it (both truncate the microseconds).
- */
-const LEAD_JSON_SQL = `jsonb_build_object(${COLUMNS.map((column) => {
-  const field = column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
-  const value = column === 'created_at' ? `to_char(lead.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : `lead.${column}`;
-  return `'${field}', ${value}`;
-}).join(', ')})`;
-
-/** The same insert, and the completed Idempotency-Key record of its 201, in one statement. */
-const INSERT_CHECKED_BY_KEY_ONCE = statement('leads_insert_checked_by_key_once', `with k as (${LIVE_API_KEY_SQL}),
-  lead as (${INSERT_FROM_KEY}),
-  record as (${insertCompletedRecordSql({
-    scope: 'lead.created_by_key',
-    status: 201,
-    body: LEAD_JSON_SQL,
-    headers: `jsonb_build_object('Location', '${LEAD_PATH}' || lead.id)`,
-    from: 'lead',
-  })})
-  select lead.* from lead`);
+/** Also writes the outcome of an Idempotency-Key (see `recordOutcomeSql`). */
+export interface Once {
+  mode: 'insert' | 'complete';
+  key: string;
+  fingerprint: string;
+}
 
 function toLead(row: MemberRow): Lead {
   return {
@@ -92,47 +77,54 @@ function toLead(row: MemberRow): Lead {
     source: row.source,
     notes: row.notes,
     status: row.status,
-    createdAt: row.created_at,
+    createdAt: new Date(row.created_at),
   };
 }
 
+/** A lead from the snapshot an Idempotency-Key record keeps (the inserted row, as JSON). */
+export function leadFromSnapshot(snapshot: unknown): Lead {
+  return toLead(snapshot as MemberRow);
+}
+
+const INSERT_FROM_KEY = `insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
+  select ?::uuid, k.facility_id, ?::uuid, ?, ?, ?, ?, ?, ?, 'lead', k.key_id
+  from k
+  returning ${COLUMNS.join(', ')}, created_by_key`;
+
+/**
+ * The Leads API's write, one statement: the key source as the CTE `k`, the
+ * insert from it, and with `once` the Idempotency-Key's record of the same
+ * row (its snapshot, which a replay presents like a first answer).
+ */
+function insertSql(source: KeySource, once: Once['mode'] | undefined): string {
+  if (!once) return `with k as (${source.sql})\n  ${INSERT_FROM_KEY}`;
+  return `with k as (${source.sql}),
+  lead as (${INSERT_FROM_KEY}),
+  record as (${recordOutcomeSql({ mode: once, scope: 'lead.created_by_key', status: 201, result: 'to_jsonb(lead)', from: 'lead' })})
+  select lead.* from lead`;
+}
+
 export function createLeadStore(db: Knex) {
+  const statements = new Map<string, Statement>();
+  const prepared = (source: KeySource, once: Once['mode'] | undefined) => {
+    const name = `leads_insert_${source.name}_${once ?? 'plain'}`;
+    let found = statements.get(name);
+    if (!found) statements.set(name, (found = statement(name, insertSql(source, once))));
+    return found;
+  };
+
   return {
     /**
-     * Inserts a lead member in one statement. The database enforces the rest:
-     * one member per email in a facility (EMAIL_CONSTRAINT) and a location of
-     * the same facility (LOCATION_CONSTRAINT).
+     * Inserts a lead for the key `source` yields, in one statement; the
+     * facility and `created_by_key` come from that key. Undefined when the
+     * source gave no key (the caller finds out why). The database enforces
+     * the rest: one member per email in a facility (EMAIL_CONSTRAINT), a
+     * location of the same facility (LOCATION_CONSTRAINT), and with `once`
+     * an Idempotency-Key used before fails on the record's primary key.
      */
-    async insert(lead: NewLead & { facilityId: string; createdByKey: string }): Promise<Lead> {
-      const [row] = (await queryable(db)('members')
-        .insert({
-          id: lead.id,
-          facility_id: lead.facilityId,
-          location_id: lead.locationId,
-          first_name: lead.firstName,
-          last_name: lead.lastName,
-          email: lead.email,
-          phone: lead.phone,
-          source: lead.source,
-          notes: lead.notes,
-          status: 'lead',
-          created_by_key: lead.createdByKey,
-        })
-        .returning(COLUMNS)) as MemberRow[];
-      return toLead(row!);
-    },
-
-    /**
-     * Inserts a lead only if `check` names a live API key, in one statement;
-     * the facility and `created_by_key` come from that key. With `once`, the
-     * same statement records the 201 under that Idempotency-Key (see
-     * `insertCompletedRecordSql`). Undefined when the key did not pass (the
-     * caller finds out why). Same constraints as `insert`, and with `once` a
-     * key already used fails on the record's primary key.
-     */
-    async insertCheckedByKey(lead: NewLead, check: ApiKeyCheck, once?: { key: string; fingerprint: string }): Promise<Lead | undefined> {
+    async insert(lead: NewLead, source: KeySource, once?: Once): Promise<Lead | undefined> {
       const values = [
-        ...liveApiKeyBindings(check),
+        ...source.bindings,
         lead.id,
         lead.locationId,
         lead.firstName,
@@ -141,10 +133,15 @@ export function createLeadStore(db: Knex) {
         lead.phone,
         lead.source,
         lead.notes,
+        ...(once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : []),
       ];
-      const [row] = once
-        ? await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY_ONCE, [...values, once.key, once.fingerprint])
-        : await runStatement<MemberRow>(db, INSERT_CHECKED_BY_KEY, values);
+      const [row] = await runStatement<MemberRow>(db, prepared(source, once?.mode), values);
+      return row && toLead(row);
+    },
+
+    /** A lead created by this very key (another key's, or an unknown id, reads as absent). */
+    async findCreatedBy(keyId: string, id: string): Promise<Lead | undefined> {
+      const row = (await queryable(db)('members').select(COLUMNS).where({ id, created_by_key: keyId }).first()) as MemberRow | undefined;
       return row && toLead(row);
     },
 

@@ -153,14 +153,6 @@ export async function deleteExpiredPayloads(db: Knex, batchSize = 1000): Promise
   }
 }
 
-/** A subquery of the hashes of every stored, unexpired access token. */
-export function liveAccessTokenHashes(db: Knex) {
-  return db(TABLE)
-    .select('id')
-    .where({ model: 'AccessToken' })
-    .where(notExpired(db));
-}
-
 /** Destroys an access token by the hash of its value (for API keys, whose value is never kept). */
 export async function destroyAccessTokenByHash(db: Knex, tokenHash: string): Promise<number> {
   return queryable(db)(TABLE).where({ model: 'AccessToken', id: tokenHash }).delete();

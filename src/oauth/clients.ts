@@ -1,6 +1,8 @@
 import type { ClientMetadata } from 'oidc-provider';
 
+import { LEADS_CREATE } from '../api-keys/scopes.js';
 import type { Config } from '../config.js';
+import type { ResourceServerClient } from './key-introspection.js';
 
 export const OCTIV_APP_CLIENT_ID = 'octiv-app';
 /**
@@ -9,9 +11,15 @@ export const OCTIV_APP_CLIENT_ID = 'octiv-app';
  */
 export const API_KEYS_CLIENT_ID = 'octiv-api-keys';
 
-/** Resource-server clients allowed to introspect, and the audience each may read. */
-export function resourceServerClients(config: Config): Map<string, string> {
-  return new Map([[config.leadsApiClient.id, config.leadsApiResource]]);
+/**
+ * Resource-server clients allowed to introspect, and what each one's API
+ * requires of a key (introspection answers `active` only for keys that API
+ * would accept).
+ */
+export function resourceServerClients(config: Config): Map<string, ResourceServerClient> {
+  return new Map([
+    [config.leadsApiClient.id, { secret: config.leadsApiClient.secret, requirement: { audience: config.leadsApiResource, scope: LEADS_CREATE } }],
+  ]);
 }
 
 export function clientsFor(config: Config): ClientMetadata[] {

@@ -52,10 +52,17 @@ export function createProvider(deps: ProviderDeps): Provider {
       devInteractions: { enabled: false },
       introspection: {
         enabled: true,
-        // Only configured resource-server clients, and only for tokens meant for them.
+        // Only configured resource-server clients, and only for tokens meant for them. API keys
+        // are answered by the key verifier before a request reaches the provider
+        // (key-introspection.ts): here they are never active.
         allowedPolicy: async (_ctx, client, token) => {
-          const audience = resourceServers.get(client.clientId);
-          return audience !== undefined && token.kind === 'AccessToken' && audienceList((token as { aud?: string | string[] }).aud).includes(audience);
+          const audience = resourceServers.get(client.clientId)?.requirement.audience;
+          return (
+            audience !== undefined &&
+            token.kind === 'AccessToken' &&
+            token.clientId !== API_KEYS_CLIENT_ID &&
+            audienceList((token as { aud?: string | string[] }).aud).includes(audience)
+          );
         },
       },
       revocation: {

@@ -1,10 +1,12 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 
 import { isWellFormedKey } from '../api-keys/key-format.js';
+import type { ApiKeyVerifier, Refusal, Requirement, Verification } from '../api-keys/verifier.js';
+import type { Authenticate } from '../http/route.js';
+import type { RequestState } from '../http/request-context.js';
 import { hashToken } from '../oauth/token-hash.js';
 import { bearerChallenge, extractBearer } from './bearer.js';
-import type { Introspector } from './introspection.js';
-import type { ApiKeyCheck } from './key-check-sql.js';
+import type { RemoteIntrospector } from './remote-introspection.js';
 
 export const API_KEY_REALM = 'api';
 
@@ -15,85 +17,121 @@ export interface ApiKeyPrincipal {
   scopes: string[];
 }
 
-export interface ApiKeyState {
-  apiKey: ApiKeyPrincipal;
+/**
+ * How the Leads API checks a key: `in-write` inside the statement that writes
+ * (one round trip), `in-process` with the verifier before writing, `remote`
+ * over RFC 7662 introspection (a Leads API deployed apart).
+ */
+export type KeyCheckMode = 'in-write' | 'in-process' | 'remote';
+
+/** Why a key was refused: the verifier's reasons, or an inactive answer from a remote introspection endpoint. */
+export type KeyRefusal = Refusal | 'inactive';
+
+/**
+ * A well-formed key presented on a request. `verify()` is the full check; in
+ * `in-write` mode a write may instead check it in its own statement
+ * (`inWrite`), and must call `verify()` whenever it wrote nothing.
+ */
+export interface ApiKeyCredential {
+  /** Set in in-write mode: what a statement needs to check the key itself (see `liveKeySource`). */
+  readonly inWrite: { tokenHash: string; requirement: Requirement } | undefined;
+  /** True once `verify()` has settled. */
+  readonly verified: boolean;
+  /** The principal, or the RFC 6750 refusal (401, or 403 for a missing scope). Checked once per request. */
+  verify(): Promise<ApiKeyPrincipal>;
+}
+
+/** The RFC 6750 answer to a refused key: what clients got before the verifier existed. */
+function refusalError(reason: KeyRefusal, scope: string) {
+  if (reason === 'insufficient_scope') {
+    return bearerChallenge({ realm: API_KEY_REALM, error: 'insufficient_scope', scope, description: `This API key lacks the ${scope} scope.` });
+  }
+  const description =
+    reason === 'malformed'
+      ? 'The API key is malformed.'
+      : reason === 'wrong_audience' || reason === 'invalid'
+        ? 'This token is not an API key for this API.'
+        : 'The API key is unknown, deleted or expired.';
+  return bearerChallenge({ realm: API_KEY_REALM, error: 'invalid_token', description });
+}
+
+class Credential implements ApiKeyCredential {
+  #result: Promise<ApiKeyPrincipal> | undefined;
+  verified = false;
+
+  constructor(
+    readonly inWrite: ApiKeyCredential['inWrite'],
+    private readonly token: string,
+    private readonly ctx: Context,
+    private readonly check: (token: string) => Promise<Verification | { ok: false; reason: KeyRefusal }>,
+    private readonly scope: string,
+  ) {}
+
+  verify(): Promise<ApiKeyPrincipal> {
+    this.#result ??= this.check(this.token).then(
+      (verification) => {
+        this.verified = true;
+        if (!verification.ok) {
+          // The reason goes to the request's log line; the client gets the usual RFC 6750 answer.
+          (this.ctx.state as RequestState).refusal = verification.reason;
+          throw refusalError(verification.reason, this.scope);
+        }
+        return { keyId: verification.keyId, facilityId: verification.facilityId, scopes: verification.scopes };
+      },
+      (error: unknown) => {
+        this.verified = true;
+        throw error;
+      },
+    );
+    return this.#result;
+  }
 }
 
 /**
- * A well-formed key not yet checked against the database, on routes that
- * check it inside their own write (see `checkInWrite`). `authenticate()` is
- * the full check (introspection): call it whenever that write did not happen,
- * and before answering any other error, so a bad key always gets its 401/403.
+ * Authentication by API key for one API, decided here for every route that
+ * takes a key: the Authorization header only; layout and checksum first (no
+ * database, no HTTP hop for a mistyped key); then the verifier, in the mode
+ * the configuration chose. A route never chooses between paths: it gets a
+ * credential, and a write that checked the key itself settles it.
  */
-export interface PendingApiKey {
-  check: ApiKeyCheck;
-  authenticate(): Promise<ApiKeyPrincipal>;
-}
+export function createApiKeyAuthentication(deps: {
+  mode: KeyCheckMode;
+  verifier: ApiKeyVerifier;
+  remote: RemoteIntrospector | undefined;
+  requirement: Requirement;
+}): Authenticate<ApiKeyCredential> {
+  const { mode, verifier, remote, requirement } = deps;
+  if (mode === 'remote' && !remote) throw new Error('remote key checks need an introspection endpoint');
+  const check =
+    mode === 'remote'
+      ? async (token: string) => {
+          const result = await remote!.introspect(token);
+          return result.active ? { ok: true as const, ...result.key } : { ok: false as const, reason: 'inactive' as const };
+        }
+      : (token: string) => verifier.verify(token, requirement);
 
-export interface PendingApiKeyState {
-  pendingApiKey?: PendingApiKey;
-}
-
-const invalidToken = (description: string) => bearerChallenge({ realm: API_KEY_REALM, error: 'invalid_token', description });
-
-/**
- * Authenticates an API key for one API: the Authorization header only; format
- * and checksum first (no database, no HTTP hop for a mistyped key); then
- * introspection, then audience, then scope. Answers RFC 6750 errors: 401
- * invalid_token, or 403 insufficient_scope naming the scope needed.
- */
-export function createApiKeyAuthenticator(deps: { introspector: Introspector; audience: string; scope: string }) {
-  function wellFormedKey(ctx: Context): string {
+  return async function authenticateApiKey(ctx, run) {
     const token = extractBearer(ctx, API_KEY_REALM);
-    if (!isWellFormedKey(token)) throw invalidToken('The API key is malformed.');
-    return token;
-  }
-
-  async function authenticate(token: string): Promise<ApiKeyPrincipal> {
-    const result = await deps.introspector.introspect(token);
-    if (!result.active) throw invalidToken('The API key is unknown, deleted or expired.');
-    const facilityId = result.extra.facility_id;
-    const keyId = result.extra.key_id;
-    // A staff login token, or a key for another API, is not a key for this one.
-    if (!result.aud.includes(deps.audience) || typeof facilityId !== 'string' || typeof keyId !== 'string') {
-      throw invalidToken('This token is not an API key for this API.');
+    if (!isWellFormedKey(token)) {
+      (ctx.state as RequestState).refusal = 'malformed';
+      throw refusalError('malformed', requirement.scope);
     }
-    const scopes = result.scope.split(' ').filter(Boolean);
-    if (!scopes.includes(deps.scope)) {
-      throw bearerChallenge({
-        realm: API_KEY_REALM,
-        error: 'insufficient_scope',
-        scope: deps.scope,
-        description: `This API key lacks the ${deps.scope} scope.`,
-      });
+    const credential = new Credential(
+      mode === 'in-write' ? { tokenHash: hashToken(token), requirement } : undefined,
+      token,
+      ctx,
+      check,
+      requirement.scope,
+    );
+    if (mode !== 'in-write') await credential.verify();
+    try {
+      await run(credential);
+    } catch (error) {
+      // A request with a bad key gets its 401/403, never a hint about its input.
+      if (!credential.verified && (error as { status?: number }).status !== undefined && (error as { status: number }).status < 500) {
+        await credential.verify();
+      }
+      throw error;
     }
-    return { keyId, facilityId, scopes };
-  }
-
-  return {
-    /** Checks the key before the route runs. */
-    async checkFirst(ctx: Context, next: Next): Promise<void> {
-      (ctx.state as ApiKeyState).apiKey = await authenticate(wellFormedKey(ctx));
-      await next();
-    },
-
-    /**
-     * Checks the format now and leaves the database check to the route's
-     * write, which runs it in the same statement (one round trip instead of
-     * two); `pendingApiKey.authenticate()` gives the exact answer otherwise.
-     * Only for an in-process introspector: the SQL check reads the same tables.
-     */
-    async checkInWrite(ctx: Context, next: Next): Promise<void> {
-      const token = wellFormedKey(ctx);
-      let principal: Promise<ApiKeyPrincipal> | undefined;
-      (ctx.state as PendingApiKeyState).pendingApiKey = {
-        check: { tokenHash: hashToken(token), audience: deps.audience, scope: deps.scope },
-        authenticate: () => {
-          principal ??= authenticate(token).then((apiKey) => ((ctx.state as ApiKeyState).apiKey = apiKey));
-          return principal;
-        },
-      };
-      await next();
-    },
   };
 }

@@ -1,9 +1,15 @@
 import { z } from 'zod';
 
+import type { LiveKey } from '../api-keys/verifier.js';
 import { serviceUnavailable } from '../http/errors.js';
-import { audienceList, INACTIVE, type Introspector } from './introspection.js';
+import { audienceList } from './introspection.js';
 
-const RESERVED = new Set(['active', 'scope', 'client_id', 'aud', 'iat', 'exp', 'sub', 'iss', 'jti', 'token_type', 'sid', 'cnf', 'nbf', 'username']);
+/** What RFC 7662 says of a presented key: inactive (nothing more), or the live key. */
+export type RemoteIntrospection = { active: false } | { active: true; key: LiveKey };
+
+export interface RemoteIntrospector {
+  introspect(token: string): Promise<RemoteIntrospection>;
+}
 
 const responseSchema = z.looseObject({
   active: z.boolean(),
@@ -13,16 +19,20 @@ const responseSchema = z.looseObject({
   iat: z.number().optional(),
   exp: z.number().optional(),
   sub: z.string().optional(),
+  key_id: z.string().optional(),
+  facility_id: z.string().optional(),
 });
 
 /**
  * The remote introspector: RFC 7662 over HTTP with client authentication
  * (HTTP Basic), for a Leads API deployed apart from the authorization server.
- * Same contract as the in-process one. When the authorization server cannot
- * answer, the request fails with 503: an unreachable introspection endpoint
- * must never read as "active", nor as a definite "inactive".
+ * The authorization server's verifier decides (it answers `active: false` for
+ * any key this API would refuse); this side only reads the answer. When the
+ * authorization server cannot answer, the request fails with 503: an
+ * unreachable introspection endpoint must never read as "active", nor as a
+ * definite "inactive".
  */
-export function createRemoteIntrospector(options: { endpoint: string; clientId: string; clientSecret: string; timeoutMs?: number }): Introspector {
+export function createRemoteIntrospector(options: { endpoint: string; clientId: string; clientSecret: string; timeoutMs?: number }): RemoteIntrospector {
   const authorization = `Basic ${Buffer.from(
     `${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`,
   ).toString('base64')}`;
@@ -50,16 +60,18 @@ export function createRemoteIntrospector(options: { endpoint: string; clientId: 
       const parsed = responseSchema.safeParse(await response.json().catch(() => undefined));
       if (!parsed.success) throw serviceUnavailable(new Error('introspection endpoint sent a malformed answer'));
       const body = parsed.data;
-      if (!body.active) return INACTIVE;
+      // Active, but not an API key (no key claims): nothing this API accepts.
+      if (!body.active || !body.key_id || !body.facility_id) return { active: false };
       return {
         active: true,
-        scope: body.scope ?? '',
-        clientId: body.client_id ?? '',
-        aud: audienceList(body.aud),
-        iat: body.iat ?? 0,
-        exp: body.exp,
-        sub: body.sub,
-        extra: Object.fromEntries(Object.entries(body).filter(([name]) => !RESERVED.has(name))),
+        key: {
+          keyId: body.key_id,
+          facilityId: body.facility_id,
+          scopes: (body.scope ?? '').split(' ').filter(Boolean),
+          audience: audienceList(body.aud),
+          issuedAt: body.iat ?? 0,
+          expiresAt: body.exp,
+        },
       };
     },
   };

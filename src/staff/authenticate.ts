@@ -1,16 +1,11 @@
-import type { Context, Next } from 'koa';
-
 import { forbidden } from '../http/errors.js';
+import type { Authenticate, Guard } from '../http/route.js';
 import { bearerChallenge, extractBearer } from '../resource-server/bearer.js';
 import { allows, type Introspector } from '../resource-server/introspection.js';
 import { PERMISSION_LABELS, type Permission, type Role, type StaffMember } from './model.js';
 import type { StaffStore } from './store.js';
 
 export const ADMIN_REALM = 'api';
-
-export interface StaffState {
-  staff: StaffMember;
-}
 
 /**
  * Authenticates a staff access token for the admin API: a live token for the
@@ -23,37 +18,32 @@ export function createStaffAuthenticator(deps: {
   staffStore: StaffStore;
   audience: string;
   scope: string;
-}) {
-  return async function authenticateStaff(ctx: Context, next: Next): Promise<void> {
+}): Authenticate<StaffMember> {
+  return async function authenticateStaff(ctx, run) {
     const token = extractBearer(ctx, ADMIN_REALM);
     const result = await deps.introspector.introspect(token);
     const staff = allows(result, deps.audience, deps.scope) && result.active && result.sub ? await deps.staffStore.findById(result.sub) : undefined;
     if (!staff) {
       throw bearerChallenge({ realm: ADMIN_REALM, error: 'invalid_token', description: 'The access token is invalid or has expired.' });
     }
-    (ctx.state as StaffState).staff = staff;
-    await next();
+    await run(staff);
   };
 }
 
 /** Declares on a route that the caller must hold a permission (read fresh per request). */
-export function requirePermission(permission: Permission) {
-  return async function checkPermission(ctx: Context, next: Next): Promise<void> {
-    const { staff } = ctx.state as StaffState;
+export function requirePermission(permission: Permission): Guard<StaffMember> {
+  return function checkPermission(staff) {
     if (!staff.permissions[permission]) {
       throw forbidden(`This action needs the ${PERMISSION_LABELS[permission]} permission, which an Owner can grant on the Staff Access tab.`);
     }
-    await next();
   };
 }
 
 /** Declares on a route which roles may call it. */
-export function requireRole(...roles: Role[]) {
-  return async function checkRole(ctx: Context, next: Next): Promise<void> {
-    const { staff } = ctx.state as StaffState;
+export function requireRole(...roles: Role[]): Guard<StaffMember> {
+  return function checkRole(staff) {
     if (!roles.includes(staff.role)) {
       throw forbidden(`This action is limited to: ${roles.join(', ')}.`);
     }
-    await next();
   };
 }

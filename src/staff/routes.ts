@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { expects } from '../http/validation.js';
-import { requireRole, type StaffState } from './authenticate.js';
+import { requireRole } from './authenticate.js';
 import type { StaffMember } from './model.js';
 import { meSchema, staffSchema } from './schemas.js';
 import type { StaffService } from './service.js';
@@ -30,8 +30,7 @@ export function createStaffRoutes(deps: { service: StaffService }): AnyRoute[] {
       tag: 'Staff',
       security: 'staff',
       responses: { 200: { description: 'The signed-in staff member', body: meSchema } },
-      async handle(ctx) {
-        const { staff } = ctx.state as StaffState;
+      async handle(ctx, { principal: staff }) {
         ctx.body = { ...present(staff), facilityId: staff.facilityId };
       },
     }),
@@ -45,8 +44,8 @@ export function createStaffRoutes(deps: { service: StaffService }): AnyRoute[] {
       security: 'staff',
       guards: [requireRole('owner', 'admin', 'location_admin')],
       responses: { 200: { description: 'Staff, by name', body: z.object({ items: z.array(staffSchema) }) } },
-      async handle(ctx) {
-        const staff = await service.list((ctx.state as StaffState).staff);
+      async handle(ctx, { principal }) {
+        const staff = await service.list(principal);
         ctx.body = { items: staff.map(present) };
       },
     }),
@@ -66,8 +65,8 @@ export function createStaffRoutes(deps: { service: StaffService }): AnyRoute[] {
         200: { description: 'The staff member, with `warnings` when there is something to know', body: staffSchema.extend({ warnings: z.array(z.string()).optional() }) },
         409: { description: 'An Owner\'s permission cannot be turned off' },
       },
-      async handle(ctx, { params, body }) {
-        const { staff, warnings } = await service.setSystemIntegrations((ctx.state as StaffState).staff, params.staffId, body.systemIntegrations);
+      async handle(ctx, { principal, params, body }) {
+        const { staff, warnings } = await service.setSystemIntegrations(principal, params.staffId, body.systemIntegrations);
         ctx.body = { ...present(staff), ...(warnings.length ? { warnings } : {}) };
       },
     }),

@@ -45,12 +45,14 @@ export async function startTestServer(
   options: {
     env?: Record<string, string>;
     database?: TestDatabase;
+    /** Share another server's open database (a second app on the same data, in any mode; the embedded database too). */
+    share?: TestServer;
     seed?: boolean;
     /** Check Leads API keys over RFC 7662 (HTTP to this same server) instead of in-process. */
     remoteIntrospection?: boolean;
   } = {},
 ): Promise<TestServer> {
-  const database = options.database ?? (await createTestDatabase());
+  const database = options.share?.database ?? options.database ?? (await createTestDatabase());
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -59,14 +61,14 @@ export async function startTestServer(
     NODE_ENV: 'test',
     PUBLIC_URL: url,
     LOG_LEVEL: 'info',
-    ...(options.remoteIntrospection ? { LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
+    ...(options.remoteIntrospection ? { LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
     ...database.env,
     ...options.env,
   });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, captureLines(logs));
-  const db = await openMigrated(database, logger);
-  if (options.seed !== false) await seedDemo(db, { password: DEMO_PASSWORD });
+  const db = options.share?.db ?? (await openMigrated(database, logger));
+  if (options.seed !== false && !options.share) await seedDemo(db, { password: DEMO_PASSWORD });
   const { app, provider } = await createSystem({ config, db, logger });
   server.on('request', app.callback());
   return {
@@ -80,6 +82,7 @@ export async function startTestServer(
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (options.share) return;
       await db.destroy();
       if (!options.database) await database.drop();
     },

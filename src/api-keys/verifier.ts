@@ -1,0 +1,245 @@
+import type { Knex } from 'knex';
+
+import { runStatement, statement, type Statement } from '../db/statement.js';
+import { API_KEYS_CLIENT_ID } from '../oauth/clients.js';
+import { hashToken } from '../oauth/token-hash.js';
+import { isWellFormedKey } from './key-format.js';
+
+/**
+ * The one verifier of API keys: what makes a key live is written here once,
+ * and every path that accepts a key asks it. The Leads API's insert, the
+ * in-process check, RFC 7662 introspection and the key list all use SQL
+ * generated from the same rule list below, so they cannot disagree.
+ */
+
+/** Why a key was refused. Never the key itself: safe for logs, metrics and audit. */
+export type Refusal =
+  /** Not an API key at all: wrong layout or a failed checksum (decided without the database). */
+  | 'malformed'
+  /** No such secret, or its stored token is gone. */
+  | 'unknown'
+  | 'deleted'
+  /** Revoked (for example reported as leaked). */
+  | 'revoked'
+  /** The key's own expiry, or its token's, has passed. */
+  | 'expired'
+  /** A previous secret whose rotation grace period has ended. */
+  | 'rotated_out'
+  /** The stored token does not belong to this key (consumed, granted, another client, key or facility). */
+  | 'invalid'
+  | 'wrong_audience'
+  | 'insufficient_scope';
+
+/** What the caller needs the key for: an API (its resource indicator) and the scope the operation needs. */
+export interface Requirement {
+  audience: string;
+  scope: string;
+}
+
+/** A live key, as the verifier found it. */
+export interface LiveKey {
+  keyId: string;
+  facilityId: string;
+  /** The scopes its token carries. */
+  scopes: string[];
+  audience: string[];
+  /** When this secret was issued (seconds since the epoch). */
+  issuedAt: number;
+  /** When this secret stops working (seconds), or undefined for a key that does not expire. */
+  expiresAt: number | undefined;
+}
+
+export type Verification = ({ ok: true } & LiveKey) | { ok: false; reason: Refusal };
+
+/** Table aliases a rule's SQL is written over: the key (`api_keys`), the secret (`api_key_secrets`), the token (`oidc_payloads`). */
+export interface Aliases {
+  k: string;
+  s: string;
+  t: string;
+}
+
+/** One rule: a SQL condition that holds for a live key; when it does not, the key is refused with `reason`. */
+export interface Rule {
+  id: string;
+  reason: Exclude<Refusal, 'malformed'>;
+  sql(a: Aliases): string;
+  /** Values for the rule's `?` placeholders, in order. */
+  bindings?(requirement: Requirement): SqlValue[];
+}
+
+/**
+ * Every rule of a live key, in the order a refusal is reported. The checks
+ * of the token row restate what oidc-provider's own introspection checks
+ * (stored, unexpired, unconsumed, its grant) and add what makes it this
+ * key's token. `malformed` is the only rule outside this list: it is decided
+ * from the value alone (`isWellFormedKey`), before any of these run.
+ */
+export const RULES: readonly Rule[] = [
+  { id: 'secret-known', reason: 'unknown', sql: ({ s }) => `${s}.token_hash is not null` },
+  { id: 'key-not-deleted', reason: 'deleted', sql: ({ k }) => `${k}.deleted_at is null` },
+  { id: 'key-not-revoked', reason: 'revoked', sql: ({ k }) => `${k}.revoked_at is null` },
+  { id: 'key-not-expired', reason: 'expired', sql: ({ k }) => `(${k}.expires_at is null or ${k}.expires_at > now())` },
+  { id: 'secret-in-grace', reason: 'rotated_out', sql: ({ s }) => `(${s}.ends_at is null or ${s}.ends_at > now())` },
+  { id: 'token-stored', reason: 'unknown', sql: ({ t }) => `${t}.id is not null` },
+  { id: 'token-not-expired', reason: 'expired', sql: ({ t }) => `(${t}.expires_at is null or ${t}.expires_at > now())` },
+  { id: 'token-exp', reason: 'expired', sql: ({ t }) => `(${t}.payload->>'exp')::bigint > extract(epoch from now())` },
+  { id: 'token-not-consumed', reason: 'invalid', sql: ({ t }) => `${t}.consumed_at is null` },
+  { id: 'token-without-grant', reason: 'invalid', sql: ({ t }) => `${t}.grant_id is null` },
+  { id: 'token-of-key-client', reason: 'invalid', sql: ({ t }) => `${t}.payload->>'clientId' = ?`, bindings: () => [API_KEYS_CLIENT_ID] },
+  { id: 'token-names-key', reason: 'invalid', sql: ({ k, t }) => `${t}.payload->'extra'->>'key_id' = ${k}.id::text` },
+  { id: 'token-names-facility', reason: 'invalid', sql: ({ k, t }) => `${t}.payload->'extra'->>'facility_id' = ${k}.facility_id::text` },
+  // `aud` is one string or a list: jsonb containment of a string matches both.
+  { id: 'audience', reason: 'wrong_audience', sql: ({ t }) => `${t}.payload->'aud' @> to_jsonb(?::text)`, bindings: (r) => [r.audience] },
+  { id: 'scope', reason: 'insufficient_scope', sql: ({ t }) => `? = any(string_to_array(${t}.payload->>'scope', ' '))`, bindings: (r) => [r.scope] },
+];
+
+const ALIASES: Aliases = { k: 'k', s: 's', t: 't' };
+
+/**
+ * A key's status in the list, from the refusal of its current secret. Keys
+ * broken in a way no API can cause (their stored token gone or altered) are
+ * `invalid`: listed, so an Owner can see and delete them, never as usable.
+ */
+export type KeyStatus = 'active' | 'expired' | 'revoked' | 'invalid';
+
+export function statusOf(refusal: Refusal | null): KeyStatus {
+  if (refusal === null) return 'active';
+  if (refusal === 'expired' || refusal === 'revoked') return refusal;
+  return 'invalid';
+}
+
+/** A value bound to a `?` placeholder. */
+export type SqlValue = string | number | boolean | null;
+
+/** SQL with `?` placeholders and their values, in order. */
+export interface Fragment {
+  sql: string;
+  bindings: SqlValue[];
+}
+
+/** All rules as one condition: true only for a live key (NULL, from a missing row, reads as refused). */
+export function liveCondition(requirement: Requirement, aliases: Aliases = ALIASES): Fragment {
+  return {
+    sql: RULES.map((rule) => `(${rule.sql(aliases)})`).join('\n    and '),
+    bindings: RULES.flatMap((rule) => rule.bindings?.(requirement) ?? []),
+  };
+}
+
+/**
+ * The first rule a key breaks, as a SQL expression: the reason, or NULL for a
+ * live key. `is not true` also catches conditions that are NULL because a
+ * row is missing.
+ */
+export function refusalExpression(requirement: Requirement, aliases: Aliases = ALIASES): Fragment {
+  return {
+    sql: `case ${RULES.map((rule) => `when (${rule.sql(aliases)}) is not true then '${rule.reason}'`).join('\n    ')} end`,
+    bindings: RULES.flatMap((rule) => rule.bindings?.(requirement) ?? []),
+  };
+}
+
+/** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
+const tokenJoin = (a: Aliases) => `${a.t}.model = 'AccessToken' and ${a.t}.id = ${a.s}.token_hash`;
+
+/**
+ * The live key a secret belongs to, as a row source of `(key_id, facility_id)`
+ * for a statement that writes only for a live key: select from it, and no
+ * live key means no row, so nothing is written, in the same statement (and
+ * snapshot) as the check. Bindings: the secret's hash, then the rules'.
+ */
+export function liveKeySource(tokenHash: string, requirement: Requirement): Fragment {
+  const live = liveCondition(requirement);
+  return {
+    sql: `select k.id as key_id, k.facility_id
+  from api_key_secrets s
+  join api_keys k on k.id = s.key_id
+  join oidc_payloads t on ${tokenJoin(ALIASES)}
+  where s.token_hash = ?
+    and ${live.sql}`,
+    bindings: [tokenHash, ...live.bindings],
+  };
+}
+
+/**
+ * The row sources a key's list entry is judged from: the key, its current
+ * secret and that secret's token (each may be missing, hence left joins).
+ */
+export const CURRENT_SECRET_JOINS = `left join api_key_secrets s on s.key_id = k.id and s.ends_at is null
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}`;
+
+interface VerdictRow {
+  refusal: Exclude<Refusal, 'malformed'> | null;
+  key_id: string | null;
+  facility_id: string | null;
+  scope: string | null;
+  aud: string | string[] | null;
+  iat: string | number | null;
+  expires_at: Date | null;
+}
+
+/**
+ * One statement: the secret, its key and its token, and the first rule they
+ * break. A row always comes back (left joins from the hash), so "unknown" is
+ * a verdict like the others.
+ */
+const VERDICT_SQL = (requirement: Requirement) => {
+  const refusal = refusalExpression(requirement);
+  return {
+    sql: `with q as (select ?::text as token_hash)
+  select ${refusal.sql} as refusal,
+    k.id as key_id, k.facility_id, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
+    case when coalesce(k.expires_at, s.ends_at) is not null
+      then least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint)) end as expires_at
+  from q
+  left join api_key_secrets s on s.token_hash = q.token_hash
+  left join api_keys k on k.id = s.key_id
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}`,
+    bindingsAfterHash: refusal.bindings,
+  };
+};
+
+const audienceList = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
+
+export function createApiKeyVerifier(db: Knex) {
+  // One prepared statement per requirement (there is one per API today).
+  const prepared = new Map<string, { statement: Statement; bindings: SqlValue[] }>();
+  const verdictFor = (requirement: Requirement) => {
+    const id = JSON.stringify([requirement.audience, requirement.scope]);
+    let entry = prepared.get(id);
+    if (!entry) {
+      const verdict = VERDICT_SQL(requirement);
+      entry = { statement: statement(`api_key_verdict_${prepared.size}`, verdict.sql), bindings: verdict.bindingsAfterHash };
+      prepared.set(id, entry);
+    }
+    return entry;
+  };
+
+  return {
+    /**
+     * Verifies a presented key for one use. Every call reads the database:
+     * no positive answer is cached, so a delete or a revocation applies to
+     * the very next request in every process.
+     */
+    async verify(token: string, requirement: Requirement): Promise<Verification> {
+      if (!isWellFormedKey(token)) return { ok: false, reason: 'malformed' };
+      return this.verifyHash(hashToken(token), requirement);
+    },
+
+    /** The same, from the secret's hash (for a caller that hashed it already). */
+    async verifyHash(tokenHash: string, requirement: Requirement): Promise<Verification> {
+      const { statement: prepared, bindings } = verdictFor(requirement);
+      const [row] = await runStatement<VerdictRow>(db, prepared, [tokenHash, ...bindings]);
+      if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown' };
+      return {
+        ok: true,
+        keyId: row.key_id!,
+        facilityId: row.facility_id!,
+        scopes: (row.scope ?? '').split(' ').filter(Boolean),
+        audience: audienceList(row.aud),
+        issuedAt: Number(row.iat ?? 0),
+        expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
+      };
+    },
+  };
+}
+
+export type ApiKeyVerifier = ReturnType<typeof createApiKeyVerifier>;

@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+
+import test, { type ExecutionContext } from 'ava';
+
+import { generateKey } from '../src/api-keys/key-format.js';
+import { LEADS_CREATE } from '../src/api-keys/scopes.js';
+import { createApiKeyVerifier, liveKeySource, RULES, type Refusal, type Requirement } from '../src/api-keys/verifier.js';
+import { createLeadStore, type NewLead } from '../src/leads/store.js';
+import { hashToken } from '../src/oauth/token-hash.js';
+import { createKey, introspect } from './helpers/keys.js';
+import { api, signIn } from './helpers/oauth.js';
+import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
+
+// The agreement table: every way a key can be broken, against every path that
+// accepts a key. One database, three servers on it (the Leads API checking
+// keys in its write, in-process, and over RFC 7662 against the first), the
+// introspection endpoint, the verifier itself, the one-statement write, and
+// the list. A key broken here through SQL is broken in a way no API can
+// break it yet; the paths must still agree.
+
+let inWrite: TestServer;
+let inProcess: TestServer;
+let remote: TestServer;
+let owner: string;
+
+test.before(async () => {
+  inWrite = await startTestServer();
+  // Instances of one deployment share its public address (and so the Leads API's audience).
+  const shared = { PUBLIC_URL: inWrite.url };
+  inProcess = await startTestServer({ share: inWrite, env: { ...shared, LEADS_API_KEY_CHECK: 'in-process' } });
+  remote = await startTestServer({
+    share: inWrite,
+    env: { ...shared, LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${inWrite.url}/oauth/token/introspection` },
+  });
+  owner = await signIn(inWrite, 'owner@demo.test');
+});
+test.after.always(async () => {
+  await remote?.close();
+  await inProcess?.close();
+  await inWrite?.close();
+});
+
+const requirement = (): Requirement => ({ audience: inWrite.config.leadsApiResource, scope: LEADS_CREATE });
+
+interface Subject {
+  token: string;
+  /** The key's id, when the token is (or was) a key of ours. */
+  id?: string;
+}
+
+async function liveKey(name: string): Promise<Subject & { id: string; hash: string; tokenRow: () => ReturnType<TestServer['db']> }> {
+  const created = await createKey(inWrite, owner, name.slice(0, 100));
+  const hash = hashToken(created.key);
+  return { token: created.key, id: created.id, hash, tokenRow: () => inWrite.db('oidc_payloads').where({ model: 'AccessToken', id: hash }) };
+}
+
+const setPayload = (path: string, json: string, bindings: unknown[] = []) => inWrite.db.raw(`jsonb_set(payload, '{${path}}', ${json})`, bindings as never);
+
+interface Row {
+  what: string;
+  /** The rule of `RULES` this row breaks (absent for breakages decided before any rule: malformed). */
+  rule?: string;
+  reason: Refusal;
+  make(): Promise<Subject>;
+}
+
+/** A row for a live key broken by one change (through SQL where no API can break it that way yet). */
+const broken = (what: string, rule: string, reason: Refusal, change: (key: Awaited<ReturnType<typeof liveKey>>) => Promise<unknown>): Row => ({
+  what,
+  rule,
+  reason,
+  make: async () => {
+    const key = await liveKey(what);
+    await change(key);
+    return key;
+  },
+});
+
+const TABLE: Row[] = [
+  { what: 'malformed', reason: 'malformed', make: async () => ({ token: 'oct_pat_short' }) },
+  {
+    what: 'bad checksum',
+    reason: 'malformed',
+    make: async () => {
+      const key = await liveKey('Bad checksum');
+      return { token: key.token.slice(0, 20) + (key.token[20] === 'x' ? 'y' : 'x') + key.token.slice(21) };
+    },
+  },
+  { what: 'unknown', rule: 'secret-known', reason: 'unknown', make: async () => ({ token: generateKey() }) },
+  {
+    what: 'deleted',
+    reason: 'deleted',
+    make: async () => {
+      const key = await liveKey('Deleted');
+      const response = await api(inWrite, `/api/v1/api-keys/${key.id}`, { token: owner, method: 'DELETE' });
+      if (response.status !== 204) throw new Error(`delete answered ${response.status}`);
+      return key;
+    },
+  },
+  broken('tombstoned, its token row still present', 'key-not-deleted', 'deleted', (key) =>
+    inWrite.db('api_keys').where({ id: key.id }).update({ deleted_at: inWrite.db.fn.now() }),
+  ),
+  broken('revoked', 'key-not-revoked', 'revoked', (key) =>
+    inWrite.db('api_keys').where({ id: key.id }).update({ revoked_at: inWrite.db.fn.now(), revoked_reason: 'leaked', revoked_by_type: 'secret-scanning' }),
+  ),
+  broken('expired by api_keys.expires_at', 'key-not-expired', 'expired', (key) =>
+    inWrite.db('api_keys').where({ id: key.id }).update({ expires_at: inWrite.db.raw(`now() - interval '1 second'`) }),
+  ),
+  broken('a previous secret after its grace period', 'secret-in-grace', 'rotated_out', (key) =>
+    inWrite.db('api_key_secrets').where({ token_hash: key.hash }).update({ ends_at: inWrite.db.raw(`now() - interval '1 second'`) }),
+  ),
+  broken('token row gone, key row present', 'token-stored', 'unknown', (key) => key.tokenRow().delete()),
+  broken('expired by the token row (expires_at)', 'token-not-expired', 'expired', (key) =>
+    key.tokenRow().update({ expires_at: inWrite.db.raw(`now() - interval '1 second'`) }),
+  ),
+  broken('expired by the token\'s exp', 'token-exp', 'expired', (key) =>
+    key.tokenRow().update({ payload: setPayload('exp', 'to_jsonb(extract(epoch from now())::int - 1)') }),
+  ),
+  broken('consumed', 'token-not-consumed', 'invalid', (key) => key.tokenRow().update({ consumed_at: inWrite.db.fn.now() })),
+  broken('tied to a grant', 'token-without-grant', 'invalid', (key) => key.tokenRow().update({ grant_id: 'some-grant' })),
+  broken('minted for another client', 'token-of-key-client', 'invalid', (key) => key.tokenRow().update({ payload: setPayload('clientId', `'"octiv-app"'`) })),
+  broken('claims naming another key', 'token-names-key', 'invalid', (key) =>
+    key.tokenRow().update({ payload: setPayload('extra,key_id', 'to_jsonb(?::text)', [randomUUID()]) }),
+  ),
+  broken('claims naming another facility', 'token-names-facility', 'invalid', (key) =>
+    key.tokenRow().update({ payload: setPayload('extra,facility_id', 'to_jsonb(?::text)', [DEMO.otherGym.id]) }),
+  ),
+  broken('another audience', 'audience', 'wrong_audience', (key) =>
+    key.tokenRow().update({ payload: setPayload('aud', 'to_jsonb(?::text)', [inWrite.config.adminApiResource]) }),
+  ),
+  broken('missing scope', 'scope', 'insufficient_scope', (key) => key.tokenRow().update({ payload: setPayload('scope', `'"members:read"'`) })),
+  { what: 'a staff sign-in token', reason: 'malformed', make: async () => ({ token: await signIn(inWrite, 'owner@demo.test') }) },
+];
+
+test('every rule of the verifier has a row in the agreement table', (t) => {
+  const covered = new Set(TABLE.map((row) => row.rule).filter(Boolean));
+  t.deepEqual(RULES.map((rule) => rule.id).filter((id) => !covered.has(id)), [], 'rules without a row');
+  for (const row of TABLE) {
+    if (row.rule) t.is(RULES.find((rule) => rule.id === row.rule)?.reason as Refusal | undefined, row.reason, row.what);
+  }
+});
+
+const newLead = (): NewLead => ({
+  id: randomUUID(),
+  locationId: null,
+  firstName: 'Agree',
+  lastName: 'Ment',
+  email: `agree.${randomUUID()}@example.com`,
+  phone: null,
+  source: null,
+  notes: null,
+});
+
+const postLead = (server: TestServer, token: string) =>
+  api(server, '/api/v1/leads', { body: { firstName: 'Agree', lastName: 'Ment', email: `agree.${randomUUID()}@example.com` }, headers: { Authorization: `Bearer ${token}` } });
+
+/** What every path says of `subject`. */
+async function allPaths(subject: Subject) {
+  const written = await createLeadStore(inWrite.db).insert(newLead(), { name: 'live', ...liveKeySource(hashToken(subject.token), requirement()) });
+  const listed = subject.id ? (await api(inWrite, '/api/v1/api-keys', { token: owner })).body.items.find((item: { id: string }) => item.id === subject.id) : undefined;
+  return {
+    verifier: await createApiKeyVerifier(inWrite.db).verify(subject.token, requirement()),
+    oneStatementWrite: written,
+    inWrite: await postLead(inWrite, subject.token),
+    inProcess: await postLead(inProcess, subject.token),
+    remote: await postLead(remote, subject.token),
+    introspection: await introspect(inWrite, subject.token),
+    listed: listed as { status: string } | undefined,
+  };
+}
+
+for (const row of TABLE) {
+  test(`${row.what}: refused by every path (${row.reason})`, async (t: ExecutionContext) => {
+    const subject = await row.make();
+    const paths = await allPaths(subject);
+    t.deepEqual(paths.verifier, { ok: false, reason: row.reason }, 'the verifier names the reason');
+    t.is(paths.oneStatementWrite, undefined, 'the one-statement write writes nothing');
+    const refusal = row.reason === 'insufficient_scope' ? 403 : 401;
+    t.is(paths.inWrite.status, refusal, 'in-write');
+    t.is(paths.inProcess.status, refusal, 'in-process');
+    // Introspection tells a remote resource server only "inactive": it answers 401.
+    t.is(paths.remote.status, 401, 'remote (RFC 7662)');
+    for (const response of [paths.inWrite, paths.inProcess]) {
+      t.regex(response.headers.get('www-authenticate') ?? '', refusal === 403 ? /error="insufficient_scope"/ : /error="invalid_token"/);
+    }
+    t.regex(paths.remote.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    t.deepEqual(paths.introspection.body, { active: false }, 'the introspection endpoint');
+    if (subject.id) t.false(['active', 'rotating'].includes(paths.listed?.status ?? 'absent'), `listed as ${paths.listed?.status}`);
+    // The reason reaches the log line, never the key.
+    const logs = [inWrite, inProcess].flatMap((server) => server.logs).join('\n');
+    t.true(logs.includes(`"refusal":"${row.reason}"`), 'the reason is logged');
+    t.false(logs.includes(subject.token), 'the key is not');
+  });
+}
+
+test('a live key: accepted by every path, and the one-statement write names its key and facility', async (t) => {
+  const key = await liveKey('Live everywhere');
+  const paths = await allPaths(key);
+  t.like(paths.verifier, { ok: true, keyId: key.id, facilityId: DEMO.demoFitness.id, scopes: [LEADS_CREATE], expiresAt: undefined });
+  t.like(paths.oneStatementWrite, { facilityId: DEMO.demoFitness.id, status: 'lead' });
+  t.is((await inWrite.db('members').where({ id: paths.oneStatementWrite!.id }).first()).created_by_key, key.id);
+  for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
+  t.like(paths.introspection.body, { active: true, key_id: key.id, facility_id: DEMO.demoFitness.id, scope: LEADS_CREATE });
+  t.is(paths.listed?.status, 'active');
+});
+
+test('an audience list that holds the Leads API is accepted by every path', async (t) => {
+  const key = await liveKey('Audience list');
+  await key.tokenRow().update({
+    payload: inWrite.db.raw(`jsonb_set(payload, '{aud}', jsonb_build_array(?::text, ?::text))`, [inWrite.config.adminApiResource, inWrite.config.leadsApiResource]),
+  });
+  const paths = await allPaths(key);
+  t.true(paths.verifier.ok);
+  for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
+  t.true(paths.introspection.body.active as boolean);
+  t.deepEqual(paths.introspection.body.aud, [inWrite.config.adminApiResource, inWrite.config.leadsApiResource]);
+});
