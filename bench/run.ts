@@ -252,7 +252,7 @@ async function main(): Promise<void> {
         'ours = this server (its introspection of a key); stock = oidc-provider 9 alone on a plain pg adapter, one opaque token; floor = bare Koa + pg select of the same row',
         [
           { label: 'ours', url: publicUrl, pid: ours.pid!, path, headers: basic(config.leadsApiClient.id, config.leadsApiClient.secret), body: form(key) },
-          { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path, headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken) },
+          { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path: '/token/introspection', headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken) },
           { label: 'floor', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path, headers: basic('x', 'y'), body: form(key) },
         ],
       );

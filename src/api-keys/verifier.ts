@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-import { runStatement, statement, type Statement } from '../db/statement.js';
+import { runStatement, statement } from '../db/statement.js';
 import { API_KEYS_CLIENT_ID } from '../oauth/clients.js';
 import { hashToken } from '../oauth/token-hash.js';
 import { isWellFormedKey } from './key-format.js';
@@ -117,13 +117,16 @@ export interface Fragment {
   bindings: SqlValue[];
 }
 
-/** All rules as one condition: true only for a live key (NULL, from a missing row, reads as refused). */
-export function liveCondition(requirement: Requirement, aliases: Aliases = ALIASES): Fragment {
-  return {
-    sql: RULES.map((rule) => `(${rule.sql(aliases)})`).join('\n    and '),
-    bindings: RULES.flatMap((rule) => rule.bindings?.(requirement) ?? []),
-  };
+/** The rules' bindings for a requirement, in rule order (computed once per requirement object). */
+const ruleBindings = new WeakMap<Requirement, SqlValue[]>();
+function bindingsFor(requirement: Requirement): SqlValue[] {
+  let bindings = ruleBindings.get(requirement);
+  if (!bindings) ruleBindings.set(requirement, (bindings = RULES.flatMap((rule) => rule.bindings?.(requirement) ?? [])));
+  return bindings;
 }
+
+/** All rules as one condition: true only for a live key (NULL, from a missing row, reads as refused). Bindings: `bindingsFor`. */
+const liveConditionSql = (aliases: Aliases) => RULES.map((rule) => `(${rule.sql(aliases)})`).join('\n    and ');
 
 /**
  * The first rule a key breaks, as a SQL expression: the reason, or NULL for a
@@ -131,32 +134,32 @@ export function liveCondition(requirement: Requirement, aliases: Aliases = ALIAS
  * row is missing.
  */
 export function refusalExpression(requirement: Requirement, aliases: Aliases = ALIASES): Fragment {
-  return {
-    sql: `case ${RULES.map((rule) => `when (${rule.sql(aliases)}) is not true then '${rule.reason}'`).join('\n    ')} end`,
-    bindings: RULES.flatMap((rule) => rule.bindings?.(requirement) ?? []),
-  };
+  return { sql: refusalSql(aliases), bindings: bindingsFor(requirement) };
+}
+
+function refusalSql(aliases: Aliases): string {
+  return `case ${RULES.map((rule) => `when (${rule.sql(aliases)}) is not true then '${rule.reason}'`).join('\n    ')} end`;
 }
 
 /** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
 const tokenJoin = (a: Aliases) => `${a.t}.model = 'AccessToken' and ${a.t}.id = ${a.s}.token_hash`;
 
-/**
- * The live key a secret belongs to, as a row source of `(key_id, facility_id)`
- * for a statement that writes only for a live key: select from it, and no
- * live key means no row, so nothing is written, in the same statement (and
- * snapshot) as the check. Bindings: the secret's hash, then the rules'.
- */
-export function liveKeySource(tokenHash: string, requirement: Requirement): Fragment {
-  const live = liveCondition(requirement);
-  return {
-    sql: `select k.id as key_id, k.facility_id
+const LIVE_KEY_SQL = `select k.id as key_id, k.facility_id
   from api_key_secrets s
   join api_keys k on k.id = s.key_id
   join oidc_payloads t on ${tokenJoin(ALIASES)}
   where s.token_hash = ?
-    and ${live.sql}`,
-    bindings: [tokenHash, ...live.bindings],
-  };
+    and ${liveConditionSql(ALIASES)}`;
+
+/**
+ * The live key a secret belongs to, as a row source of `(key_id, facility_id)`
+ * for a statement that writes only for a live key: select from it, and no
+ * live key means no row, so nothing is written, in the same statement (and
+ * snapshot) as the check. Bindings: the secret's hash, then the rules'. (The
+ * Leads API's hot path: the text is built once.)
+ */
+export function liveKeySource(tokenHash: string, requirement: Requirement): Fragment {
+  return { sql: LIVE_KEY_SQL, bindings: [tokenHash, ...bindingsFor(requirement)] };
 }
 
 /**
@@ -179,39 +182,38 @@ interface VerdictRow {
 /**
  * One statement: the secret, its key and its token, and the first rule they
  * break. A row always comes back (left joins from the hash), so "unknown" is
- * a verdict like the others.
+ * a verdict like the others. Bindings: the hash, then `bindingsFor`.
  */
-const VERDICT_SQL = (requirement: Requirement) => {
-  const refusal = refusalExpression(requirement);
-  return {
-    sql: `with q as (select ?::text as token_hash)
-  select ${refusal.sql} as refusal,
+const VERDICT_SQL = `with q as (select ?::text as token_hash)
+  select ${refusalSql(ALIASES)} as refusal,
     k.id as key_id, k.facility_id, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
     case when coalesce(k.expires_at, s.ends_at) is not null
       then least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint)) end as expires_at
   from q
   left join api_key_secrets s on s.token_hash = q.token_hash
   left join api_keys k on k.id = s.key_id
-  left join oidc_payloads t on ${tokenJoin(ALIASES)}`,
-    bindingsAfterHash: refusal.bindings,
-  };
-};
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}`;
 
 const audienceList = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
 
 export function createApiKeyVerifier(db: Knex) {
-  // One prepared statement per requirement (there is one per API today).
-  const prepared = new Map<string, { statement: Statement; bindings: SqlValue[] }>();
-  const verdictFor = (requirement: Requirement) => {
-    const id = JSON.stringify([requirement.audience, requirement.scope]);
-    let entry = prepared.get(id);
-    if (!entry) {
-      const verdict = VERDICT_SQL(requirement);
-      entry = { statement: statement(`api_key_verdict_${prepared.size}`, verdict.sql), bindings: verdict.bindingsAfterHash };
-      prepared.set(id, entry);
-    }
-    return entry;
-  };
+  // The verdict's text is the same for every requirement (only its bindings differ): one prepared statement.
+  const verdict = statement('api_key_verdict', VERDICT_SQL);
+
+  /** The verdict on a secret, from its hash. */
+  async function verifyHash(tokenHash: string, requirement: Requirement): Promise<Verification> {
+    const [row] = await runStatement<VerdictRow>(db, verdict, [tokenHash, ...bindingsFor(requirement)]);
+    if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown' };
+    return {
+      ok: true,
+      keyId: row.key_id!,
+      facilityId: row.facility_id!,
+      scopes: (row.scope ?? '').split(' ').filter(Boolean),
+      audience: audienceList(row.aud),
+      issuedAt: Number(row.iat ?? 0),
+      expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
+    };
+  }
 
   return {
     /**
@@ -221,23 +223,7 @@ export function createApiKeyVerifier(db: Knex) {
      */
     async verify(token: string, requirement: Requirement): Promise<Verification> {
       if (!isWellFormedKey(token)) return { ok: false, reason: 'malformed' };
-      return this.verifyHash(hashToken(token), requirement);
-    },
-
-    /** The same, from the secret's hash (for a caller that hashed it already). */
-    async verifyHash(tokenHash: string, requirement: Requirement): Promise<Verification> {
-      const { statement: prepared, bindings } = verdictFor(requirement);
-      const [row] = await runStatement<VerdictRow>(db, prepared, [tokenHash, ...bindings]);
-      if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown' };
-      return {
-        ok: true,
-        keyId: row.key_id!,
-        facilityId: row.facility_id!,
-        scopes: (row.scope ?? '').split(' ').filter(Boolean),
-        audience: audienceList(row.aud),
-        issuedAt: Number(row.iat ?? 0),
-        expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
-      };
+      return verifyHash(hashToken(token), requirement);
     },
   };
 }

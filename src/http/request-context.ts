@@ -47,7 +47,7 @@ export function createRequestContext(logger: Logger) {
     const started = process.hrtime.bigint();
     ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const { refusal } = ctx.state as RequestState;
+      // pino leaves out undefined fields: `refusal` appears only when a credential was refused.
       logger.info(
         {
           requestId,
@@ -56,7 +56,7 @@ export function createRequestContext(logger: Logger) {
           status: ctx.status,
           ms: Math.round(ms * 10) / 10,
           aborted: !ctx.res.writableFinished,
-          ...(refusal === undefined ? {} : { refusal }),
+          refusal: (ctx.state as RequestState).refusal,
         },
         'request',
       );

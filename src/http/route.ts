@@ -96,9 +96,8 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
     const guards = (route.guards ?? []) as Guard<unknown>[];
     const handle: Middleware = async function authenticateValidateAndHandle(ctx) {
       await authenticate(ctx, async (principal) => {
-        for (const guard of guards) guard(principal);
-        const input = await readInput(route, ctx);
-        await route.handle(ctx, { ...input, principal });
+        for (let index = 0; index < guards.length; index += 1) guards[index]!(principal);
+        await route.handle(ctx, await readInput(route, ctx, principal));
       });
     };
     router[route.method](route.operationId, route.path, handle);
@@ -106,7 +105,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
 }
 
 /** Parses and validates a request's params, query, declared headers and body. */
-async function readInput(route: AnyRoute, ctx: Context): Promise<Omit<RouteInput<unknown, unknown, unknown>, 'principal'>> {
+async function readInput(route: AnyRoute, ctx: Context, principal: unknown): Promise<RouteInput<unknown, unknown, unknown>> {
   // A malformed id names no resource: 404, exactly like an unknown one.
   if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
   const params = route.params ? route.params.parse(ctx.params) : {};
@@ -121,5 +120,5 @@ async function readInput(route: AnyRoute, ctx: Context): Promise<Omit<RouteInput
     headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
   }
   const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
-  return { params, query, body, headers };
+  return { principal: principal as never, params, query, body, headers };
 }

@@ -40,10 +40,11 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
    * when the credential allows it (in-write), else the key `verify()`
    * accepted. Either way, a refused key writes nothing.
    */
-  async function keySource(credential: ApiKeyCredential): Promise<KeySource> {
-    if (credential.inWrite) return { name: 'live', ...liveKeySource(credential.inWrite.tokenHash, credential.inWrite.requirement) };
-    return verifiedKey(await credential.verify());
-  }
+  const liveSource = (inWrite: NonNullable<ApiKeyCredential['inWrite']>): KeySource => {
+    const { sql, bindings } = liveKeySource(inWrite.tokenHash, inWrite.requirement);
+    return { name: 'live', sql, bindings };
+  };
+  const verifiedSource = async (credential: ApiKeyCredential) => verifiedKey(await credential.verify());
 
   /**
    * One statement that writes a lead for the credential's key. Undefined only
@@ -53,7 +54,7 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
    */
   async function write(credential: ApiKeyCredential, lead: NewLead, once?: Parameters<LeadStore['insert']>[2]): Promise<Lead> {
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const written = await store.insert(lead, await keySource(credential), once);
+      const written = await store.insert(lead, credential.inWrite ? liveSource(credential.inWrite) : await verifiedSource(credential), once);
       if (written) return written;
       await credential.verify();
     }

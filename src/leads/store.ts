@@ -77,7 +77,7 @@ function toLead(row: MemberRow): Lead {
     source: row.source,
     notes: row.notes,
     status: row.status,
-    createdAt: new Date(row.created_at),
+    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
   };
 }
 
@@ -107,7 +107,7 @@ function insertSql(source: KeySource, once: Once['mode'] | undefined): string {
 export function createLeadStore(db: Knex) {
   const statements = new Map<string, Statement>();
   const prepared = (source: KeySource, once: Once['mode'] | undefined) => {
-    const name = `leads_insert_${source.name}_${once ?? 'plain'}`;
+    const name = once ? `leads_insert_${source.name}_${once}` : source.name === 'live' ? 'leads_insert_live' : `leads_insert_${source.name}`;
     let found = statements.get(name);
     if (!found) statements.set(name, (found = statement(name, insertSql(source, once))));
     return found;
