@@ -4,6 +4,7 @@ import * as apiKeys from './20261130150000_api_keys.js';
 import * as foundation from './20261130140000_foundation.js';
 import * as leads from './20261130160000_leads.js';
 import * as keySecrets from './20261201100000_key_secrets.js';
+import * as keyLifecycle from './20261201110000_key_lifecycle.js';
 
 interface Migration {
   name: string;
@@ -21,4 +22,5 @@ export const migrations: Migration[] = [
   { name: '20261130150000_api_keys', ...apiKeys },
   { name: '20261130160000_leads', ...leads },
   { name: '20261201100000_key_secrets', ...keySecrets },
+  { name: '20261201110000_key_lifecycle', ...keyLifecycle },
 ];

@@ -9,11 +9,15 @@ import { createApiKeyRoutes } from './api-keys/routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
+import { createUsageTracker, type UsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier, type Requirement } from './api-keys/verifier.js';
 import type { Config } from './config.js';
 import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/knex.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
+import { createFacilityRoutes } from './facilities/routes.js';
+import { createFacilityService } from './facilities/service.js';
+import { createFacilityStore } from './facilities/store.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
 import { buildOpenApiDocument } from './http/openapi.js';
@@ -44,6 +48,7 @@ export interface AppDeps {
   db: Knex;
   logger: Logger;
   provider: Provider;
+  usage: UsageTracker;
 }
 
 /**
@@ -51,7 +56,7 @@ export interface AppDeps {
  * created here from the dependencies passed in, and nowhere else.
  */
 export function createApp(deps: AppDeps): Koa {
-  const { config, db, logger, provider } = deps;
+  const { config, db, logger, provider, usage } = deps;
   // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
@@ -60,7 +65,8 @@ export function createApp(deps: AppDeps): Koa {
   const verifier = createApiKeyVerifier(db);
   const staffStore = createStaffStore(db);
   const staffService = createStaffService({ store: staffStore });
-  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db), requirement: leadsRequirement });
+  const facilityStore = createFacilityStore(db);
+  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db), facilities: facilityStore, requirement: leadsRequirement });
   const leadService = createLeadService({
     store: createLeadStore(db),
     idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
@@ -77,6 +83,7 @@ export function createApp(deps: AppDeps): Koa {
           ? createRemoteIntrospector({ endpoint: keyCheck.introspectionUrl, clientId: config.leadsApiClient.id, clientSecret: config.leadsApiClient.secret })
           : undefined,
       requirement: leadsRequirement,
+      usage,
     }),
   };
 
@@ -84,7 +91,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
   app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
   // RFC 7662 for resource servers, answered by the key verifier before the provider.
-  app.use(createKeyIntrospection({ verifier, clients: resourceServerClients(config), issuer: config.issuer }));
+  app.use(createKeyIntrospection({ verifier, clients: resourceServerClients(config), issuer: config.issuer, usage }));
 
   const api = new Router({ prefix: '/api/v1' });
   api.use(async function noStore(ctx, next) {
@@ -94,6 +101,7 @@ export function createApp(deps: AppDeps): Koa {
   const routes: AnyRoute[] = [
     ...createStaffRoutes({ service: staffService }),
     ...createApiKeyRoutes({ service: apiKeyService }),
+    ...createFacilityRoutes({ service: createFacilityService({ store: facilityStore }) }),
     ...createLeadRoutes({ service: leadService }),
   ];
   routes.push(createOpenApiRoute(routes, config));
@@ -140,16 +148,21 @@ function createOpenApiRoute(routes: AnyRoute[], config: Config): AnyRoute {
   return route;
 }
 
-/** Loads keys, builds the provider and the app: everything a process serves. */
-export async function createSystem(deps: Omit<AppDeps, 'provider'>) {
+/**
+ * Loads keys, builds the provider and the app: everything a process serves.
+ * `stop()` (after the server stopped taking requests) writes what is still
+ * pending, such as the last use of keys.
+ */
+export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage'> & { usageFlushIntervalMs?: number }) {
   const { config, db, logger } = deps;
   const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys });
   const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isMalformedToken: isMalformedKey });
-  const app = createApp({ ...deps, provider });
+  const usage = createUsageTracker({ db, logger, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });
+  const app = createApp({ config, db, logger, provider, usage });
   const idempotencyStore = createIdempotencyStore(db);
   const housekeeping: HousekeepingTask[] = [
     { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
     { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
   ];
-  return { app, provider, housekeeping };
+  return { app, provider, housekeeping, usage, stop: () => usage.stop() };
 }

@@ -25,7 +25,8 @@ export async function start(config: Config, logger: Logger) {
     logger.info('fresh embedded database: demo data loaded (see README for the accounts)');
   }
 
-  const { app, housekeeping } = await createSystem({ config, db, logger });
+  const system = await createSystem({ config, db, logger });
+  const { app, housekeeping } = system;
   const cleanup = startHousekeeping(housekeeping, { intervalMs: HOUSEKEEPING_INTERVAL_MS, logger });
 
   let draining = false;
@@ -61,6 +62,7 @@ export async function start(config: Config, logger: Logger) {
       await closed;
       clearTimeout(force);
       await cleanup.stop();
+      await system.stop();
       await db.destroy();
       logger.info('stopped');
     })();

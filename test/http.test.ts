@@ -1,6 +1,7 @@
 import test from 'ava';
 
 import { createApp } from '../src/app.js';
+import { createUsageTracker } from '../src/api-keys/usage.js';
 import { createDatabase } from '../src/db/knex.js';
 import { createLogger } from '../src/logger.js';
 import { createProvider } from '../src/oauth/provider.js';
@@ -121,7 +122,8 @@ test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz
   const unreachable = await createDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 }, logger);
   const keys = await loadServerKeys(server.db);
   const provider = createProvider({ config: server.config, db: unreachable, logger, keys, staffStore: createStaffStore(unreachable) });
-  const app = createApp({ config: server.config, db: unreachable, logger, provider });
+  const usage = createUsageTracker({ db: unreachable, logger });
+  const app = createApp({ config: server.config, db: unreachable, logger, provider, usage });
   const broken = http.createServer(app.callback());
   await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
@@ -138,6 +140,7 @@ test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz
     t.true(logs.some((line) => line.includes('"status":503')), 'the failure is logged');
   } finally {
     broken.closeAllConnections();
+    await usage.stop();
     broken.close();
     await unreachable.destroy();
   }

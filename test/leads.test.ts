@@ -51,6 +51,21 @@ test('201 with the lead, a Location header, and the lead in the key\'s facility'
   t.is(row.created_by_key, keyId, 'the lead records the key that created it');
 });
 
+test('the Location of a 201 serves the lead to the key that created it; to any other key it is 404', async (t) => {
+  const created = await post(lead({ source: 'Landing page' }));
+  const location = created.headers.get('location')!;
+  const mine = await api(server, location, { token: key });
+  t.is(mine.status, 200);
+  t.deepEqual(mine.body, created.body);
+  t.is(mine.headers.get('location'), null);
+  const theirs = await api(server, location, { token: otherKey });
+  t.is(theirs.status, 404);
+  t.is((await api(server, `/api/v1/leads/${crypto.randomUUID()}`, { token: key })).status, 404);
+  t.is((await api(server, '/api/v1/leads/not-an-id', { token: key })).status, 404);
+  const noKey = await api(server, location);
+  t.is(noKey.status, 401);
+});
+
 test('optional fields may be left out (and blank counts as absent)', async (t) => {
   const response = await post(lead({ phone: '', source: '  ' }));
   t.is(response.status, 201);

@@ -22,6 +22,7 @@ let inWrite: TestServer;
 let inProcess: TestServer;
 let remote: TestServer;
 let owner: string;
+let otherOwner: string;
 
 test.before(async () => {
   inWrite = await startTestServer();
@@ -33,6 +34,7 @@ test.before(async () => {
     env: { ...shared, LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${inWrite.url}/oauth/token/introspection` },
   });
   owner = await signIn(inWrite, 'owner@demo.test');
+  otherOwner = await signIn(inWrite, 'owner@other.test');
 });
 test.after.always(async () => {
   await remote?.close();
@@ -46,6 +48,8 @@ interface Subject {
   token: string;
   /** The key's id, when the token is (or was) a key of ours. */
   id?: string;
+  /** Who lists the key (its facility's Owner; Demo Fitness by default). */
+  listAs?: string;
 }
 
 async function liveKey(name: string): Promise<Subject & { id: string; hash: string; tokenRow: () => ReturnType<TestServer['db']> }> {
@@ -109,6 +113,34 @@ const TABLE: Row[] = [
   broken('a previous secret after its grace period', 'secret-in-grace', 'rotated_out', (key) =>
     inWrite.db('api_key_secrets').where({ token_hash: key.hash }).update({ ends_at: inWrite.db.raw(`now() - interval '1 second'`) }),
   ),
+  {
+    what: 'expired by the facility\'s maximum lifetime',
+    reason: 'expired',
+    make: async () => {
+      // Other Gym's policy gives every new key an expiry; the key then outlives it.
+      const policy = (body: unknown) => api(inWrite, '/api/v1/settings/api-keys', { token: otherOwner, method: 'PUT', body });
+      await policy({ maxLifetimeDays: 1, defaultRateLimit: { limit: 600, windowSeconds: 60 } });
+      const created = await createKey(inWrite, otherOwner, 'Policy expiry');
+      await policy({ maxLifetimeDays: null, defaultRateLimit: { limit: 600, windowSeconds: 60 } });
+      if (!created.expiresAt) throw new Error('the policy gave the key no expiry');
+      const hash = hashToken(created.key);
+      const moved = `now() - interval '1 second'`;
+      await inWrite.db('api_keys').where({ id: created.id }).update({ expires_at: inWrite.db.raw(moved) });
+      await inWrite.db('oidc_payloads').where({ model: 'AccessToken', id: hash }).update({ expires_at: inWrite.db.raw(moved), payload: setPayload('exp', `to_jsonb(extract(epoch from ${moved})::bigint)`) });
+      return { token: created.key, id: created.id, listAs: otherOwner };
+    },
+  },
+  {
+    what: 'a previous secret once its rotation grace (0 s) has ended',
+    reason: 'rotated_out',
+    make: async () => {
+      const key = await liveKey('Rotated with no grace');
+      const rotated = await api(inWrite, `/api/v1/api-keys/${key.id}/rotate`, { token: owner, body: { graceSeconds: 0 } });
+      if (rotated.status !== 201) throw new Error(`rotate answered ${rotated.status}`);
+      // The key itself lives on (with its new secret): the list shows it active, so check the secret alone.
+      return { token: key.token };
+    },
+  },
   broken('token row gone, key row present', 'token-stored', 'unknown', (key) => key.tokenRow().delete()),
   broken('expired by the token row (expires_at)', 'token-not-expired', 'expired', (key) =>
     key.tokenRow().update({ expires_at: inWrite.db.raw(`now() - interval '1 second'`) }),
@@ -157,7 +189,9 @@ const postLead = (server: TestServer, token: string) =>
 /** What every path says of `subject`. */
 async function allPaths(subject: Subject) {
   const written = await createLeadStore(inWrite.db).insert(newLead(), { name: 'live', ...liveKeySource(hashToken(subject.token), requirement()) });
-  const listed = subject.id ? (await api(inWrite, '/api/v1/api-keys', { token: owner })).body.items.find((item: { id: string }) => item.id === subject.id) : undefined;
+  const listed = subject.id
+    ? (await api(inWrite, '/api/v1/api-keys', { token: subject.listAs ?? owner })).body.items.find((item: { id: string }) => item.id === subject.id)
+    : undefined;
   return {
     verifier: await createApiKeyVerifier(inWrite.db).verify(subject.token, requirement()),
     oneStatementWrite: written,
@@ -202,6 +236,22 @@ test('a live key: accepted by every path, and the one-statement write names its 
   for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
   t.like(paths.introspection.body, { active: true, key_id: key.id, facility_id: DEMO.demoFitness.id, scope: LEADS_CREATE });
   t.is(paths.listed?.status, 'active');
+});
+
+test('a previous secret within its rotation grace period: accepted by every path, the key listed as rotating', async (t) => {
+  const key = await liveKey('Previous in grace');
+  const rotated = await api(inWrite, `/api/v1/api-keys/${key.id}/rotate`, { token: owner, body: { graceSeconds: 600 } });
+  t.is(rotated.status, 201);
+  for (const token of [key.token, rotated.body.key as string]) {
+    const paths = await allPaths({ token, id: key.id });
+    t.like(paths.verifier, { ok: true, keyId: key.id });
+    t.truthy(paths.oneStatementWrite);
+    for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
+    t.like(paths.introspection.body, { active: true, key_id: key.id });
+    t.is(paths.listed?.status, 'rotating');
+  }
+  const previous = await createApiKeyVerifier(inWrite.db).verify(key.token, requirement());
+  t.true(previous.ok && Math.abs(previous.expiresAt! * 1000 - Date.parse(rotated.body.rotation.previousExpiresAt)) <= 1000, 'it stops when the grace ends');
 });
 
 test('an audience list that holds the Leads API is accepted by every path', async (t) => {

@@ -1,3 +1,4 @@
+import type { RateLimit } from '../facilities/store.js';
 import type { KeyStatus } from './verifier.js';
 
 /** An API key as listed: never the key itself, nor its hash. */
@@ -8,8 +9,18 @@ export interface ApiKey {
   scopes: string[];
   createdAt: Date;
   createdBy: { id: string; name: string };
-  /** What the verifier says of its current secret. */
+  /** What the verifier says of its secrets. */
   status: KeyStatus;
+  expiresAt: Date | null;
+  /** The effective rate limit: the key's own, or the facility's default. */
+  rateLimit: RateLimit;
+  /** `oct_pat_…` and the last four characters of the current secret (null for keys made before hints). */
+  hint: string | null;
+  lastUsedAt: Date | null;
+  lastUsedIp: string | null;
+  leadsCreated: number;
+  /** During a rotation: when the previous secret stops working, and when it was last used. */
+  rotation: { previousExpiresAt: Date; previousLastUsedAt: Date | null } | null;
 }
 
 /** Who changed a key: a staff member, the operator (command line), or a secret-scanning report. */

@@ -1,13 +1,17 @@
+import type { Context } from 'koa';
 import { z } from 'zod';
 
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { requirePermission } from '../staff/authenticate.js';
 import type { ApiKey } from './model.js';
-import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, scopeSchema } from './schemas.js';
+import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema } from './schemas.js';
 import { SCOPES } from './scopes.js';
 import type { ApiKeyService } from './service.js';
 
-function present(apiKey: ApiKey) {
+const iso = (date: Date | null) => date && date.toISOString();
+
+/** A key as the admin API presents it (never the key itself, nor its hash). */
+export function presentApiKey(apiKey: ApiKey) {
   return {
     id: apiKey.id,
     name: apiKey.name,
@@ -15,7 +19,22 @@ function present(apiKey: ApiKey) {
     createdAt: apiKey.createdAt.toISOString(),
     createdBy: apiKey.createdBy,
     status: apiKey.status,
+    expiresAt: iso(apiKey.expiresAt),
+    rateLimit: apiKey.rateLimit,
+    hint: apiKey.hint,
+    lastUsedAt: iso(apiKey.lastUsedAt),
+    lastUsedIp: apiKey.lastUsedIp,
+    leadsCreated: apiKey.leadsCreated,
+    rotation: apiKey.rotation && { previousExpiresAt: apiKey.rotation.previousExpiresAt.toISOString(), previousLastUsedAt: iso(apiKey.rotation.previousLastUsedAt) },
   };
+}
+
+/** A key with its new secret, shown this once: never cached. */
+function sendSecret(ctx: Context, created: { apiKey: ApiKey; key: string }): void {
+  ctx.status = 201;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Location', `/api/v1/api-keys/${created.apiKey.id}`);
+  ctx.body = { ...presentApiKey(created.apiKey), key: created.key };
 }
 
 /** Settings > System Integrations: the scope catalogue and the facility's API keys. */
@@ -41,14 +60,14 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       path: '/api-keys',
       operationId: 'listApiKeys',
       summary: 'The facility\'s API keys, newest first (never the keys themselves)',
-      description: 'Needs the System Integrations permission.',
+      description: 'Needs the System Integrations permission. Expired and revoked keys stay listed until deleted.',
       tag: 'API keys',
       security: 'staff',
       guards: [systemIntegrations],
-      responses: { 200: { description: 'Live keys', body: z.object({ items: z.array(apiKeySchema) }) } },
+      responses: { 200: { description: 'The keys', body: z.object({ items: z.array(apiKeySchema) }) } },
       async handle(ctx, { principal }) {
         const keys = await service.list(principal);
-        ctx.body = { items: keys.map(present) };
+        ctx.body = { items: keys.map(presentApiKey) };
       },
     }),
     defineRoute({
@@ -66,10 +85,57 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         409: { description: 'A live key of this facility already has this name' },
       },
       async handle(ctx, { principal, body }) {
-        const { apiKey, key } = await service.create(principal, body);
-        ctx.status = 201;
-        ctx.set('Location', `/api/v1/api-keys/${apiKey.id}`);
-        ctx.body = { ...present(apiKey), key };
+        sendSecret(ctx, await service.create(principal, body));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api-keys/:id',
+      operationId: 'getApiKey',
+      summary: 'One API key (the same fields as the list)',
+      tag: 'API keys',
+      security: 'staff',
+      guards: [systemIntegrations],
+      params: apiKeyIdParams,
+      responses: { 200: { description: 'The key', body: apiKeySchema } },
+      async handle(ctx, { principal, params }) {
+        ctx.body = presentApiKey(await service.get(principal, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/api-keys/:id/rotate',
+      operationId: 'rotateApiKey',
+      summary: 'Rotate a key: a new secret, shown this once; the previous one keeps working for the grace period',
+      description:
+        'Same id, name, scopes, expiry and limits. Rotating again during a grace period ends the older secret at once. An expired or revoked key cannot be rotated (409).',
+      tag: 'API keys',
+      security: 'staff',
+      guards: [systemIntegrations],
+      params: apiKeyIdParams,
+      body: rotateBody,
+      responses: {
+        201: { description: 'Rotated; `key` is the new secret, shown only in this response', body: createdApiKeySchema },
+        409: { description: 'The key is expired or revoked' },
+      },
+      async handle(ctx, { principal, params, body }) {
+        sendSecret(ctx, await service.rotate(principal, params.id, body.graceSeconds));
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/api-keys/:id/previous',
+      operationId: 'endApiKeyGrace',
+      summary: 'End a rotation\'s grace period now: the previous secret stops working at once',
+      description: 'No rotation in progress: 404.',
+      tag: 'API keys',
+      security: 'staff',
+      guards: [systemIntegrations],
+      params: apiKeyIdParams,
+      responses: { 204: { description: 'The previous secret no longer works' } },
+      async handle(ctx, { principal, params }) {
+        await service.endGrace(principal, params.id);
+        ctx.status = 204;
       },
     }),
     defineRoute({

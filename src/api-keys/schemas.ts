@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { rateLimitSchema } from '../facilities/schemas.js';
 import { expects, SINGLE_LINE_TEXT } from '../http/validation.js';
 import { SCOPE_NAMES } from './scopes.js';
 
@@ -29,6 +30,15 @@ export const createApiKeyBody = z
       })
       .transform((scopes) => [...new Set(scopes)])
       .meta({ description: 'One or more scopes from GET /api/v1/scopes.', items: { enum: SCOPE_NAMES } }),
+    expiresAt: z
+      .iso.datetime({ offset: true, error: 'must be an RFC 3339 date and time, e.g. 2027-06-30T00:00:00Z, or null' })
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'When the key stops working: a future time within the facility\'s maximum lifetime, or null for never (only when the facility sets no maximum). Omitted: the facility\'s default (its maximum lifetime, or never).',
+      }),
+    rateLimit: rateLimitSchema.nullable().optional().meta({ description: 'This key\'s own rate limit; null or omitted: the facility\'s default.' }),
   })
   .meta({ id: 'CreateApiKey' });
 
@@ -39,9 +49,20 @@ export const apiKeySchema = z
     scopes: z.array(z.string()),
     createdAt: z.iso.datetime(),
     createdBy: z.object({ id: z.uuid(), name: z.string() }),
-    status: z.enum(['active', 'expired', 'revoked', 'invalid']).meta({
-      description: '`active`: accepted. `expired`, `revoked`: refused everywhere, listed until deleted. `invalid`: its stored token no longer matches (refused everywhere).',
+    status: z.enum(['active', 'rotating', 'expired', 'revoked', 'invalid']).meta({
+      description:
+        '`active`: accepted. `rotating`: accepted, and a previous secret still works (see `rotation`). `expired`, `revoked`: refused everywhere, listed until deleted. `invalid`: its stored token no longer matches (refused everywhere).',
     }),
+    expiresAt: z.iso.datetime().nullable(),
+    rateLimit: rateLimitSchema.meta({ description: 'The effective rate limit: the key\'s own, or the facility\'s default.' }),
+    hint: z.string().nullable().meta({ description: 'The prefix and the last four characters of the current secret, e.g. "oct_pat_…x9Zq".' }),
+    lastUsedAt: z.iso.datetime().nullable().meta({ description: 'Updated at most once a minute.' }),
+    lastUsedIp: z.string().nullable(),
+    leadsCreated: z.int(),
+    rotation: z
+      .object({ previousExpiresAt: z.iso.datetime(), previousLastUsedAt: z.iso.datetime().nullable() })
+      .nullable()
+      .meta({ description: 'During a rotation: when the previous secret stops working, and when it was last used.' }),
   })
   .meta({ id: 'ApiKey' });
 
@@ -52,3 +73,17 @@ export const createdApiKeySchema = apiKeySchema
   .meta({ id: 'CreatedApiKey' });
 
 export const apiKeyIdParams = z.object({ id: z.uuid() });
+
+/** The grace period of a rotation when none is given: a day. */
+export const DEFAULT_GRACE_SECONDS = 86_400;
+
+export const rotateBody = z
+  .strictObject({
+    graceSeconds: z
+      .int(expects('must be a whole number of seconds'))
+      .min(0, 'must be at least 0')
+      .max(604_800, 'must be at most 604800 (7 days)')
+      .default(DEFAULT_GRACE_SECONDS)
+      .meta({ description: 'How long the previous secret keeps working: 0 to 604800 seconds (default a day).' }),
+  })
+  .meta({ id: 'RotateApiKey' });

@@ -6,85 +6,127 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { inTransaction } from '../db/transaction.js';
+import type { FacilityStore, KeyPolicy, RateLimit } from '../facilities/store.js';
 import { conflict, notFound, validationFailed } from '../http/errors.js';
-import { destroyAccessTokenByHash } from '../oauth/adapter.js';
+import { destroyAccessTokenByHash, expireAccessTokenByHash } from '../oauth/adapter.js';
 import { API_KEYS_CLIENT_ID } from '../oauth/clients.js';
 import { hashToken } from '../oauth/token-hash.js';
 import type { StaffMember } from '../staff/model.js';
 import { generateKey } from './key-format.js';
 import type { ApiKey } from './model.js';
 import { audiencesFor } from './scopes.js';
-import { LIVE_NAME_CONSTRAINT, type ApiKeyStore, type Ending } from './store.js';
+import { LIVE_NAME_CONSTRAINT, type ApiKeyStore, type Ending, type NewSecret } from './store.js';
 import type { Requirement } from './verifier.js';
 
 /**
- * Keys do not expire yet (the help page lists expiry for later). oidc-provider
- * needs a positive lifetime, so a key's token lives 100 years; `api_keys.expires_at`
- * stays empty until expiry becomes a product feature.
+ * oidc-provider needs a positive lifetime for every token: a key that does
+ * not expire gets a token that lives 100 years. A key that expires gets a
+ * token that expires with it.
  */
 export const KEY_LIFETIME_SECONDS = 100 * 365 * 24 * 60 * 60;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface CreateKeyInput {
+  name: string;
+  scopes: string[];
+  /** An RFC 3339 time, null for no expiry, or undefined for the facility's default. */
+  expiresAt?: string | null;
+  /** Null or undefined: the facility's default. */
+  rateLimit?: RateLimit | null;
+}
 
 export interface ApiKeyServiceDeps {
   config: Config;
   db: Knex;
   provider: Provider;
   store: ApiKeyStore;
+  facilities: FacilityStore;
   /** What the list judges each key against (today every key is a Leads API key). */
   requirement: Requirement;
 }
 
+/**
+ * When a new key expires under the facility's policy: the time asked for,
+ * if it lies in the future and within the maximum lifetime; the maximum
+ * lifetime when none was asked for; never, when asked and allowed. Anything
+ * else is a 400 naming `expiresAt`.
+ */
+export function resolveExpiry(asked: string | null | undefined, policy: KeyPolicy, now = new Date()): Date | null {
+  const max = policy.maxLifetimeDays;
+  const latest = max === null ? undefined : new Date(now.getTime() + max * DAY_MS);
+  const refuse = (message: string) => validationFailed([{ path: 'expiresAt', message }]);
+  if (asked === undefined) return latest ?? null;
+  if (asked === null) {
+    if (latest) throw refuse(`must be a date: this facility's keys expire within ${max} days`);
+    return null;
+  }
+  const at = new Date(asked);
+  if (at.getTime() <= now.getTime()) throw refuse('must be in the future');
+  if (latest && at.getTime() > latest.getTime()) throw refuse(`must be at most ${max} days from now (the facility's maximum key lifetime)`);
+  return at;
+}
+
 export function createApiKeyService(deps: ApiKeyServiceDeps) {
-  const { config, db, provider, store, requirement } = deps;
+  const { config, db, provider, store, facilities, requirement } = deps;
 
   /**
-   * Mints the key as an opaque access token through oidc-provider, with our
+   * Mints a secret as an opaque access token through oidc-provider, with our
    * own value: the provider would set `format` itself when it generates the
-   * id, so we set both. The adapter stores only the hash.
+   * id, so we set both. The adapter stores only the hash. The token expires
+   * with the key.
    */
-  async function mint(key: string, input: { facilityId: string; keyId: string; scopes: string[]; audience: string }): Promise<void> {
+  async function mint(secret: string, input: { facilityId: string; keyId: string; scopes: string[]; expiresAt: Date | null }): Promise<void> {
+    const audiences = audiencesFor(config, input.scopes);
+    if (audiences.length !== 1) throw validationFailed([{ path: 'scopes', message: 'must all belong to one API' }]);
     const client = await provider.Client.find(API_KEYS_CLIENT_ID);
     const scope = input.scopes.join(' ');
     const token = new provider.AccessToken({
       client,
       scope,
-      resourceServer: { scope, audience: input.audience, accessTokenFormat: 'opaque' },
-      expiresIn: KEY_LIFETIME_SECONDS,
+      resourceServer: { scope, audience: audiences[0], accessTokenFormat: 'opaque' },
+      expiresIn: input.expiresAt ? Math.max(1, Math.ceil((input.expiresAt.getTime() - Date.now()) / 1000)) : KEY_LIFETIME_SECONDS,
       extra: { facility_id: input.facilityId, key_id: input.keyId },
     } as never);
     const mutable = token as unknown as { jti: string; format: string };
-    mutable.jti = key;
+    mutable.jti = secret;
     mutable.format = 'opaque';
     const saved = await token.save();
-    if (saved !== key) throw new Error('oidc-provider did not keep the API key value; check the minting contract');
+    if (saved !== secret) throw new Error('oidc-provider did not keep the API key value; check the minting contract');
+  }
+
+  /** A new secret: the value (shown once) and what is stored of it. */
+  function newSecret(): NewSecret {
+    const secret = generateKey();
+    return { secret, tokenHash: hashToken(secret) };
+  }
+
+  async function findOrThrow(staff: StaffMember, id: string): Promise<ApiKey> {
+    const apiKey = await store.find(staff.facilityId, id, requirement);
+    if (!apiKey) throw notFound('No API key with this id.');
+    return apiKey;
   }
 
   return {
     /**
-     * Creates a key; answers it once. The key row and its token are written in
-     * one transaction: a failure anywhere leaves nothing behind.
+     * Creates a key; answers its secret once. The key row, its secret and
+     * the secret's token are written in one transaction: a failure anywhere
+     * leaves nothing behind.
      */
-    async create(staff: StaffMember, input: { name: string; scopes: string[] }): Promise<{ apiKey: ApiKey; key: string }> {
-      const audiences = audiencesFor(config, input.scopes);
-      if (audiences.length !== 1) {
-        throw validationFailed([{ path: 'scopes', message: 'must all belong to one API' }]);
-      }
-      const key = generateKey();
+    async create(staff: StaffMember, input: CreateKeyInput): Promise<{ apiKey: ApiKey; key: string }> {
+      const expiresAt = resolveExpiry(input.expiresAt, await facilities.keyPolicy(staff.facilityId));
+      const secret = newSecret();
       const keyId = randomUUID();
       try {
         const apiKey = await inTransaction(db, async () => {
-          await store.insert({
-            id: keyId,
-            facilityId: staff.facilityId,
-            name: input.name,
-            scopes: input.scopes,
-            tokenHash: hashToken(key),
-            createdBy: staff.id,
-          });
-          await mint(key, { facilityId: staff.facilityId, keyId, scopes: input.scopes, audience: audiences[0]! });
+          await store.insert(
+            { id: keyId, facilityId: staff.facilityId, name: input.name, scopes: input.scopes, expiresAt, rateLimit: input.rateLimit ?? null, createdBy: staff.id },
+            secret,
+          );
+          await mint(secret.secret, { facilityId: staff.facilityId, keyId, scopes: input.scopes, expiresAt });
           return store.find(staff.facilityId, keyId, requirement);
         });
         if (apiKey?.status !== 'active') throw new Error('a key just created is not live');
-        return { apiKey, key };
+        return { apiKey, key: secret.secret };
       } catch (error) {
         if (violatedConstraint(error) === LIVE_NAME_CONSTRAINT) {
           throw conflict(`An API key named "${input.name}" already exists in this facility. Choose another name or delete that key first.`);
@@ -95,6 +137,43 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
 
     list(staff: StaffMember): Promise<ApiKey[]> {
       return store.list(staff.facilityId, requirement);
+    },
+
+    get: findOrThrow,
+
+    /**
+     * Rotates a key: a new secret, shown once, for the same key (id, name,
+     * scopes, expiry, limits). The secret it replaces keeps working for
+     * `graceSeconds` (0: it stops at once); an older one still in its grace
+     * period stops at once, so a key never has more than two live secrets.
+     * An expired, revoked or otherwise refused key cannot be rotated (409).
+     */
+    async rotate(staff: StaffMember, id: string, graceSeconds: number): Promise<{ apiKey: ApiKey; key: string }> {
+      const secret = newSecret();
+      const apiKey = await inTransaction(db, async () => {
+        if (!(await store.lock(staff.facilityId, id))) throw notFound('No API key with this id.');
+        const current = await findOrThrow(staff, id);
+        if (current.status !== 'active' && current.status !== 'rotating') {
+          throw conflict(`This key is ${current.status} and cannot be rotated. Create a new key instead.`);
+        }
+        for (const tokenHash of await store.endPreviousSecrets(id)) await destroyAccessTokenByHash(db, tokenHash);
+        const replaced = await store.replaceCurrentSecret(id, secret, graceSeconds);
+        // The replaced secret's token expires with its grace period (housekeeping removes it afterwards).
+        if (replaced) await expireAccessTokenByHash(db, replaced.tokenHash, replaced.endsAt);
+        await mint(secret.secret, { facilityId: staff.facilityId, keyId: id, scopes: current.scopes, expiresAt: current.expiresAt });
+        return findOrThrow(staff, id);
+      });
+      return { apiKey, key: secret.secret };
+    },
+
+    /** Ends a rotation's grace period now: the previous secret stops working at once. 404 when no rotation is in progress. */
+    async endGrace(staff: StaffMember, id: string): Promise<void> {
+      await inTransaction(db, async () => {
+        if (!(await store.lock(staff.facilityId, id))) throw notFound('No API key with this id.');
+        const ended = await store.endPreviousSecrets(id);
+        if (ended.length === 0) throw notFound('This key has no rotation in progress: its previous secret has already stopped working.');
+        for (const tokenHash of ended) await destroyAccessTokenByHash(db, tokenHash);
+      });
     },
 
     /**

@@ -1,11 +1,15 @@
 import type { Knex } from 'knex';
 
 import { queryable } from '../db/transaction.js';
-import type { Actor } from './model.js';
-import { CURRENT_SECRET_JOINS, refusalExpression, statusOf, type Refusal, type Requirement } from './verifier.js';
-import type { ApiKey } from './model.js';
+import type { RateLimit } from '../facilities/store.js';
+import { KEY_PREFIX } from './key-format.js';
+import type { Actor, ApiKey } from './model.js';
+import { KEY_SECRET_JOINS, PREVIOUS, refusalExpression, statusOf, type Refusal, type Requirement } from './verifier.js';
 
 export const LIVE_NAME_CONSTRAINT = 'api_keys_live_name_unique';
+
+/** The characters of a secret kept to tell keys apart: its last four (part of the checksum). */
+export const HINT_LENGTH = 4;
 
 interface ApiKeyRow {
   id: string;
@@ -15,10 +19,21 @@ interface ApiKeyRow {
   created_at: Date;
   created_by: string;
   created_by_name: string;
+  expires_at: Date | null;
+  rate_limit: number;
+  rate_window_seconds: number;
+  hint: string | null;
   refusal: Exclude<Refusal, 'malformed'> | null;
+  previous_refusal: Exclude<Refusal, 'malformed'> | null;
+  previous_ends_at: Date | null;
+  previous_last_used_at: Date | null;
+  last_used_at: Date | null;
+  last_used_ip: string | null;
+  leads_created: number;
 }
 
 function toApiKey(row: ApiKeyRow): ApiKey {
+  const status = statusOf(row.refusal, row.previous_refusal);
   return {
     id: row.id,
     facilityId: row.facility_id,
@@ -26,7 +41,14 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     scopes: row.scopes,
     createdAt: row.created_at,
     createdBy: { id: row.created_by, name: row.created_by_name },
-    status: statusOf(row.refusal),
+    status,
+    expiresAt: row.expires_at,
+    rateLimit: { limit: row.rate_limit, windowSeconds: row.rate_window_seconds },
+    hint: row.hint === null ? null : `${KEY_PREFIX}…${row.hint}`,
+    lastUsedAt: row.last_used_at,
+    lastUsedIp: row.last_used_ip,
+    leadsCreated: row.leads_created,
+    rotation: status === 'rotating' ? { previousExpiresAt: row.previous_ends_at!, previousLastUsedAt: row.previous_last_used_at } : null,
   };
 }
 
@@ -34,22 +56,46 @@ function toApiKey(row: ApiKeyRow): ApiKey {
 export interface Ending {
   kind: 'deleted' | 'revoked';
   actor: Actor;
-  /** Why, in a word or a sentence (`leaked`, an operator's reason); required to revoke. */
+  /** Why, in a word or a sentence (`leaked`, an operator's reason). */
   reason: string;
   details?: Record<string, unknown>;
 }
 
+export interface NewKey {
+  id: string;
+  facilityId: string;
+  name: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  /** Null: the facility's default. */
+  rateLimit: RateLimit | null;
+  createdBy: string;
+}
+
+/** The secret's own row: its hash (the id its token is stored under) and its hint. */
+export interface NewSecret {
+  tokenHash: string;
+  secret: string;
+}
+
 export function createApiKeyStore(db: Knex) {
   /**
-   * The facility's undeleted keys, each judged by the verifier's rules
-   * against its current secret (the `refusal` column), so the list and every
-   * path that accepts a key agree.
+   * The facility's undeleted keys, each judged by the verifier's rules: its
+   * current secret (`refusal`) and its previous one during a rotation
+   * (`previous_refusal`), so the list and every path that accepts a key
+   * agree. Last use is the latest of its secrets'.
    */
   const listed = (requirement: Requirement) => {
-    const refusal = refusalExpression(requirement);
+    const current = refusalExpression(requirement);
+    const previous = refusalExpression(requirement, PREVIOUS);
     return queryable(db)('api_keys as k')
+      .join('facilities as f', 'f.id', 'k.facility_id')
       .join('staff as st', 'st.id', 'k.created_by')
-      .joinRaw(CURRENT_SECRET_JOINS)
+      .joinRaw(KEY_SECRET_JOINS)
+      .joinRaw(
+        `left join lateral (select u0.last_used_at, u0.last_used_ip from api_key_secrets u0
+          where u0.key_id = k.id and u0.last_used_at is not null order by u0.last_used_at desc limit 1) u on true`,
+      )
       .whereNull('k.deleted_at')
       .select(
         'k.id',
@@ -59,21 +105,41 @@ export function createApiKeyStore(db: Knex) {
         'k.created_at',
         'k.created_by',
         'st.name as created_by_name',
-        db.raw(`${refusal.sql} as refusal`, refusal.bindings),
+        'k.expires_at',
+        db.raw('coalesce(k.rate_limit, f.api_key_rate_limit) as rate_limit'),
+        db.raw('coalesce(k.rate_window_seconds, f.api_key_rate_window_seconds) as rate_window_seconds'),
+        's.hint',
+        db.raw(`${current.sql} as refusal`, current.bindings),
+        db.raw(`${previous.sql} as previous_refusal`, previous.bindings),
+        'p.ends_at as previous_ends_at',
+        'p.last_used_at as previous_last_used_at',
+        'u.last_used_at',
+        'u.last_used_ip',
+        db.raw('(select count(*) from members m where m.created_by_key = k.id)::int as leads_created'),
       );
   };
 
+  const secretRow = (keyId: string, secret: NewSecret, endsAt: null) => ({
+    token_hash: secret.tokenHash,
+    key_id: keyId,
+    hint: secret.secret.slice(-HINT_LENGTH),
+    ends_at: endsAt,
+  });
+
   return {
     /** Records a new key and its first secret. A live key of the same name in the facility violates LIVE_NAME_CONSTRAINT. */
-    async insert(input: { id: string; facilityId: string; name: string; scopes: string[]; tokenHash: string; createdBy: string }): Promise<void> {
+    async insert(key: NewKey, secret: NewSecret): Promise<void> {
       await queryable(db)('api_keys').insert({
-        id: input.id,
-        facility_id: input.facilityId,
-        name: input.name,
-        scopes: input.scopes,
-        created_by: input.createdBy,
+        id: key.id,
+        facility_id: key.facilityId,
+        name: key.name,
+        scopes: key.scopes,
+        created_by: key.createdBy,
+        expires_at: key.expiresAt,
+        rate_limit: key.rateLimit?.limit ?? null,
+        rate_window_seconds: key.rateLimit?.windowSeconds ?? null,
       });
-      await queryable(db)('api_key_secrets').insert({ token_hash: input.tokenHash, key_id: input.id });
+      await queryable(db)('api_key_secrets').insert(secretRow(key.id, secret, null));
     },
 
     async find(facilityId: string, id: string, requirement: Requirement): Promise<ApiKey | undefined> {
@@ -87,6 +153,45 @@ export function createApiKeyStore(db: Knex) {
         .where({ 'k.facility_id': facilityId })
         .orderBy([{ column: 'k.created_at', order: 'desc' }, { column: 'k.id', order: 'desc' }])) as ApiKeyRow[];
       return rows.map(toApiKey);
+    },
+
+    /**
+     * Locks an undeleted key of the facility for a change of its secrets (in
+     * the caller's transaction; concurrent rotations of one key take turns).
+     * False when there is no such key.
+     */
+    async lock(facilityId: string, id: string): Promise<boolean> {
+      const row = await queryable(db)('api_keys').select('id').where({ id, facility_id: facilityId }).whereNull('deleted_at').forUpdate().first();
+      return row !== undefined;
+    },
+
+    /**
+     * Ends the key's previous secrets that still work: at once (`endsAt`
+     * omitted), so at most the current secret is left. Returns their hashes,
+     * so the caller can destroy their tokens.
+     */
+    async endPreviousSecrets(keyId: string): Promise<string[]> {
+      return queryable(db)('api_key_secrets')
+        .where({ key_id: keyId })
+        .where('ends_at', '>', db.raw('now()'))
+        .update({ ends_at: db.raw('now()') })
+        .returning('token_hash')
+        .then((rows: { token_hash: string }[]) => rows.map((row) => row.token_hash));
+    },
+
+    /**
+     * Makes `secret` the key's current secret; the one it replaces keeps
+     * working for `graceSeconds` (0: stops at once). Returns the replaced
+     * secret's hash and when it stops.
+     */
+    async replaceCurrentSecret(keyId: string, secret: NewSecret, graceSeconds: number): Promise<{ tokenHash: string; endsAt: Date } | undefined> {
+      const [replaced] = (await queryable(db)('api_key_secrets')
+        .where({ key_id: keyId })
+        .whereNull('ends_at')
+        .update({ ends_at: db.raw(`now() + (? * interval '1 second')`, [graceSeconds]) })
+        .returning(['token_hash', 'ends_at'])) as { token_hash: string; ends_at: Date }[];
+      await queryable(db)('api_key_secrets').insert(secretRow(keyId, secret, null));
+      return replaced && { tokenHash: replaced.token_hash, endsAt: replaced.ends_at };
     },
 
     /**

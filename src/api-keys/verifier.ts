@@ -96,15 +96,16 @@ export const RULES: readonly Rule[] = [
 const ALIASES: Aliases = { k: 'k', s: 's', t: 't' };
 
 /**
- * A key's status in the list, from the refusal of its current secret. Keys
- * broken in a way no API can cause (their stored token gone or altered) are
- * `invalid`: listed, so an Owner can see and delete them, never as usable.
+ * A key's status in the list, from the verdicts on its current secret and on
+ * its previous one (during a rotation). Keys broken in a way no API can
+ * cause (their stored token gone or altered) are `invalid`: listed, so an
+ * Owner can see and delete them, never as usable.
  */
-export type KeyStatus = 'active' | 'expired' | 'revoked' | 'invalid';
+export type KeyStatus = 'active' | 'rotating' | 'expired' | 'revoked' | 'invalid';
 
-export function statusOf(refusal: Refusal | null): KeyStatus {
-  if (refusal === null) return 'active';
-  if (refusal === 'expired' || refusal === 'revoked') return refusal;
+export function statusOf(current: Refusal | null, previous: Refusal | null): KeyStatus {
+  if (current === null) return previous === null ? 'rotating' : 'active';
+  if (current === 'expired' || current === 'revoked') return current;
   return 'invalid';
 }
 
@@ -162,12 +163,19 @@ export function liveKeySource(tokenHash: string, requirement: Requirement): Frag
   return { sql: LIVE_KEY_SQL, bindings: [tokenHash, ...bindingsFor(requirement)] };
 }
 
+/** Aliases of a key's previous secret (during a rotation) and its token, beside `k`. */
+export const PREVIOUS: Aliases = { k: 'k', s: 'p', t: 'pt' };
+
 /**
- * The row sources a key's list entry is judged from: the key, its current
- * secret and that secret's token (each may be missing, hence left joins).
+ * The row sources a key's list entry is judged from, beside the key `k`: its
+ * current secret and that secret's token (`s`, `t`), and its newest previous
+ * secret still in a grace period and that one's token (`PREVIOUS`). Each may
+ * be missing, hence left joins; a missing secret reads as `unknown`.
  */
-export const CURRENT_SECRET_JOINS = `left join api_key_secrets s on s.key_id = k.id and s.ends_at is null
-  left join oidc_payloads t on ${tokenJoin(ALIASES)}`;
+export const KEY_SECRET_JOINS = `left join api_key_secrets s on s.key_id = k.id and s.ends_at is null
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}
+  left join lateral (select * from api_key_secrets p0 where p0.key_id = k.id and p0.ends_at > now() order by p0.ends_at desc limit 1) p on true
+  left join oidc_payloads pt on ${tokenJoin(PREVIOUS)}`;
 
 interface VerdictRow {
   refusal: Exclude<Refusal, 'malformed'> | null;
@@ -225,6 +233,9 @@ export function createApiKeyVerifier(db: Knex) {
       if (!isWellFormedKey(token)) return { ok: false, reason: 'malformed' };
       return verifyHash(hashToken(token), requirement);
     },
+
+    /** The same for a well-formed key the caller has hashed already (`isWellFormedKey`, `hashToken`). */
+    verifyHash,
   };
 }
 

@@ -157,3 +157,10 @@ export async function deleteExpiredPayloads(db: Knex, batchSize = 1000): Promise
 export async function destroyAccessTokenByHash(db: Knex, tokenHash: string): Promise<number> {
   return queryable(db)(TABLE).where({ model: 'AccessToken', id: tokenHash }).delete();
 }
+
+/** Makes an access token expire at `at` at the latest (a rotated-out key secret's token goes with its grace period). */
+export async function expireAccessTokenByHash(db: Knex, tokenHash: string, at: Date): Promise<void> {
+  await queryable(db)(TABLE)
+    .where({ model: 'AccessToken', id: tokenHash })
+    .update({ expires_at: db.raw('least(expires_at, ?::timestamptz)', [at]) });
+}

@@ -2,10 +2,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import { KEY_PREFIX } from '../api-keys/key-format.js';
+import { isWellFormedKey } from '../api-keys/key-format.js';
+import type { UsageTracker } from '../api-keys/usage.js';
 import type { ApiKeyVerifier, Requirement } from '../api-keys/verifier.js';
 import { readFormParams } from '../http/body.js';
 import { API_KEYS_CLIENT_ID } from './clients.js';
+import { hashToken } from './token-hash.js';
 
 export const INTROSPECTION_PATH = '/oauth/token/introspection';
 
@@ -50,7 +52,7 @@ function oauthError(ctx: Context, description: string): void {
  * not one is `active: false` without a look-up; a key is active exactly when
  * the verifier would let that API accept it.
  */
-export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients: Map<string, ResourceServerClient>; issuer: string }) {
+export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients: Map<string, ResourceServerClient>; issuer: string; usage: UsageTracker }) {
   const clients = new Map([...deps.clients].map(([id, client]) => [id, { ...client, secretDigest: digest(client.secret) }]));
 
   return async function introspectKeys(ctx: Context, next: Next): Promise<void> {
@@ -65,15 +67,19 @@ export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients
     const tokens = form.getAll('token');
     if (tokens.length !== 1 || !tokens[0]) return oauthError(ctx, tokens.length > 1 ? "'token' parameter must not be provided twice" : "missing required parameter 'token'");
     const token = tokens[0];
-    if (!token.startsWith(KEY_PREFIX)) {
+    // Not an API key (a staff token, a mistyped key): nothing a resource server accepts, and no look-up.
+    if (!isWellFormedKey(token)) {
       ctx.body = INACTIVE;
       return;
     }
-    const verdict = await deps.verifier.verify(token, client.requirement);
+    const tokenHash = hashToken(token);
+    const verdict = await deps.verifier.verifyHash(tokenHash, client.requirement);
     if (!verdict.ok) {
       ctx.body = INACTIVE;
       return;
     }
+    // A resource server asking about a key is the key being used (from that server's address).
+    deps.usage.record(tokenHash, ctx.ip);
     ctx.body = {
       active: true,
       client_id: API_KEYS_CLIENT_ID,

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 
 import { isWellFormedKey } from '../api-keys/key-format.js';
+import type { UsageTracker } from '../api-keys/usage.js';
 import type { ApiKeyVerifier, Refusal, Requirement, Verification } from '../api-keys/verifier.js';
 import type { Authenticate } from '../http/route.js';
 import type { RequestState } from '../http/request-context.js';
@@ -58,6 +59,8 @@ function refusalError(reason: KeyRefusal, scope: string) {
 class Credential implements ApiKeyCredential {
   #result: Promise<ApiKeyPrincipal> | undefined;
   verified = false;
+  /** Set once `verify()` accepted the key. */
+  accepted = false;
 
   constructor(
     readonly inWrite: ApiKeyCredential['inWrite'],
@@ -76,6 +79,7 @@ class Credential implements ApiKeyCredential {
           (this.ctx.state as RequestState).refusal = verification.reason;
           throw refusalError(verification.reason, this.scope);
         }
+        this.accepted = true;
         return { keyId: verification.keyId, facilityId: verification.facilityId, scopes: verification.scopes };
       },
       (error: unknown) => {
@@ -99,8 +103,10 @@ export function createApiKeyAuthentication(deps: {
   verifier: ApiKeyVerifier;
   remote: RemoteIntrospector | undefined;
   requirement: Requirement;
+  /** Notes each accepted use (off the critical path). A remote check leaves that to the authorization server. */
+  usage: UsageTracker;
 }): Authenticate<ApiKeyCredential> {
-  const { mode, verifier, remote, requirement } = deps;
+  const { mode, verifier, remote, requirement, usage } = deps;
   if (mode === 'remote' && !remote) throw new Error('remote key checks need an introspection endpoint');
   const check =
     mode === 'remote'
@@ -116,13 +122,8 @@ export function createApiKeyAuthentication(deps: {
       (ctx.state as RequestState).refusal = 'malformed';
       throw refusalError('malformed', requirement.scope);
     }
-    const credential = new Credential(
-      mode === 'in-write' ? { tokenHash: hashToken(token), requirement } : undefined,
-      token,
-      ctx,
-      check,
-      requirement.scope,
-    );
+    const tokenHash = hashToken(token);
+    const credential = new Credential(mode === 'in-write' ? { tokenHash, requirement } : undefined, token, ctx, check, requirement.scope);
     if (mode !== 'in-write') await credential.verify();
     try {
       await run(credential);
@@ -131,7 +132,10 @@ export function createApiKeyAuthentication(deps: {
       if (!credential.verified && (error as { status?: number }).status !== undefined && (error as { status: number }).status < 500) {
         await credential.verify();
       }
+      if (credential.accepted && mode !== 'remote') usage.record(tokenHash, ctx.ip);
       throw error;
     }
+    // Settled without `verify()`: the route's own write accepted the key.
+    if ((credential.accepted || !credential.verified) && mode !== 'remote') usage.record(tokenHash, ctx.ip);
   };
 }

@@ -5,7 +5,16 @@ import type { TestServer } from './server.js';
 export async function createKey(server: TestServer, token: string, name: string, scopes = ['leads:create']) {
   const response = await api(server, '/api/v1/api-keys', { token, body: { name, scopes } });
   if (response.status !== 201) throw new Error(`creating key "${name}" answered ${response.status}: ${JSON.stringify(response.body)}`);
-  return response.body as { id: string; name: string; scopes: string[]; createdAt: string; createdBy: { id: string; name: string }; key: string };
+  return response.body as {
+    id: string;
+    name: string;
+    scopes: string[];
+    createdAt: string;
+    createdBy: { id: string; name: string };
+    status: string;
+    expiresAt: string | null;
+    key: string;
+  };
 }
 
 /** RFC 7662 introspection as the leads-api resource server. */

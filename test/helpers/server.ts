@@ -22,6 +22,8 @@ export interface TestServer {
   database: TestDatabase;
   provider: Provider;
   app: Koa;
+  /** Writes the keys' noted uses now (the server does it every few seconds). */
+  flushUsage(): Promise<void>;
   /** Every log line the server wrote, raw. */
   logs: string[];
   close(): Promise<void>;
@@ -69,7 +71,8 @@ export async function startTestServer(
   const logger = createLogger(config.logLevel, captureLines(logs));
   const db = options.share?.db ?? (await openMigrated(database, logger));
   if (options.seed !== false && !options.share) await seedDemo(db, { password: DEMO_PASSWORD });
-  const { app, provider } = await createSystem({ config, db, logger });
+  const system = await createSystem({ config, db, logger });
+  const { app, provider } = system;
   server.on('request', app.callback());
   return {
     url,
@@ -79,9 +82,11 @@ export async function startTestServer(
     provider,
     app,
     logs,
+    flushUsage: () => system.usage.flush(),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await system.stop();
       if (options.share) return;
       await db.destroy();
       if (!options.database) await database.drop();

@@ -1,0 +1,82 @@
+import type { Knex } from 'knex';
+
+import type { Logger } from '../logger.js';
+
+/** A key's last use is written at most this often (per key, whichever process saw it). */
+export const USAGE_RESOLUTION_MS = 60_000;
+
+interface Use {
+  tokenHash: string;
+  ip: string;
+  at: Date;
+}
+
+/**
+ * Records when and from where each key secret was last used, off the
+ * request's critical path: a request only notes the use in memory (once a
+ * minute per secret and address at the most); a timer writes the notes in
+ * one statement, and the statement itself skips a secret whose last use was
+ * written less than a minute ago, by this process or any other. Nothing on
+ * the request path reads or locks a key's row for it.
+ */
+export function createUsageTracker(deps: { db: Knex; logger: Logger; flushIntervalMs?: number }) {
+  const { db, logger } = deps;
+  const noted = new Map<string, number>();
+  let pending: Use[] = [];
+  let flushing: Promise<void> | undefined;
+
+  async function write(uses: Use[]): Promise<void> {
+    // One row per secret for the update: its latest use.
+    const latest = new Map<string, Use>();
+    for (const use of uses) if ((latest.get(use.tokenHash)?.at.getTime() ?? -1) < use.at.getTime()) latest.set(use.tokenHash, use);
+    const rows = [...latest.values()];
+    await db.raw(
+      `update api_key_secrets s set last_used_at = v.at, last_used_ip = v.ip
+       from unnest(?::text[], ?::timestamptz[], ?::text[]) as v(token_hash, at, ip)
+       where s.token_hash = v.token_hash
+         and (s.last_used_at is null or s.last_used_at <= v.at - (? * interval '1 millisecond'))`,
+      [rows.map((use) => use.tokenHash), rows.map((use) => use.at.toISOString()), rows.map((use) => use.ip), USAGE_RESOLUTION_MS],
+    );
+  }
+
+  async function flush(): Promise<void> {
+    await flushing;
+    if (pending.length === 0) return;
+    const uses = pending;
+    pending = [];
+    flushing = write(uses).catch((error: unknown) => {
+      // Last use is a convenience: a failed write is logged and dropped, never retried into a pile.
+      logger.warn({ err: error, uses: uses.length }, 'could not record API key usage');
+    });
+    await flushing;
+    flushing = undefined;
+    // Forget notes old enough that the next use must be noted again.
+    const horizon = Date.now() - USAGE_RESOLUTION_MS;
+    for (const [note, at] of noted) if (at < horizon) noted.delete(note);
+  }
+
+  const timer = setInterval(() => void flush(), deps.flushIntervalMs ?? 5_000);
+  timer.unref();
+
+  return {
+    /** Notes a use of a secret from an address (cheap; never waits). */
+    record(tokenHash: string, ip: string): void {
+      const note = `${tokenHash} ${ip}`;
+      const now = Date.now();
+      const last = noted.get(note);
+      if (last !== undefined && now - last < USAGE_RESOLUTION_MS) return;
+      noted.set(note, now);
+      pending.push({ tokenHash, ip, at: new Date(now) });
+    },
+
+    /** Writes what was noted so far (the timer calls it; tests and shutdown too). */
+    flush,
+
+    async stop(): Promise<void> {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}
+
+export type UsageTracker = ReturnType<typeof createUsageTracker>;
