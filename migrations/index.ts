@@ -5,6 +5,9 @@ import * as foundation from './20261130140000_foundation.js';
 import * as leads from './20261130160000_leads.js';
 import * as keySecrets from './20261201100000_key_secrets.js';
 import * as keyLifecycle from './20261201110000_key_lifecycle.js';
+import * as auditLog from './20261201120000_audit_log.js';
+import * as stableLeadsAudience from './20261201130000_stable_leads_audience.js';
+import * as limitsAndHashedSessions from './20261201140000_limits_and_hashed_sessions.js';
 
 interface Migration {
   name: string;
@@ -23,4 +26,7 @@ export const migrations: Migration[] = [
   { name: '20261130160000_leads', ...leads },
   { name: '20261201100000_key_secrets', ...keySecrets },
   { name: '20261201110000_key_lifecycle', ...keyLifecycle },
+  { name: '20261201120000_audit_log', ...auditLog },
+  { name: '20261201130000_stable_leads_audience', ...stableLeadsAudience },
+  { name: '20261201140000_limits_and_hashed_sessions', ...limitsAndHashedSessions },
 ];

@@ -1,20 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 
-import { isMalformedKey } from './api-keys/key-format.js';
+import { KEY_PREFIX } from './api-keys/key-format.js';
 import { createApiKeyRoutes } from './api-keys/routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
 import { createUsageTracker, type UsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier, type Requirement } from './api-keys/verifier.js';
+import { createAuditRoutes } from './audit/routes.js';
+import { createAuditLog, type AuditLog } from './audit/service.js';
+import { createAuditStore } from './audit/store.js';
 import type { Config } from './config.js';
 import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/knex.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
+import { createFailureLimits, type FailureLimits } from './limits/failure-limits.js';
+import { createKeyLimits, type KeyLimits } from './limits/key-limits.js';
+import { createOAuthFailureLimit } from './limits/oauth-failures.js';
+import { createSignInLimits, type SignInLimits } from './limits/sign-in-limits.js';
+import { createLimitStore, type LimitStore } from './limits/store.js';
 import { createFacilityRoutes } from './facilities/routes.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
@@ -27,6 +39,7 @@ import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { resourceServerClients } from './oauth/clients.js';
 import { createInteractionRouter } from './oauth/interaction.js';
 import { createKeyIntrospection } from './oauth/key-introspection.js';
+import { createOAuthPages } from './oauth/pages.js';
 import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
 import { loadServerKeys } from './oauth/server-keys.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
@@ -37,6 +50,8 @@ import { createLeadStore } from './leads/store.js';
 import { createApiKeyAuthentication } from './resource-server/api-key-auth.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
 import { createRemoteIntrospector } from './resource-server/remote-introspection.js';
+import { createSecretScanningRoutes } from './secret-scanning/routes.js';
+import { createLeakedKeyReports } from './secret-scanning/service.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
 import { createStaffRoutes } from './staff/routes.js';
 import { createStaffService } from './staff/service.js';
@@ -49,6 +64,18 @@ export interface AppDeps {
   logger: Logger;
   provider: Provider;
   usage: UsageTracker;
+  audit: AuditLog;
+  /** Found at start: said in /readyz's body (they do not make it fail). */
+  warnings?: string[];
+  /** Rate limits (absent with RATE_LIMITS=off). */
+  limits?: Limits;
+}
+
+export interface Limits {
+  store: LimitStore;
+  keys: KeyLimits;
+  failures: FailureLimits;
+  signIn: SignInLimits;
 }
 
 /**
@@ -56,7 +83,7 @@ export interface AppDeps {
  * created here from the dependencies passed in, and nowhere else.
  */
 export function createApp(deps: AppDeps): Koa {
-  const { config, db, logger, provider, usage } = deps;
+  const { config, db, logger, provider, usage, audit, limits } = deps;
   // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
@@ -64,9 +91,10 @@ export function createApp(deps: AppDeps): Koa {
   const leadsRequirement: Requirement = { audience: config.leadsApiResource, scope: LEADS_CREATE };
   const verifier = createApiKeyVerifier(db);
   const staffStore = createStaffStore(db);
-  const staffService = createStaffService({ store: staffStore });
+  const staffService = createStaffService({ db, store: staffStore, audit });
   const facilityStore = createFacilityStore(db);
-  const apiKeyService = createApiKeyService({ config, db, provider, store: createApiKeyStore(db), facilities: facilityStore, requirement: leadsRequirement });
+  const apiKeyStore = createApiKeyStore(db);
+  const apiKeyService = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: leadsRequirement });
   const leadService = createLeadService({
     store: createLeadStore(db),
     idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
@@ -84,12 +112,14 @@ export function createApp(deps: AppDeps): Koa {
           : undefined,
       requirement: leadsRequirement,
       usage,
+      limits,
     }),
   };
 
   app.use(createRequestContext(logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
   app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
+  if (limits) app.use(createOAuthFailureLimit(limits.failures));
   // RFC 7662 for resource servers, answered by the key verifier before the provider.
   app.use(createKeyIntrospection({ verifier, clients: resourceServerClients(config), issuer: config.issuer, usage }));
 
@@ -101,7 +131,12 @@ export function createApp(deps: AppDeps): Koa {
   const routes: AnyRoute[] = [
     ...createStaffRoutes({ service: staffService }),
     ...createApiKeyRoutes({ service: apiKeyService }),
-    ...createFacilityRoutes({ service: createFacilityService({ store: facilityStore }) }),
+    ...createFacilityRoutes({ service: createFacilityService({ db, store: facilityStore, audit }) }),
+    ...createAuditRoutes({ audit }),
+    ...createSecretScanningRoutes({
+      reports: createLeakedKeyReports({ apiKeys: apiKeyService, store: apiKeyStore, verifier, requirement: leadsRequirement }),
+      keys: config.secretScanningKeys,
+    }),
     ...createLeadRoutes({ service: leadService }),
   ];
   routes.push(createOpenApiRoute(routes, config));
@@ -117,12 +152,13 @@ export function createApp(deps: AppDeps): Koa {
   health.get('/readyz', async (ctx) => {
     const ready = await databaseIsReady(db);
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
+    ctx.body = { status: ready ? 'ready' : 'database unavailable', ...(deps.warnings?.length ? { warnings: deps.warnings } : {}) };
   });
   app.use(health.routes());
 
   app.use(createConsoleRouter().routes());
-  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }) }).routes());
+  app.use(createOAuthPages({ publicUrl: config.publicUrl, formTargets: config.octivAppRedirectUris }));
+  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }), audit, limits: limits?.signIn }).routes());
   app.use(mount('/oauth', provider));
 
   return app;
@@ -149,20 +185,72 @@ function createOpenApiRoute(routes: AnyRoute[], config: Config): AnyRoute {
 }
 
 /**
+ * The key that seals stored server keys: SECRETS_KEY; on the embedded
+ * database without it, a key made on first start in DATA_DIR/secrets.key
+ * (a file beside the database, never in it). Postgres without either stores
+ * them in clear: allowed in development only, and said.
+ */
+async function secretsKeyOf(config: Config, logger: Logger): Promise<string | undefined> {
+  if (config.secretsKey) return config.secretsKey;
+  if (config.database.kind === 'embedded') {
+    const file = path.join(path.resolve(config.database.dataDir), 'secrets.key');
+    try {
+      return (await readFile(file, 'utf8')).trim();
+    } catch {
+      const key = randomBytes(32).toString('base64url');
+      await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+      return (await readFile(file, 'utf8')).trim();
+    }
+  }
+  if (!(config.cookieKeys && config.jwks)) {
+    logger.warn('SECRETS_KEY is not set: the generated signing and cookie keys are stored in the database in clear (refused in production)');
+  }
+  return undefined;
+}
+
+/** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
+function createLimits(config: Config, db: Knex, logger: Logger): Limits {
+  const store = createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+  logger.info({ store: store.kind }, 'rate limits on');
+  return { store, keys: createKeyLimits({ db, store, logger }), failures: createFailureLimits({ store, logger }), signIn: createSignInLimits({ store }) };
+}
+
+/**
+ * What the configuration breaks, found at start: a Leads API audience that
+ * live keys do not carry (LEADS_API_AUDIENCE changed) refuses them all. One
+ * log line each, and /readyz repeats them.
+ */
+async function configurationWarnings(config: Config, db: Knex, logger: Logger): Promise<string[]> {
+  const refused = await createApiKeyStore(db).countRefused({ audience: config.leadsApiResource, scope: LEADS_CREATE }, 'wrong_audience');
+  if (refused === 0) return [];
+  const warning = `${refused} API key(s) carry another audience than LEADS_API_AUDIENCE=${config.leadsApiResource} and are refused everywhere. Set LEADS_API_AUDIENCE back to the audience they were minted for, or replace the keys.`;
+  logger.warn({ variable: 'LEADS_API_AUDIENCE', audience: config.leadsApiResource, refusedKeys: refused }, warning);
+  return [warning];
+}
+
+/**
  * Loads keys, builds the provider and the app: everything a process serves.
  * `stop()` (after the server stopped taking requests) writes what is still
  * pending, such as the last use of keys.
  */
-export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage'> & { usageFlushIntervalMs?: number }) {
+export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage' | 'audit'> & { usageFlushIntervalMs?: number }) {
   const { config, db, logger } = deps;
-  const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys });
-  const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isMalformedToken: isMalformedKey });
-  const usage = createUsageTracker({ db, logger, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });
-  const app = createApp({ config, db, logger, provider, usage });
+  const keys = await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await secretsKeyOf(config, logger) });
+  const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isApiKey: (value) => value.startsWith(KEY_PREFIX) });
+  const audit = createAuditLog({ store: createAuditStore(db) });
+  const warnings = await configurationWarnings(config, db, logger);
+  const limits = config.rateLimits ? createLimits(config, db, logger) : undefined;
+  const usage = createUsageTracker({ db, logger, audit, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });
+  const app = createApp({ config, db, logger, provider, usage, audit, warnings, ...(limits ? { limits } : {}) });
   const idempotencyStore = createIdempotencyStore(db);
   const housekeeping: HousekeepingTask[] = [
     { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
     { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
   ];
-  return { app, provider, housekeeping, usage, stop: () => usage.stop() };
+  const stop = async () => {
+    await usage.stop();
+    await limits?.keys.stop();
+    await limits?.store.close();
+  };
+  return { app, provider, housekeeping, usage, limits, stop };
 }

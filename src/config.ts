@@ -1,4 +1,15 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
 import { z } from 'zod';
+
+/**
+ * The Leads API's audience unless LEADS_API_AUDIENCE says otherwise: a name,
+ * not an address, so keys survive a change of the server's public address.
+ * (Keys minted before it carried `${PUBLIC_URL}/api/v1/leads`; a migration
+ * renamed those.)
+ */
+export const LEADS_API_DEFAULT_AUDIENCE = 'urn:octiv:api:leads';
 
 /** Development-only defaults. Each one is refused when NODE_ENV=production. */
 export const DEV_DEFAULTS = {
@@ -31,6 +42,10 @@ const envSchema = z
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
     DATA_DIR: z.string().min(1).default('./.data'),
     LOG_LEVEL: z.enum(logLevels).default('info'),
+    LEADS_API_AUDIENCE: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable characters without spaces (a URN or a URL)')
+      .optional(),
     LEADS_API_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, dot, dash or underscore').default('leads-api'),
     LEADS_API_INTROSPECTION_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     LEADS_API_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -60,10 +75,18 @@ const envSchema = z
         }),
       )
       .optional(),
+    REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+    RATE_LIMITS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+    SECRET_SCANNING_PUBLIC_KEYS: z.string().min(1).optional(),
+    SECRET_SCANNING_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
+    SECRETS_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   })
   .superRefine((env, ctx) => {
     const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (env.SECRET_SCANNING_PUBLIC_KEYS && env.SECRET_SCANNING_PUBLIC_KEYS_FILE) {
+      refuse('SECRET_SCANNING_PUBLIC_KEYS_FILE', 'must not be set together with SECRET_SCANNING_PUBLIC_KEYS (choose one)');
+    }
     // One variable says how the Leads API checks keys; the URL only serves `remote`.
     if (env.LEADS_API_KEY_CHECK === 'remote' && !env.LEADS_API_INTROSPECTION_URL) {
       refuse('LEADS_API_INTROSPECTION_URL', 'is required when LEADS_API_KEY_CHECK=remote');
@@ -80,6 +103,10 @@ const envSchema = z
       refuse('LEADS_API_CLIENT_SECRET', 'must not be the development default in production');
     }
     if (env.DEMO_PASSWORD) refuse('DEMO_PASSWORD', 'must not be set in production (demo data is refused there)');
+    if (env.RATE_LIMITS === 'off') refuse('RATE_LIMITS', 'must not be off in production');
+    if (!env.SECRETS_KEY && !(env.COOKIE_KEYS && env.JWKS)) {
+      refuse('SECRETS_KEY', 'is required in production unless both COOKIE_KEYS and JWKS are set: the stored signing and cookie keys must not be usable from a copy of the database');
+    }
   });
 
 export interface Config {
@@ -91,7 +118,11 @@ export interface Config {
   issuer: string;
   /** Resource indicator (audience) of the admin API. */
   adminApiResource: string;
-  /** Resource indicator (audience) of the Leads API; API keys carry it as `aud`. */
+  /**
+   * Resource indicator (audience) of the Leads API; API keys carry it as
+   * `aud`. Stable: it does not follow PUBLIC_URL, so moving the server does
+   * not break the keys handed out.
+   */
   leadsApiResource: string;
   trustProxy: boolean;
   database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
@@ -108,6 +139,46 @@ export interface Config {
   cookieKeys: string[] | undefined;
   jwks: { keys: Record<string, unknown>[] } | undefined;
   shutdownTimeoutMs: number;
+  /**
+   * The secret-scanning partner's public keys, by key identifier (GitHub's
+   * public-keys document). Unset: leaked-key reports are not accepted (404).
+   */
+  secretScanningKeys: Map<string, KeyObject> | undefined;
+  /** Where limit counters live: Redis when set, else the database (memory on the embedded one). */
+  redisUrl: string | undefined;
+  /** Off: no limits at all (for measuring what they cost; never in production). */
+  rateLimits: boolean;
+  /** Seals the signing and cookie keys stored in the database (never stored itself). */
+  secretsKey: string | undefined;
+}
+
+const publicKeysDocument = z.object({
+  public_keys: z
+    .array(z.looseObject({ key_identifier: z.string().min(1), key: z.string().min(1), is_current: z.boolean().optional() }))
+    .min(1, 'must list at least one key'),
+});
+
+/** Parses GitHub's public-keys document into keys by identifier; a problem is named, never thrown raw. */
+function parseScanningKeys(text: string, variable: string): Map<string, KeyObject> | string {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return `${variable}: must be a JSON document {"public_keys": [{"key_identifier", "key"}]}`;
+  }
+  const parsed = publicKeysDocument.safeParse(document);
+  if (!parsed.success) return `${variable}: must be a JSON document {"public_keys": [{"key_identifier", "key"}]} (${parsed.error.issues[0]?.message})`;
+  const keys = new Map<string, KeyObject>();
+  for (const entry of parsed.data.public_keys) {
+    try {
+      const key = createPublicKey(entry.key);
+      if (key.asymmetricKeyType !== 'ec') return `${variable}: key ${entry.key_identifier} must be an ECDSA public key`;
+      keys.set(entry.key_identifier, key);
+    } catch {
+      return `${variable}: key ${entry.key_identifier} is not a PEM public key`;
+    }
+  }
+  return keys;
 }
 
 export class ConfigError extends Error {
@@ -128,6 +199,21 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`));
   }
   const env = parsed.data;
+  let secretScanningKeys: Map<string, KeyObject> | undefined;
+  if (env.SECRET_SCANNING_PUBLIC_KEYS || env.SECRET_SCANNING_PUBLIC_KEYS_FILE) {
+    const variable = env.SECRET_SCANNING_PUBLIC_KEYS ? 'SECRET_SCANNING_PUBLIC_KEYS' : 'SECRET_SCANNING_PUBLIC_KEYS_FILE';
+    let text = env.SECRET_SCANNING_PUBLIC_KEYS;
+    if (!text) {
+      try {
+        text = readFileSync(env.SECRET_SCANNING_PUBLIC_KEYS_FILE!, 'utf8');
+      } catch {
+        throw new ConfigError([`${variable}: cannot read the file`]);
+      }
+    }
+    const keys = parseScanningKeys(text, variable);
+    if (typeof keys === 'string') throw new ConfigError([keys]);
+    secretScanningKeys = keys;
+  }
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   return {
     env: env.NODE_ENV,
@@ -137,7 +223,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     publicUrl,
     issuer: `${publicUrl}/oauth`,
     adminApiResource: `${publicUrl}/api`,
-    leadsApiResource: `${publicUrl}/api/v1/leads`,
+    leadsApiResource: env.LEADS_API_AUDIENCE ?? LEADS_API_DEFAULT_AUDIENCE,
     trustProxy: env.TRUST_PROXY,
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
@@ -156,5 +242,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     cookieKeys: env.COOKIE_KEYS,
     jwks: env.JWKS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    secretScanningKeys,
+    redisUrl: env.REDIS_URL,
+    rateLimits: env.RATE_LIMITS === 'on',
+    secretsKey: env.SECRETS_KEY,
   };
 }

@@ -43,12 +43,22 @@ for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
     t.false(JSON.stringify(rows).includes('secret-refresh-value'));
   });
 
-  t('non-token models keep their id (sessions are found by uid)', async (t) => {
+  t('sessions are stored by the hash of their id (the cookie value), and found by id or by uid', async (t) => {
     const adapter = new Adapter('Session');
-    await adapter.upsert('session-id', { jti: 'session-id', uid: 'session-uid', kind: 'Session', accountId: 'a' }, 60);
-    t.like(await adapter.findByUid('session-uid'), { jti: 'session-id', accountId: 'a' });
-    t.like(await adapter.find('session-id'), { uid: 'session-uid' });
+    await adapter.upsert('session-id-cookie-value', { jti: 'session-id-cookie-value', uid: 'session-uid', kind: 'Session', accountId: 'a' }, 60);
+    t.like(await adapter.find('session-id-cookie-value'), { jti: 'session-id-cookie-value', uid: 'session-uid', accountId: 'a' });
+    // By uid the provider only reads a session (never saves it): it comes back without its id.
+    const byUid = await adapter.findByUid('session-uid');
+    t.like(byUid, { uid: 'session-uid', accountId: 'a' });
+    t.is(byUid?.jti, undefined);
     t.is(await adapter.findByUid('other'), undefined);
+    t.false(JSON.stringify(await db('oidc_payloads').where({ model: 'Session' })).includes('session-id-cookie-value'));
+  });
+
+  t('grants keep their id (it is no credential: tokens name it)', async (t) => {
+    const adapter = new Adapter('Grant');
+    await adapter.upsert('grant-plain-id', { jti: 'grant-plain-id', kind: 'Grant', accountId: 'a' }, 60);
+    t.truthy(await db('oidc_payloads').where({ model: 'Grant', id: 'grant-plain-id' }).first());
   });
 
   t('upsert replaces an existing record', async (t) => {
@@ -56,7 +66,7 @@ for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
     await adapter.upsert('grant-1', { jti: 'grant-1', kind: 'Grant', openid: { scope: 'openid' } }, 60);
     await adapter.upsert('grant-1', { jti: 'grant-1', kind: 'Grant', openid: { scope: 'openid profile' } }, 60);
     t.deepEqual((await adapter.find('grant-1'))?.openid, { scope: 'openid profile' });
-    t.is(await db('oidc_payloads').where({ model: 'Grant' }).count('* as n').first().then((row) => Number(row?.n)), 1);
+    t.is(await db('oidc_payloads').where({ model: 'Grant', id: 'grant-1' }).count('* as n').first().then((row) => Number(row?.n)), 1);
   });
 
   t('consume marks a record consumed without removing it', async (t) => {

@@ -18,6 +18,10 @@ test('defaults give a working development setup on the embedded database', (t) =
   t.is(config.publicUrl, 'http://localhost:3000');
   t.is(config.issuer, 'http://localhost:3000/oauth');
   t.is(config.adminApiResource, 'http://localhost:3000/api');
+  t.is(config.leadsApiResource, 'urn:octiv:api:leads', 'a name, not an address: it does not follow PUBLIC_URL');
+  t.is(loadConfig({ PUBLIC_URL: 'https://elsewhere.example' }).leadsApiResource, 'urn:octiv:api:leads');
+  t.is(loadConfig({ LEADS_API_AUDIENCE: 'https://leads.example/v1' }).leadsApiResource, 'https://leads.example/v1');
+  t.regex(problemsOf({ LEADS_API_AUDIENCE: 'two words' })[0] ?? '', /^LEADS_API_AUDIENCE: /);
   t.deepEqual(config.database, { kind: 'embedded', dataDir: './.data' });
   t.is(config.leadsApiClient.id, 'leads-api');
   t.is(config.demoPassword, 'demo-password');
@@ -77,8 +81,16 @@ test('production refuses development defaults', (t) => {
   t.true(problems.some((p) => p.startsWith('PUBLIC_URL: is required in production')));
   t.true(problems.some((p) => p.startsWith('LEADS_API_CLIENT_SECRET: is required in production')));
 
-  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/app', PUBLIC_URL: 'https://auth.example.com', LEADS_API_CLIENT_SECRET: 'x'.repeat(40) };
+  t.true(problems.some((p) => p.startsWith('SECRETS_KEY: is required in production unless both COOKIE_KEYS and JWKS are set')));
+  const base = {
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://db/app',
+    PUBLIC_URL: 'https://auth.example.com',
+    LEADS_API_CLIENT_SECRET: 'x'.repeat(40),
+    SECRETS_KEY: 's'.repeat(40),
+  };
   t.deepEqual(problemsOf(base), []);
+  t.true(problemsOf({ ...base, RATE_LIMITS: 'off' }).some((p) => p.startsWith('RATE_LIMITS: must not be off in production')));
   t.true(problemsOf({ ...base, PUBLIC_URL: 'http://auth.example.com' }).some((p) => p.startsWith('PUBLIC_URL: must be an https URL')));
   t.true(problemsOf({ ...base, DEMO_PASSWORD: 'demo-password' }).some((p) => p.startsWith('DEMO_PASSWORD: must not be set in production')));
   t.true(

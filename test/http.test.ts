@@ -2,6 +2,8 @@ import test from 'ava';
 
 import { createApp } from '../src/app.js';
 import { createUsageTracker } from '../src/api-keys/usage.js';
+import { createAuditLog } from '../src/audit/service.js';
+import { createAuditStore } from '../src/audit/store.js';
 import { createDatabase } from '../src/db/knex.js';
 import { createLogger } from '../src/logger.js';
 import { createProvider } from '../src/oauth/provider.js';
@@ -10,7 +12,7 @@ import { createStaffStore } from '../src/staff/store.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { api } from './helpers/oauth.js';
-import { captureLines, startTestServer, type TestServer } from './helpers/server.js';
+import { captureLines, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 test.before(async () => {
@@ -48,9 +50,10 @@ test('a wrong method on a known route is a problem+json 405', async (t) => {
   t.like(response.body, { status: 405, title: 'Method Not Allowed', type: `${server.url}/problems/method-not-allowed` });
 });
 
-test('a caller\'s well-formed X-Request-Id is kept; a malformed one is replaced', async (t) => {
+test('every request gets an id of ours; a caller\'s well-formed X-Request-Id is only logged beside it', async (t) => {
   const kept = await api(server, '/healthz', { headers: { 'X-Request-Id': 'crm-retry-42' } });
-  t.is(kept.headers.get('x-request-id'), 'crm-retry-42');
+  t.regex(kept.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  t.true(server.logs.some((line) => line.includes('"clientRequestId":"crm-retry-42"')));
   const replaced = await api(server, '/healthz', { headers: { 'X-Request-Id': 'bad id <script>' } });
   t.regex(replaced.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
 });
@@ -120,10 +123,11 @@ test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz
   const logs: string[] = [];
   const logger = createLogger('info', captureLines(logs));
   const unreachable = await createDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 }, logger);
-  const keys = await loadServerKeys(server.db);
+  const keys = await loadServerKeys(server.db, { secretsKey: TEST_SECRETS_KEY });
   const provider = createProvider({ config: server.config, db: unreachable, logger, keys, staffStore: createStaffStore(unreachable) });
-  const usage = createUsageTracker({ db: unreachable, logger });
-  const app = createApp({ config: server.config, db: unreachable, logger, provider, usage });
+  const audit = createAuditLog({ store: createAuditStore(unreachable) });
+  const usage = createUsageTracker({ db: unreachable, logger, audit });
+  const app = createApp({ config: server.config, db: unreachable, logger, provider, usage, audit });
   const broken = http.createServer(app.callback());
   await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;

@@ -43,9 +43,10 @@ test('tokens, passwords and cookies never reach the request log', async (t) => {
 test('every request is logged once with its id, method, path and status', async (t) => {
   const response = await api(server, '/healthz', { headers: { 'X-Request-Id': 'log-line-check' } });
   t.is(response.status, 200);
-  const lines = server.logs.filter((line) => line.includes('"requestId":"log-line-check"'));
+  const requestId = response.headers.get('x-request-id')!;
+  const lines = server.logs.filter((line) => line.includes(`"requestId":"${requestId}"`));
   t.is(lines.length, 1);
-  t.like(JSON.parse(lines[0]!), { method: 'GET', path: '/healthz', status: 200, msg: 'request' });
+  t.like(JSON.parse(lines[0]!), { method: 'GET', path: '/healthz', status: 200, msg: 'request', clientRequestId: 'log-line-check' });
 });
 
 test('a request\'s logger carries its id, is made once, on first use, by a shared getter', (t) => {

@@ -7,7 +7,7 @@ import { createSystem } from '../src/app.js';
 import { createLogger } from '../src/logger.js';
 import { loadServerKeys } from '../src/oauth/server-keys.js';
 import { api, discover, startLogin } from './helpers/oauth.js';
-import { captureLines, startTestServer, type TestServer } from './helpers/server.js';
+import { captureLines, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 test.before(async () => {
@@ -46,9 +46,11 @@ test('a signed-in access token is stored only as its hash', async (t) => {
   t.true(dump.includes(createHash('sha256').update(tokens.access_token).digest('hex')));
 });
 
-test('the signing and cookie keys are generated once and kept', async (t) => {
-  const first = await loadServerKeys(server.db);
-  const second = await loadServerKeys(server.db);
+test('the signing and cookie keys are generated once and kept (sealed: only the secrets key opens them)', async (t) => {
+  const first = await loadServerKeys(server.db, { secretsKey: TEST_SECRETS_KEY });
+  const second = await loadServerKeys(server.db, { secretsKey: TEST_SECRETS_KEY });
+  await t.throwsAsync(loadServerKeys(server.db), { message: /encrypted: set SECRETS_KEY/ });
+  await t.throwsAsync(loadServerKeys(server.db, { secretsKey: 'another-secrets-key-of-32-characters!' }), { message: /not the key they were sealed with/ });
   t.deepEqual(second, first);
   t.is(first.jwks.keys.length, 1);
   t.truthy(first.jwks.keys[0]?.d, 'a private signing key');
@@ -57,7 +59,7 @@ test('the signing and cookie keys are generated once and kept', async (t) => {
 
 test('keys given by the environment take precedence', async (t) => {
   const cookieKeys = ['k'.repeat(40)];
-  const keys = await loadServerKeys(server.db, { cookieKeys });
+  const keys = await loadServerKeys(server.db, { cookieKeys, secretsKey: TEST_SECRETS_KEY });
   t.deepEqual(keys.cookieKeys, cookieKeys);
 });
 
@@ -97,6 +99,7 @@ test('a restart keeps signing keys, sessions and tokens valid', async (t) => {
   } finally {
     other.closeAllConnections();
     other.close();
+    await restarted.stop();
   }
 });
 

@@ -109,6 +109,7 @@ test('production refuses the demo seed and development defaults', async (t) => {
     DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
     PUBLIC_URL: 'https://auth.example.com',
     LEADS_API_CLIENT_SECRET: 'p'.repeat(40),
+    SECRETS_KEY: 'k'.repeat(40),
   };
   const seed = spawnSync(process.execPath, ['dist/src/cli.js', 'seed'], { cwd, env, encoding: 'utf8' });
   t.is(seed.status, 1);

@@ -59,8 +59,3 @@ export function isWellFormedKey(value: string): boolean {
   const split = KEY_LENGTH - CHECKSUM_LENGTH;
   return checksum(value.slice(0, split)) === value.slice(split);
 }
-
-/** True for a value that claims to be an API key (has the prefix) but is not well formed. */
-export function isMalformedKey(value: string): boolean {
-  return value.startsWith(KEY_PREFIX) && !isWellFormedKey(value);
-}

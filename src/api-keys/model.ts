@@ -21,7 +21,6 @@ export interface ApiKey {
   leadsCreated: number;
   /** During a rotation: when the previous secret stops working, and when it was last used. */
   rotation: { previousExpiresAt: Date; previousLastUsedAt: Date | null } | null;
+  /** A revoked key: when, why, by whom, and (for a leaked key) where it was found. */
+  revocation: { revokedAt: Date; reason: string; by: 'staff' | 'system' | 'secret-scanning'; url: string | null; source: string | null } | null;
 }
-
-/** Who changed a key: a staff member, the operator (command line), or a secret-scanning report. */
-export type Actor = { type: 'staff'; id: string } | { type: 'system' } | { type: 'secret-scanning' };

@@ -1,8 +1,11 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 
+import { requestOrigin } from '../http/request-context.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
+import type { StaffMember } from '../staff/model.js';
 import { requirePermission } from '../staff/authenticate.js';
+import { staffActor } from '../audit/service.js';
 import type { ApiKey } from './model.js';
 import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema } from './schemas.js';
 import { SCOPES } from './scopes.js';
@@ -26,6 +29,7 @@ export function presentApiKey(apiKey: ApiKey) {
     lastUsedIp: apiKey.lastUsedIp,
     leadsCreated: apiKey.leadsCreated,
     rotation: apiKey.rotation && { previousExpiresAt: apiKey.rotation.previousExpiresAt.toISOString(), previousLastUsedAt: iso(apiKey.rotation.previousLastUsedAt) },
+    revocation: apiKey.revocation && { ...apiKey.revocation, revokedAt: apiKey.revocation.revokedAt.toISOString() },
   };
 }
 
@@ -36,6 +40,8 @@ function sendSecret(ctx: Context, created: { apiKey: ApiKey; key: string }): voi
   ctx.set('Location', `/api/v1/api-keys/${created.apiKey.id}`);
   ctx.body = { ...presentApiKey(created.apiKey), key: created.key };
 }
+
+const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOrigin(ctx) });
 
 /** Settings > System Integrations: the scope catalogue and the facility's API keys. */
 export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[] {
@@ -66,7 +72,7 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       guards: [systemIntegrations],
       responses: { 200: { description: 'The keys', body: z.object({ items: z.array(apiKeySchema) }) } },
       async handle(ctx, { principal }) {
-        const keys = await service.list(principal);
+        const keys = await service.list(caller(ctx, principal));
         ctx.body = { items: keys.map(presentApiKey) };
       },
     }),
@@ -85,7 +91,7 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         409: { description: 'A live key of this facility already has this name' },
       },
       async handle(ctx, { principal, body }) {
-        sendSecret(ctx, await service.create(principal, body));
+        sendSecret(ctx, await service.create(caller(ctx, principal), body));
       },
     }),
     defineRoute({
@@ -99,7 +105,7 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       params: apiKeyIdParams,
       responses: { 200: { description: 'The key', body: apiKeySchema } },
       async handle(ctx, { principal, params }) {
-        ctx.body = presentApiKey(await service.get(principal, params.id));
+        ctx.body = presentApiKey(await service.get(caller(ctx, principal), params.id));
       },
     }),
     defineRoute({
@@ -119,7 +125,7 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         409: { description: 'The key is expired or revoked' },
       },
       async handle(ctx, { principal, params, body }) {
-        sendSecret(ctx, await service.rotate(principal, params.id, body.graceSeconds));
+        sendSecret(ctx, await service.rotate(caller(ctx, principal), params.id, body.graceSeconds));
       },
     }),
     defineRoute({
@@ -134,7 +140,7 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       params: apiKeyIdParams,
       responses: { 204: { description: 'The previous secret no longer works' } },
       async handle(ctx, { principal, params }) {
-        await service.endGrace(principal, params.id);
+        await service.endGrace(caller(ctx, principal), params.id);
         ctx.status = 204;
       },
     }),
@@ -150,7 +156,10 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
       params: apiKeyIdParams,
       responses: { 204: { description: 'Deleted' } },
       async handle(ctx, { principal, params }) {
-        await service.end({ facilityId: principal.facilityId, id: params.id }, { kind: 'deleted', actor: { type: 'staff', id: principal.id }, reason: 'deleted' });
+        await service.end(
+          { facilityId: principal.facilityId, id: params.id },
+          { kind: 'deleted', actor: staffActor(principal), reason: 'deleted by staff', origin: requestOrigin(ctx) },
+        );
         ctx.status = 204;
       },
     }),

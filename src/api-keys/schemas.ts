@@ -8,15 +8,36 @@ export const scopeSchema = z
   .object({ name: z.enum(SCOPE_NAMES), description: z.string() })
   .meta({ id: 'Scope' });
 
+/** Letters of one script in a word, for the look-alike check. */
+const LATIN = /\p{Script=Latin}/u;
+const LOOK_ALIKES = /[\p{Script=Cyrillic}\p{Script=Greek}]/u;
+
+/**
+ * A key name as people read it, so two names that look the same are the
+ * same name: no invisible or direction characters, no unusual spaces or
+ * separators, no pile of combining marks, no word that mixes Latin letters
+ * with Cyrillic or Greek look-alikes; then NFKC (fullwidth letters become
+ * plain ones) with runs of spaces collapsed, before the length and the
+ * uniqueness (case-insensitive) are checked.
+ */
+export const keyName = z
+  .string(expects('must be a string'))
+  .max(100, 'must be at most 100 characters')
+  .regex(SINGLE_LINE_TEXT, 'must not contain control characters')
+  .regex(/^[^\p{Cf}]*$/u, 'must not contain invisible formatting characters (zero-width or direction marks)')
+  .regex(/^[^\p{Zl}\p{Zp}]*$/u, 'must not contain line or paragraph separators')
+  .regex(/^[^\p{Zs}]*(?: [^\p{Zs}]*)*$/u, 'must use ordinary spaces only (no non-breaking or wide spaces)')
+  .regex(/^(?!.*\p{M}{4})/su, 'must not stack more than 3 combining marks on one letter')
+  .refine((name) => name.split(' ').every((word) => !(LATIN.test(word) && LOOK_ALIKES.test(word))), 'must not mix Latin letters with Cyrillic or Greek ones in one word')
+  .transform((name) => name.normalize('NFKC').replace(/ +/g, ' ').trim())
+  .pipe(z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters'));
+
 export const createApiKeyBody = z
   .strictObject({
-    name: z
-      .string(expects('must be a string'))
-      .trim()
-      .min(1, 'must not be empty')
-      .max(100, 'must be at most 100 characters')
-      .regex(SINGLE_LINE_TEXT, 'must not contain control characters')
-      .meta({ description: 'Which system uses the key, e.g. "Landing Page Connector". Unique among the facility\'s live keys (case-insensitive).' }),
+    name: keyName.meta({
+      description:
+        'Which system uses the key, e.g. "Landing Page Connector". NFKC-normalised with spaces collapsed; unique among the facility\'s live keys (case-insensitive).',
+    }),
     scopes: z
       .array(z.string(expects('must be a list of scope names')), expects('must be a list of scope names'))
       .min(1, 'must list at least one scope')
@@ -63,6 +84,16 @@ export const apiKeySchema = z
       .object({ previousExpiresAt: z.iso.datetime(), previousLastUsedAt: z.iso.datetime().nullable() })
       .nullable()
       .meta({ description: 'During a rotation: when the previous secret stops working, and when it was last used.' }),
+    revocation: z
+      .object({
+        revokedAt: z.iso.datetime(),
+        reason: z.string(),
+        by: z.enum(['staff', 'system', 'secret-scanning']),
+        url: z.string().nullable(),
+        source: z.string().nullable(),
+      })
+      .nullable()
+      .meta({ description: 'A revoked key: when and why; `reason` "leaked" with `url` and `source` when a secret-scanning report found it in public.' }),
   })
   .meta({ id: 'ApiKey' });
 

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 
+import type { AuditAction, RequestOrigin } from '../audit/model.js';
+import { staffActor, type AuditLog } from '../audit/service.js';
 import type { Config } from '../config.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { inTransaction } from '../db/transaction.js';
@@ -35,12 +37,22 @@ export interface CreateKeyInput {
   rateLimit?: RateLimit | null;
 }
 
+/** A staff member acting through a request. */
+export interface Caller {
+  staff: StaffMember;
+  origin: RequestOrigin;
+}
+
+/** How a key ends, and where the request that ended it came from. */
+export type KeyEnding = Ending & { origin: RequestOrigin };
+
 export interface ApiKeyServiceDeps {
   config: Config;
   db: Knex;
   provider: Provider;
   store: ApiKeyStore;
   facilities: FacilityStore;
+  audit: AuditLog;
   /** What the list judges each key against (today every key is a Leads API key). */
   requirement: Requirement;
 }
@@ -67,7 +79,18 @@ export function resolveExpiry(asked: string | null | undefined, policy: KeyPolic
 }
 
 export function createApiKeyService(deps: ApiKeyServiceDeps) {
-  const { config, db, provider, store, facilities, requirement } = deps;
+  const { config, db, provider, store, facilities, audit, requirement } = deps;
+
+  /** Records what a staff member did to a key, in the change's transaction. */
+  const recordByStaff = (caller: Caller, action: AuditAction, key: { id: string; name: string }, details?: Record<string, unknown>) =>
+    audit.record({
+      facilityId: caller.staff.facilityId,
+      action,
+      actor: staffActor(caller.staff),
+      target: { type: 'api_key', id: key.id, name: key.name },
+      origin: caller.origin,
+      ...(details ? { details } : {}),
+    });
 
   /**
    * Mints a secret as an opaque access token through oidc-provider, with our
@@ -100,7 +123,7 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     return { secret, tokenHash: hashToken(secret) };
   }
 
-  async function findOrThrow(staff: StaffMember, id: string): Promise<ApiKey> {
+  async function findOrThrow(staff: { facilityId: string }, id: string): Promise<ApiKey> {
     const apiKey = await store.find(staff.facilityId, id, requirement);
     if (!apiKey) throw notFound('No API key with this id.');
     return apiKey;
@@ -112,7 +135,8 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
      * the secret's token are written in one transaction: a failure anywhere
      * leaves nothing behind.
      */
-    async create(staff: StaffMember, input: CreateKeyInput): Promise<{ apiKey: ApiKey; key: string }> {
+    async create(caller: Caller, input: CreateKeyInput): Promise<{ apiKey: ApiKey; key: string }> {
+      const { staff } = caller;
       const expiresAt = resolveExpiry(input.expiresAt, await facilities.keyPolicy(staff.facilityId));
       const secret = newSecret();
       const keyId = randomUUID();
@@ -123,7 +147,15 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
             secret,
           );
           await mint(secret.secret, { facilityId: staff.facilityId, keyId, scopes: input.scopes, expiresAt });
-          return store.find(staff.facilityId, keyId, requirement);
+          const created = await store.find(staff.facilityId, keyId, requirement);
+          if (created) {
+            await recordByStaff(caller, 'api_key.created', created, {
+              scopes: created.scopes,
+              expiresAt: created.expiresAt?.toISOString() ?? null,
+              rateLimit: input.rateLimit ?? null,
+            });
+          }
+          return created;
         });
         if (apiKey?.status !== 'active') throw new Error('a key just created is not live');
         return { apiKey, key: secret.secret };
@@ -135,11 +167,11 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
       }
     },
 
-    list(staff: StaffMember): Promise<ApiKey[]> {
-      return store.list(staff.facilityId, requirement);
+    list(caller: Caller): Promise<ApiKey[]> {
+      return store.list(caller.staff.facilityId, requirement);
     },
 
-    get: findOrThrow,
+    get: (caller: Caller, id: string) => findOrThrow(caller.staff, id),
 
     /**
      * Rotates a key: a new secret, shown once, for the same key (id, name,
@@ -148,7 +180,8 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
      * period stops at once, so a key never has more than two live secrets.
      * An expired, revoked or otherwise refused key cannot be rotated (409).
      */
-    async rotate(staff: StaffMember, id: string, graceSeconds: number): Promise<{ apiKey: ApiKey; key: string }> {
+    async rotate(caller: Caller, id: string, graceSeconds: number): Promise<{ apiKey: ApiKey; key: string }> {
+      const { staff } = caller;
       const secret = newSecret();
       const apiKey = await inTransaction(db, async () => {
         if (!(await store.lock(staff.facilityId, id))) throw notFound('No API key with this id.');
@@ -161,18 +194,20 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
         // The replaced secret's token expires with its grace period (housekeeping removes it afterwards).
         if (replaced) await expireAccessTokenByHash(db, replaced.tokenHash, replaced.endsAt);
         await mint(secret.secret, { facilityId: staff.facilityId, keyId: id, scopes: current.scopes, expiresAt: current.expiresAt });
+        await recordByStaff(caller, 'api_key.rotated', current, { graceSeconds, previousExpiresAt: replaced?.endsAt.toISOString() ?? null });
         return findOrThrow(staff, id);
       });
       return { apiKey, key: secret.secret };
     },
 
     /** Ends a rotation's grace period now: the previous secret stops working at once. 404 when no rotation is in progress. */
-    async endGrace(staff: StaffMember, id: string): Promise<void> {
+    async endGrace(caller: Caller, id: string): Promise<void> {
       await inTransaction(db, async () => {
-        if (!(await store.lock(staff.facilityId, id))) throw notFound('No API key with this id.');
+        if (!(await store.lock(caller.staff.facilityId, id))) throw notFound('No API key with this id.');
         const ended = await store.endPreviousSecrets(id);
         if (ended.length === 0) throw notFound('This key has no rotation in progress: its previous secret has already stopped working.');
         for (const tokenHash of ended) await destroyAccessTokenByHash(db, tokenHash);
+        await recordByStaff(caller, 'api_key.previous_revoked', await findOrThrow(caller.staff, id));
       });
     },
 
@@ -183,11 +218,19 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
      * reads the database, so once this returns no process accepts the key.
      * `facilityId` null (the operator) reaches any facility's key.
      */
-    async end(target: { facilityId: string | null; id: string }, ending: Ending): Promise<void> {
+    async end(target: { facilityId: string | null; id: string }, ending: KeyEnding): Promise<void> {
       await inTransaction(db, async () => {
-        const tokenHashes = await store.end(target.facilityId, target.id, ending);
-        if (!tokenHashes) throw notFound('No API key with this id.');
-        for (const tokenHash of tokenHashes) await destroyAccessTokenByHash(db, tokenHash);
+        const ended = await store.end(target.facilityId, target.id, ending);
+        if (!ended) throw notFound('No API key with this id.');
+        for (const tokenHash of ended.tokenHashes) await destroyAccessTokenByHash(db, tokenHash);
+        await audit.record({
+          facilityId: ended.facilityId,
+          action: ending.kind === 'deleted' ? 'api_key.deleted' : ending.actor.type === 'secret-scanning' ? 'api_key.revoked_leaked' : 'api_key.revoked',
+          actor: ending.actor,
+          target: { type: 'api_key', id: target.id, name: ended.name },
+          origin: ending.origin,
+          details: { reason: ending.reason, ...ending.details },
+        });
       });
     },
   };

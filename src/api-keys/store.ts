@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { queryable } from '../db/transaction.js';
 import type { RateLimit } from '../facilities/store.js';
 import { KEY_PREFIX } from './key-format.js';
-import type { Actor, ApiKey } from './model.js';
+import type { Actor } from '../audit/model.js';
+import type { ApiKey } from './model.js';
 import { KEY_SECRET_JOINS, PREVIOUS, refusalExpression, statusOf, type Refusal, type Requirement } from './verifier.js';
 
 export const LIVE_NAME_CONSTRAINT = 'api_keys_live_name_unique';
@@ -30,7 +31,13 @@ interface ApiKeyRow {
   last_used_at: Date | null;
   last_used_ip: string | null;
   leads_created: number;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  revoked_by_type: 'staff' | 'system' | 'secret-scanning' | null;
+  revocation_details: { url?: unknown; source?: unknown } | null;
 }
+
+const textOrNull = (value: unknown) => (typeof value === 'string' ? value : null);
 
 function toApiKey(row: ApiKeyRow): ApiKey {
   const status = statusOf(row.refusal, row.previous_refusal);
@@ -49,6 +56,15 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     lastUsedIp: row.last_used_ip,
     leadsCreated: row.leads_created,
     rotation: status === 'rotating' ? { previousExpiresAt: row.previous_ends_at!, previousLastUsedAt: row.previous_last_used_at } : null,
+    revocation: row.revoked_at
+      ? {
+          revokedAt: row.revoked_at,
+          reason: row.revoked_reason ?? '',
+          by: row.revoked_by_type ?? 'system',
+          url: textOrNull(row.revocation_details?.url),
+          source: textOrNull(row.revocation_details?.source),
+        }
+      : null,
   };
 }
 
@@ -116,6 +132,10 @@ export function createApiKeyStore(db: Knex) {
         'u.last_used_at',
         'u.last_used_ip',
         db.raw('(select count(*) from members m where m.created_by_key = k.id)::int as leads_created'),
+        'k.revoked_at',
+        'k.revoked_reason',
+        'k.revoked_by_type',
+        'k.revocation_details',
       );
   };
 
@@ -153,6 +173,28 @@ export function createApiKeyStore(db: Knex) {
         .where({ 'k.facility_id': facilityId })
         .orderBy([{ column: 'k.created_at', order: 'desc' }, { column: 'k.id', order: 'desc' }])) as ApiKeyRow[];
       return rows.map(toApiKey);
+    },
+
+    /** The keys (of any facility) that own these secrets, by secret hash: how a report about secrets finds its keys. */
+    async findBySecrets(tokenHashes: string[]): Promise<Map<string, { keyId: string; revokedReason: string | null }>> {
+      if (tokenHashes.length === 0) return new Map();
+      const rows = (await queryable(db)('api_key_secrets as s')
+        .join('api_keys as k', 'k.id', 's.key_id')
+        .whereIn('s.token_hash', tokenHashes)
+        .select('s.token_hash', 'k.id', 'k.revoked_reason')) as { token_hash: string; id: string; revoked_reason: string | null }[];
+      return new Map(rows.map((row) => [row.token_hash, { keyId: row.id, revokedReason: row.revoked_reason }]));
+    },
+
+    /** How many undeleted keys, across facilities, the verifier refuses for `reason` (a configuration check at start). */
+    async countRefused(requirement: Requirement, reason: Refusal): Promise<number> {
+      const current = refusalExpression(requirement);
+      const row = (await queryable(db)('api_keys as k')
+        .joinRaw(KEY_SECRET_JOINS)
+        .whereNull('k.deleted_at')
+        .whereRaw(`${current.sql} = ?`, [...current.bindings, reason])
+        .count('* as n')
+        .first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
     },
 
     /**
@@ -197,12 +239,12 @@ export function createApiKeyStore(db: Knex) {
     /**
      * Ends a key of the facility (any facility when `facilityId` is null, for
      * the operator): a delete tombstones it, a revocation marks it revoked.
-     * Returns the hashes of its secrets, so the caller can destroy their
-     * tokens in the same transaction, or undefined when there is no such key
-     * to end (unknown, deleted, already revoked when revoking, or another
-     * facility's).
+     * Returns the key's name and facility and the hashes of its secrets (so
+     * the caller can destroy their tokens in the same transaction), or
+     * undefined when there is no such key to end (unknown, deleted, already
+     * revoked when revoking, or another facility's).
      */
-    async end(facilityId: string | null, id: string, ending: Ending): Promise<string[] | undefined> {
+    async end(facilityId: string | null, id: string, ending: Ending): Promise<{ name: string; facilityId: string; tokenHashes: string[] } | undefined> {
       const actor = ending.actor.type === 'staff' ? ending.actor.id : null;
       const changes =
         ending.kind === 'deleted'
@@ -217,9 +259,10 @@ export function createApiKeyStore(db: Knex) {
       const query = queryable(db)('api_keys').where({ id }).whereNull('deleted_at');
       if (facilityId !== null) query.where({ facility_id: facilityId });
       if (ending.kind === 'revoked') query.whereNull('revoked_at');
-      const [row] = (await query.update(changes).returning('id')) as { id: string }[];
+      const [row] = (await query.update(changes).returning(['name', 'facility_id'])) as { name: string; facility_id: string }[];
       if (!row) return undefined;
-      return queryable(db)('api_key_secrets').where({ key_id: id }).pluck('token_hash');
+      const tokenHashes: string[] = await queryable(db)('api_key_secrets').where({ key_id: id }).pluck('token_hash');
+      return { name: row.name, facilityId: row.facility_id, tokenHashes };
     },
   };
 }

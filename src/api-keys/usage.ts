@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 
+import type { AuditLog } from '../audit/service.js';
+import { inTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 
 /** A key's last use is written at most this often (per key, whichever process saw it). */
@@ -18,9 +20,14 @@ interface Use {
  * one statement, and the statement itself skips a secret whose last use was
  * written less than a minute ago, by this process or any other. Nothing on
  * the request path reads or locks a key's row for it.
+ *
+ * A key's first use from an address it was never used from is an audit
+ * event (`api_key.first_used_from_ip`), found by the same write: the address
+ * is recorded for the key, and only an address new to it makes an event, in
+ * the same transaction.
  */
-export function createUsageTracker(deps: { db: Knex; logger: Logger; flushIntervalMs?: number }) {
-  const { db, logger } = deps;
+export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: AuditLog; flushIntervalMs?: number }) {
+  const { db, logger, audit } = deps;
   const noted = new Map<string, number>();
   let pending: Use[] = [];
   let flushing: Promise<void> | undefined;
@@ -30,13 +37,34 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; flushInterv
     const latest = new Map<string, Use>();
     for (const use of uses) if ((latest.get(use.tokenHash)?.at.getTime() ?? -1) < use.at.getTime()) latest.set(use.tokenHash, use);
     const rows = [...latest.values()];
-    await db.raw(
-      `update api_key_secrets s set last_used_at = v.at, last_used_ip = v.ip
-       from unnest(?::text[], ?::timestamptz[], ?::text[]) as v(token_hash, at, ip)
-       where s.token_hash = v.token_hash
-         and (s.last_used_at is null or s.last_used_at <= v.at - (? * interval '1 millisecond'))`,
-      [rows.map((use) => use.tokenHash), rows.map((use) => use.at.toISOString()), rows.map((use) => use.ip), USAGE_RESOLUTION_MS],
-    );
+    await inTransaction(db, async (trx) => {
+      await trx.raw(
+        `update api_key_secrets s set last_used_at = v.at, last_used_ip = v.ip
+         from unnest(?::text[], ?::timestamptz[], ?::text[]) as v(token_hash, at, ip)
+         where s.token_hash = v.token_hash
+           and (s.last_used_at is null or s.last_used_at <= v.at - (? * interval '1 millisecond'))`,
+        [rows.map((use) => use.tokenHash), rows.map((use) => use.at.toISOString()), rows.map((use) => use.ip), USAGE_RESOLUTION_MS],
+      );
+      const { rows: firsts } = (await trx.raw(
+        `with inserted as (
+           insert into api_key_ips (key_id, ip)
+           select distinct s.key_id, v.ip from unnest(?::text[], ?::text[]) as v(token_hash, ip) join api_key_secrets s on s.token_hash = v.token_hash
+           on conflict do nothing
+           returning key_id, ip)
+         select i.key_id, i.ip, k.facility_id, k.name from inserted i join api_keys k on k.id = i.key_id`,
+        [uses.map((use) => use.tokenHash), uses.map((use) => use.ip)],
+      )) as { rows: { key_id: string; ip: string; facility_id: string; name: string }[] };
+      for (const first of firsts) {
+        await audit.record({
+          facilityId: first.facility_id,
+          action: 'api_key.first_used_from_ip',
+          actor: { type: 'system', name: 'usage tracking' },
+          target: { type: 'api_key', id: first.key_id, name: first.name },
+          origin: { ip: first.ip, userAgent: null, requestId: null },
+          details: { ip: first.ip },
+        });
+      }
+    });
   }
 
   async function flush(): Promise<void> {

@@ -1,3 +1,4 @@
+import { requestOrigin } from '../http/request-context.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { requirePermission, requireRole } from '../staff/authenticate.js';
 import { keyPolicyBody, keyPolicySchema } from './schemas.js';
@@ -33,7 +34,7 @@ export function createFacilityRoutes(deps: { service: FacilityService }): AnyRou
       body: keyPolicyBody,
       responses: { 200: { description: 'The policy as saved', body: keyPolicySchema } },
       async handle(ctx, { principal, body }) {
-        ctx.body = await service.setKeyPolicy(principal, body);
+        ctx.body = await service.setKeyPolicy({ staff: principal, origin: requestOrigin(ctx) }, body);
       },
     }),
   ];

@@ -46,6 +46,14 @@ function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   });
 }
 
+/** The raw bytes of a JSON request body (415 when it is not JSON, 413 over the limit), for a caller that checks a signature over them. */
+export async function readRawJsonBody(ctx: Context, limit: number): Promise<Buffer> {
+  if (!ctx.is('application/json', 'application/*+json')) {
+    throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
+  }
+  return readRaw(ctx, limit);
+}
+
 /**
  * Parses a JSON request body: 415 when the request is not JSON, 413 over the
  * limit, 400 for malformed JSON. An empty body reads as `undefined`.

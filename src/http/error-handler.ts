@@ -14,14 +14,15 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (isDatabaseUnavailable(error)) return serviceUnavailable(error);
   const httpError = error as { status?: unknown; expose?: unknown; message?: unknown };
-  if (typeof httpError.status === 'number' && httpError.status >= 400 && httpError.status < 500 && httpError.expose) {
-    // Koa's and the router's own errors (405, ...): named after the status.
-    const title = STATUS_CODES[httpError.status] ?? 'Bad request';
+  const status = httpError.status;
+  // Koa's and the router's own errors (405, and 501 for a method no route knows): the client's doing.
+  if (typeof status === 'number' && ((status >= 400 && status < 500 && httpError.expose) || status === 501)) {
+    const title = STATUS_CODES[status] ?? 'Bad request';
     return new AppError({
-      status: httpError.status,
+      status,
       code: title.toLowerCase().replace(/[^a-z]+/g, '-'),
       title,
-      detail: typeof httpError.message === 'string' ? httpError.message : undefined,
+      detail: status === 501 ? 'This method is not supported here.' : typeof httpError.message === 'string' ? httpError.message : undefined,
       cause: error,
     });
   }
@@ -48,13 +49,15 @@ export function createErrorHandler(options: { problemBaseUrl: string }) {
         state.log.debug({ code }, 'client went away mid-request');
         return;
       }
-      if (error.status >= 500) {
+      // A 501 answers a method the client made up: not a fault of ours, nothing to alert on.
+      if (error.status >= 500 && error.status !== 501) {
         state.log.error({ err: error.cause ?? error, status: error.status }, 'request failed');
       }
       if (ctx.headerSent || !ctx.writable) return;
       ctx.status = error.status;
       for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
-      if (ctx.path.startsWith('/oauth/')) {
+      // The sign-in pages are HTML; the machine endpoints of /oauth (token, introspection, revocation) answer JSON.
+      if (ctx.path.startsWith('/oauth/') && !ctx.path.startsWith('/oauth/token')) {
         ctx.type = 'html';
         ctx.body = renderErrorPage({ title: error.title, detail: error.expose ? error.detail : undefined, requestId: state.requestId });
         return;

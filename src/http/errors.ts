@@ -43,7 +43,7 @@ export class AppError extends Error {
     this.errors = options.errors;
     this.extra = options.extra;
     this.headers = options.headers ?? {};
-    this.expose = options.status < 500;
+    this.expose = options.status < 500 || options.status === 501;
   }
 }
 

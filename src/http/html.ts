@@ -22,6 +22,7 @@ export function renderPage(title: string, body: string): string {
   input { width: 100%; box-sizing: border-box; padding: .6rem .7rem; font: inherit; border: 1px solid #a9b4bf; border-radius: 6px; }
   input:focus, button:focus { outline: 3px solid #7ab8ff; outline-offset: 1px; }
   button { margin-top: 1.5rem; width: 100%; padding: .7rem; font: inherit; font-weight: 600; color: #fff; background: #0b63ce; border: 0; border-radius: 6px; cursor: pointer; }
+  button.secondary { margin-top: .75rem; background: #fff; color: #1d2730; border: 1px solid #a9b4bf; }
   .error { background: #fdecec; color: #8a1c1c; border: 1px solid #f3b9b9; padding: .6rem .8rem; border-radius: 6px; }
   .muted { color: #5b6875; font-size: .9rem; }
 </style>

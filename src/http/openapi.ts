@@ -95,7 +95,9 @@ export function buildOpenApiDocument(routes: AnyRoute[], options: { publicUrl: s
       ...(parameters.length ? { parameters } : {}),
       ...(route.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(route.body, 'input', components) } } } }
-        : {}),
+        : route.rawBody
+          ? { requestBody: { required: true, description: route.rawBody.description, content: { 'application/json': { schema: toSchema(route.rawBody.schema, 'input', components) } } } }
+          : {}),
       responses,
     };
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
+import type { RequestOrigin } from '../audit/model.js';
 import type { Logger } from '../logger.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -19,6 +20,8 @@ export class RequestState {
   #child: Logger | undefined;
   /** Why a credential was refused (never the credential): goes to the access-log line. */
   refusal: string | undefined = undefined;
+  /** The Content-Security-Policy nonce of an /oauth page's inline script. */
+  cspNonce: string | undefined = undefined;
 
   constructor(
     readonly requestId: string,
@@ -33,15 +36,19 @@ export class RequestState {
 }
 
 /**
- * Gives every request an id (a caller's well-formed X-Request-Id is kept, so a
- * CRM can correlate its retries) and a child logger carrying it, and writes one
- * access-log line per request. The line holds the path only: query strings can
- * carry codes and misplaced keys, so they are never logged.
+ * Gives every request an id of ours (sent back as X-Request-Id; a caller's
+ * own well-formed X-Request-Id is logged beside it as `clientRequestId`, so a
+ * CRM can still find its retries, but never becomes ours: a caller could
+ * otherwise make many requests look like one) and a child logger carrying
+ * it, and writes one access-log line per request. The line holds the path
+ * only: query strings can carry codes and misplaced keys, so they are never
+ * logged.
  */
 export function createRequestContext(logger: Logger) {
   return async function requestContext(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('X-Request-Id');
-    const requestId = SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const clientRequestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : undefined;
+    const requestId = randomUUID();
     ctx.state = new RequestState(requestId, logger);
     ctx.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
@@ -51,6 +58,7 @@ export function createRequestContext(logger: Logger) {
       logger.info(
         {
           requestId,
+          clientRequestId,
           method: ctx.method,
           path: ctx.path,
           status: ctx.status,
@@ -77,4 +85,9 @@ export function createSecurityHeaders(options: { https: boolean }) {
     if (options.https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     await next();
   };
+}
+
+/** Where a request came from, as an audit event keeps it. */
+export function requestOrigin(ctx: Context): RequestOrigin {
+  return { ip: ctx.ip || null, userAgent: ctx.get('User-Agent') || null, requestId: (ctx.state as RequestState).requestId ?? null };
 }

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 
-import { readJsonBody } from './body.js';
+import { readJsonBody, readRawJsonBody } from './body.js';
 import { notFound, validationFailed } from './errors.js';
 import { parseOrThrow } from './validation.js';
 import type { ApiKeyCredential } from '../resource-server/api-key-auth.js';
@@ -46,6 +46,8 @@ export interface RouteInput<P, Q, B, S extends Security = Security> {
   body: B;
   /** Declared request headers that were sent, validated, by lower-case name. */
   headers: Record<string, unknown>;
+  /** The raw body, for routes that declare `rawBody`. */
+  raw?: Buffer;
 }
 
 /**
@@ -68,6 +70,8 @@ export interface Route<P = unknown, Q = unknown, B = unknown, S extends Security
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   bodyLimit?: number;
+  /** The body's raw bytes instead (JSON, up to this many bytes), as `input.raw`: for a handler that checks a signature over them before parsing. */
+  rawBody?: { limit: number; schema: z.ZodType; description: string };
   requestHeaders?: Record<string, { description: string; schema: z.ZodType; required?: boolean }>;
   responses: Record<number, RouteResponse>;
   handle(ctx: Context, input: RouteInput<P, Q, B, S>): Promise<void>;
@@ -120,5 +124,6 @@ async function readInput(route: AnyRoute, ctx: Context, principal: unknown): Pro
     headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
   }
   const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
-  return { principal: principal as never, params, query, body, headers };
+  const raw = route.rawBody ? await readRawJsonBody(ctx, route.rawBody.limit) : undefined;
+  return { principal: principal as never, params, query, body, headers, raw };
 }

@@ -5,10 +5,13 @@ import { queryable } from '../db/transaction.js';
 import { hashToken } from './token-hash.js';
 
 /**
- * Models whose id is itself a bearer credential. Their id is stored only as a
- * SHA-256 hash, and `jti` is removed from the stored payload and put back on
- * find, so a database dump holds no usable token. (Session and DeviceCode are
- * looked up by uid / user code and must keep their jti, so they are not here.)
+ * Models whose id is itself a bearer credential (a token, or a cookie's
+ * value: the sign-in session and the interaction). Their id is stored only
+ * as a SHA-256 hash, and `jti` is removed from the stored payload and put
+ * back on find, so a database dump holds no usable token or cookie. A
+ * session found by its uid (not its id) comes back without `jti`: the
+ * provider only reads those, it never saves them. (DeviceCode is looked up
+ * by user code and keeps its jti; the device flow is off.)
  */
 export const HASHED_MODELS = new Set([
   'AccessToken',
@@ -17,6 +20,8 @@ export const HASHED_MODELS = new Set([
   'ClientCredentials',
   'InitialAccessToken',
   'RegistrationAccessToken',
+  'Session',
+  'Interaction',
 ]);
 
 const TABLE = 'oidc_payloads';
@@ -54,8 +59,8 @@ function epoch(date: Date): number {
  * through `queryable(db)` so a token minted inside `inTransaction` commits or
  * rolls back with the rest of that transaction.
  */
-export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value: string) => boolean } = {}) {
-  const isMalformed = options.isMalformedToken ?? (() => false);
+export function createKnexAdapter(db: Knex, options: { isApiKey?: (value: string) => boolean } = {}) {
+  const isApiKey = options.isApiKey ?? (() => false);
   return class KnexAdapter implements Adapter {
     private readonly hashed: boolean;
 
@@ -105,8 +110,9 @@ export function createKnexAdapter(db: Knex, options: { isMalformedToken?: (value
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      // A value that claims a known token format but fails its checksum cannot exist: no lookup.
-      if (this.hashed && isMalformed(id)) return undefined;
+      // API keys (and anything shaped like one) are the key verifier's alone: oidc-provider never
+      // finds one, so no provider endpoint (userinfo, revocation, introspection) can answer for a key.
+      if (this.hashed && isApiKey(id)) return undefined;
       if (!this.hashed && !storable(id)) return undefined;
       const row = await this.live().select('payload', 'consumed_at').where({ id: this.storedId(id) }).first();
       return this.toPayload(row as PayloadRow | undefined, id);

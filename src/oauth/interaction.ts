@@ -4,11 +4,13 @@ import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { z } from 'zod';
 
+import { staffActor, type AuditLog } from '../audit/service.js';
 import { readFormBody } from '../http/body.js';
 import { AppError } from '../http/errors.js';
 import { escapeHtml, renderPage } from '../http/html.js';
-import type { RequestState } from '../http/request-context.js';
+import { requestOrigin, type RequestState } from '../http/request-context.js';
 import { SINGLE_LINE_TEXT } from '../http/validation.js';
+import type { SignInLimits } from '../limits/sign-in-limits.js';
 import type { SignIn } from '../staff/sign-in.js';
 
 const loginForm = z.object({
@@ -40,13 +42,12 @@ ${options.error ? `<p class="error" role="alert" id="login-error">${escapeHtml(o
  * HTML form that posts email and password. A failed sign-in shows the same
  * message whether the email or the password was wrong.
  */
-export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn }) {
-  const { provider, signIn } = deps;
+export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn; audit: AuditLog; limits?: SignInLimits | undefined }) {
+  const { provider, signIn, audit, limits } = deps;
   const router = new Router({ prefix: '/oauth/interaction' });
 
   router.use(async function interactionHeaders(ctx: Context, next: Next) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
     try {
       await next();
     } catch (error) {
@@ -66,8 +67,16 @@ export function createInteractionRouter(deps: { provider: Provider; signIn: Sign
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const client = await provider.Client.find(String(details.params.client_id));
     if (details.prompt.name !== 'login') {
-      // First-party grants are created by loadExistingGrant; nothing else asks for consent.
-      throw new AppError({ status: 400, code: 'unsupported-prompt', title: 'Cannot continue', detail: 'This application cannot be authorised here.' });
+      // First-party grants are created by loadExistingGrant; there is no consent screen. A client
+      // that asks for one (prompt=consent) gets the OAuth answer back at its redirect URI.
+      await provider.interactionFinished(
+        ctx.req,
+        ctx.res,
+        { error: 'consent_required', error_description: 'This server has no consent screen; first-party applications need none.' },
+        { mergeWithLastSubmission: false },
+      );
+      ctx.respond = false;
+      return;
     }
     ctx.type = 'html';
     ctx.body = renderLogin({
@@ -84,16 +93,40 @@ export function createInteractionRouter(deps: { provider: Provider; signIn: Sign
     }
     const form = loginForm.safeParse(await readFormBody(ctx));
     const { email, password } = form.success ? form.data : { email: '', password: '' };
-    const staff = email && password ? await signIn(email, password) : undefined;
-    if (!staff) {
-      (ctx.state as RequestState).log.info({ event: 'login.failed' }, 'sign-in failed');
-      const client = await provider.Client.find(String(details.params.client_id));
-      ctx.status = 401;
+    const origin = requestOrigin(ctx);
+    const client = await provider.Client.find(String(details.params.client_id));
+    const clientName = client?.clientName ?? 'Octiv';
+    // The limits come before any password work, and say nothing about whether the account exists.
+    const wait = limits ? await limits.retryAfter({ email, ip: ctx.ip }) : undefined;
+    if (wait !== undefined) {
+      (ctx.state as RequestState).log.info({ event: 'login.limited', ip: origin.ip }, 'sign-in refused: too many failures');
+      ctx.status = 429;
+      ctx.set('Retry-After', String(wait));
       ctx.type = 'html';
-      ctx.body = renderLogin({ uid: details.uid, email, error: GENERIC_LOGIN_ERROR, clientName: client?.clientName ?? 'Octiv' });
+      ctx.body = renderLogin({ uid: details.uid, email, error: `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`, clientName });
       return;
     }
-    (ctx.state as RequestState).log.info({ event: 'login.succeeded', staffId: staff.id }, 'sign-in succeeded');
+    const result = email && password ? await signIn(email, password) : { ok: false as const, account: undefined };
+    if (!result.ok) {
+      const { account } = result;
+      // Under the account's facility when the email is one; never the password, nor what was typed for an unknown email.
+      (ctx.state as RequestState).log.info({ event: 'login.failed', staffId: account?.id, ip: origin.ip }, 'sign-in failed');
+      await audit.record({
+        facilityId: account?.facilityId ?? null,
+        action: 'staff.sign_in_failed',
+        actor: { type: 'system', name: 'sign-in' },
+        ...(account ? { target: { type: 'staff' as const, id: account.id, name: account.name }, details: { email: account.email } } : {}),
+        origin,
+      });
+      await limits?.failed({ email, ip: ctx.ip });
+      ctx.status = 401;
+      ctx.type = 'html';
+      ctx.body = renderLogin({ uid: details.uid, email, error: GENERIC_LOGIN_ERROR, clientName });
+      return;
+    }
+    const { staff } = result;
+    (ctx.state as RequestState).log.info({ event: 'login.succeeded', staffId: staff.id, ip: origin.ip }, 'sign-in succeeded');
+    await audit.record({ facilityId: staff.facilityId, action: 'staff.signed_in', actor: staffActor(staff), target: { type: 'staff', id: staff.id, name: staff.name }, origin, details: { email: staff.email } });
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: staff.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(returnTo);

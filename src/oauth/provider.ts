@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
-import { renderErrorPage } from '../http/html.js';
+import { escapeHtml, renderErrorPage, renderPage } from '../http/html.js';
 import { audienceList } from '../resource-server/introspection.js';
 import type { Logger } from '../logger.js';
 import type { StaffStore } from '../staff/store.js';
@@ -21,8 +21,8 @@ export interface ProviderDeps {
   logger: Logger;
   keys: ServerKeys;
   staffStore: StaffStore;
-  /** Rejects a token value of a known format whose checksum fails, before any lookup. */
-  isMalformedToken?: (value: string) => boolean;
+  /** True for a value shaped like an API key: the provider never looks those up (the key verifier does). */
+  isApiKey?: (value: string) => boolean;
 }
 
 /**
@@ -36,8 +36,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   const https = config.publicUrl.startsWith('https://');
 
   const configuration: Configuration = {
-    adapter: createKnexAdapter(db, { isMalformedToken: deps.isMalformedToken }),
+    adapter: createKnexAdapter(db, { isApiKey: deps.isApiKey }),
     clients: clientsFor(config),
+    // Public clients (the console) send none; resource servers HTTP Basic, as registered. No secret ever travels in a body.
+    clientAuthMethods: ['none', 'client_secret_basic'],
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -90,15 +92,28 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       rpInitiatedLogout: {
         enabled: true,
+        // Signing out is confirmed unless the console asked with the ID token it holds (the
+        // provider has checked that hint): a link from another site cannot sign a staff member out.
         logoutSource: async (ctx, form) => {
-          // The web app's "Sign out" already asked; submit the provider's form at once.
+          const nonce = (ctx.state as { cspNonce?: string }).cspNonce ?? '';
+          const fromConsole = Boolean(ctx.oidc.params?.id_token_hint) && ctx.oidc.client?.clientId === OCTIV_APP_CLIENT_ID;
           ctx.type = 'html';
-          ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing out</title></head>
-<body>${form}<noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>
-<script nonce="${(ctx.state as { cspNonce?: string }).cspNonce ?? ''}">
+          ctx.body = fromConsole
+            ? renderPage(
+                'Signing out',
+                `${form}<h1>Signing out…</h1><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>
+<script nonce="${escapeHtml(nonce)}">
   var f = document.forms['op.logoutForm']; var i = document.createElement('input');
   i.type = 'hidden'; i.name = 'logout'; i.value = 'yes'; f.appendChild(i); f.submit();
-</script></body></html>`;
+</script>`,
+              )
+            : renderPage(
+                'Sign out',
+                `${form}<h1>Sign out of Octiv?</h1>
+<p class="muted">You asked to sign out, or a link did. Choose what to do.</p>
+<button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button>
+<button form="op.logoutForm" type="submit" class="secondary">Stay signed in</button>`,
+              );
         },
       },
     },

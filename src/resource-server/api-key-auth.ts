@@ -3,8 +3,11 @@ import type { Context } from 'koa';
 import { isWellFormedKey } from '../api-keys/key-format.js';
 import type { UsageTracker } from '../api-keys/usage.js';
 import type { ApiKeyVerifier, Refusal, Requirement, Verification } from '../api-keys/verifier.js';
+import { AppError } from '../http/errors.js';
 import type { Authenticate } from '../http/route.js';
 import type { RequestState } from '../http/request-context.js';
+import type { FailureLimits } from '../limits/failure-limits.js';
+import type { KeyLimits } from '../limits/key-limits.js';
 import { hashToken } from '../oauth/token-hash.js';
 import { bearerChallenge, extractBearer } from './bearer.js';
 import type { RemoteIntrospector } from './remote-introspection.js';
@@ -56,6 +59,18 @@ function refusalError(reason: KeyRefusal, scope: string) {
   return bearerChallenge({ realm: API_KEY_REALM, error: 'invalid_token', description });
 }
 
+/** The IETF httpapi ratelimit headers (draft 09 structured fields) of one policy. */
+function rateLimitHeaders(name: string, figures: { limit: number; windowSeconds: number; remaining: number; resetSeconds: number }): Record<string, string> {
+  return {
+    'RateLimit-Policy': `"${name}";q=${figures.limit};w=${figures.windowSeconds}`,
+    RateLimit: `"${name}";r=${figures.remaining};t=${figures.resetSeconds}`,
+  };
+}
+
+function tooManyRequests(detail: string, retryAfter: number, headers: Record<string, string> = {}): AppError {
+  return new AppError({ status: 429, code: 'rate-limited', title: 'Too many requests', detail, headers: { ...headers, 'Retry-After': String(retryAfter) } });
+}
+
 class Credential implements ApiKeyCredential {
   #result: Promise<ApiKeyPrincipal> | undefined;
   verified = false;
@@ -105,8 +120,10 @@ export function createApiKeyAuthentication(deps: {
   requirement: Requirement;
   /** Notes each accepted use (off the critical path). A remote check leaves that to the authorization server. */
   usage: UsageTracker;
+  /** Per-key limits and per-address limits on refused keys; absent when limits are off. */
+  limits: { keys: KeyLimits; failures: FailureLimits } | undefined;
 }): Authenticate<ApiKeyCredential> {
-  const { mode, verifier, remote, requirement, usage } = deps;
+  const { mode, verifier, remote, requirement, usage, limits } = deps;
   if (mode === 'remote' && !remote) throw new Error('remote key checks need an introspection endpoint');
   const check =
     mode === 'remote'
@@ -116,13 +133,46 @@ export function createApiKeyAuthentication(deps: {
         }
       : (token: string) => verifier.verify(token, requirement);
 
+  /** A refused key (any 401 from here) counts against the client's address; past the limit it gets 429. */
+  async function countFailure(ctx: Parameters<Authenticate<ApiKeyCredential>>[0], error: unknown): Promise<void> {
+    if (!limits || (error as { status?: number }).status !== 401) return;
+    const count = await limits.failures.fail('keyChecks', ctx.ip);
+    const resetSeconds = count.retryAfter ?? count.windowSeconds;
+    for (const [name, value] of Object.entries(rateLimitHeaders('failed-key-checks', { ...count, resetSeconds }))) ctx.set(name, value);
+  }
+
   return async function authenticateApiKey(ctx, run) {
+    const blocked = limits?.failures.blocked('keyChecks', ctx.ip);
+    if (blocked !== undefined) {
+      throw tooManyRequests(`Too many requests with refused API keys came from this address. Try again in ${blocked} seconds.`, blocked);
+    }
+    try {
+      await authenticateAndRun(ctx, run);
+    } catch (error) {
+      await countFailure(ctx, error);
+      throw error;
+    }
+  };
+
+  async function authenticateAndRun(ctx: Parameters<Authenticate<ApiKeyCredential>>[0], run: Parameters<Authenticate<ApiKeyCredential>>[1]) {
     const token = extractBearer(ctx, API_KEY_REALM);
     if (!isWellFormedKey(token)) {
       (ctx.state as RequestState).refusal = 'malformed';
       throw refusalError('malformed', requirement.scope);
     }
     const tokenHash = hashToken(token);
+    const decision = await limits?.keys.take(tokenHash);
+    if (decision) {
+      const headers = rateLimitHeaders('key', decision);
+      for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
+      if (!decision.allowed) {
+        throw tooManyRequests(
+          `This API key may make ${decision.limit} requests per ${decision.windowSeconds} seconds. Try again in ${decision.resetSeconds} seconds.`,
+          Math.max(1, decision.resetSeconds),
+          headers,
+        );
+      }
+    }
     const credential = new Credential(mode === 'in-write' ? { tokenHash, requirement } : undefined, token, ctx, check, requirement.scope);
     if (mode !== 'in-write') await credential.verify();
     try {
@@ -137,5 +187,5 @@ export function createApiKeyAuthentication(deps: {
     }
     // Settled without `verify()`: the route's own write accepted the key.
     if ((credential.accepted || !credential.verified) && mode !== 'remote') usage.record(tokenHash, ctx.ip);
-  };
+  }
 }

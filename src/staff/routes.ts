@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { requestOrigin } from '../http/request-context.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { expects } from '../http/validation.js';
 import { requireRole } from './authenticate.js';
@@ -66,7 +67,7 @@ export function createStaffRoutes(deps: { service: StaffService }): AnyRoute[] {
         409: { description: 'An Owner\'s permission cannot be turned off' },
       },
       async handle(ctx, { principal, params, body }) {
-        const { staff, warnings } = await service.setSystemIntegrations(principal, params.staffId, body.systemIntegrations);
+        const { staff, warnings } = await service.setSystemIntegrations({ staff: principal, origin: requestOrigin(ctx) }, params.staffId, body.systemIntegrations);
         ctx.body = { ...present(staff), ...(warnings.length ? { warnings } : {}) };
       },
     }),

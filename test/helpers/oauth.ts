@@ -78,6 +78,9 @@ export async function api(
     method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
     headers,
     body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  }).catch((error: Error & { cause?: { message?: string; code?: string } }) => {
+    // undici's "fetch failed" hides why: say it.
+    throw new Error(`${options.method ?? 'request'} ${path}: ${error.message} (${error.cause?.code ?? ''} ${error.cause?.message ?? ''})`, { cause: error });
   });
   const text = await response.text();
   let body: unknown = text;

@@ -13,6 +13,8 @@ import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, openMigrated, type TestDatabase } from './database.js';
 
 export const DEMO_PASSWORD = 'demo-password';
+/** The tests' secrets key (seals the stored server keys). A test value, not a secret. */
+export const TEST_SECRETS_KEY = 'test-secrets-key-for-sealing-server-keys-0001';
 export { DEMO };
 
 export interface TestServer {
@@ -24,6 +26,8 @@ export interface TestServer {
   app: Koa;
   /** Writes the keys' noted uses now (the server does it every few seconds). */
   flushUsage(): Promise<void>;
+  /** Sends this process's key-limit counts to the shared store now (the server does it every 200 ms). */
+  flushLimits(): Promise<void>;
   /** Every log line the server wrote, raw. */
   logs: string[];
   close(): Promise<void>;
@@ -55,7 +59,9 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const database = options.share?.database ?? options.database ?? (await createTestDatabase());
-  const server = http.createServer();
+  // Idle keep-alive sockets outlive the client's (undici closes its own after 4 s): under load, a
+  // server closing a socket just as the client reuses it would read as a reset.
+  const server = http.createServer({ keepAliveTimeout: 30_000 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
@@ -63,6 +69,8 @@ export async function startTestServer(
     NODE_ENV: 'test',
     PUBLIC_URL: url,
     LOG_LEVEL: 'info',
+    // Stored signing and cookie keys are sealed, as in production.
+    SECRETS_KEY: TEST_SECRETS_KEY,
     ...(options.remoteIntrospection ? { LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
     ...database.env,
     ...options.env,
@@ -83,6 +91,7 @@ export async function startTestServer(
     app,
     logs,
     flushUsage: () => system.usage.flush(),
+    flushLimits: async () => system.limits?.keys.flush(),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

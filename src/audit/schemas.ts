@@ -1,0 +1,29 @@
+import { z } from 'zod';
+
+import { AUDIT_ACTIONS } from './model.js';
+
+export const auditQuery = z.strictObject({
+  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(50),
+  cursor: z.string().max(200, 'is not a cursor this list gave out').optional(),
+  action: z.enum(AUDIT_ACTIONS, { error: `must be one of: ${AUDIT_ACTIONS.join(', ')}` }).optional(),
+  keyId: z.uuid('must be an API key id').optional(),
+  actorId: z.uuid('must be a staff member id').optional(),
+  since: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date and time' }).pipe(z.coerce.date()).optional(),
+  until: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date and time' }).pipe(z.coerce.date()).optional(),
+});
+
+export const auditEventSchema = z
+  .object({
+    id: z.uuid(),
+    occurredAt: z.iso.datetime(),
+    action: z.enum(AUDIT_ACTIONS),
+    actor: z.object({ type: z.enum(['staff', 'system', 'secret-scanning']), id: z.uuid().nullable(), name: z.string().nullable() }),
+    target: z.object({ type: z.enum(['api_key', 'staff']), id: z.uuid(), name: z.string() }).nullable(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    requestId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'AuditEvent' });
+
+export const auditPageSchema = z.object({ items: z.array(auditEventSchema), nextCursor: z.string().nullable() }).meta({ id: 'AuditPage' });

@@ -1,0 +1,58 @@
+import { validationFailed } from '../http/errors.js';
+import type { StaffMember } from '../staff/model.js';
+import type { Actor, AuditAction, AuditEvent, NewAuditEvent } from './model.js';
+import type { AuditStore } from './store.js';
+
+/** The actor a staff member is in an event (the name is kept as it was then). */
+export function staffActor(staff: StaffMember): Actor {
+  return { type: 'staff', id: staff.id, name: staff.name };
+}
+
+/** An opaque cursor: the last event of a page. */
+function encodeCursor(event: AuditEvent): string {
+  return Buffer.from(`${event.occurredAt.toISOString()}|${event.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { occurredAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const occurredAt = new Date(at ?? '');
+  if (!id || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(occurredAt.getTime())) {
+    throw validationFailed([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
+  }
+  return { occurredAt, id };
+}
+
+export interface AuditListQuery {
+  limit: number;
+  cursor?: string;
+  action?: AuditAction;
+  keyId?: string;
+  actorId?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/**
+ * The audit log: services record events through it in the same transaction
+ * as the change they describe; staff read their facility's events.
+ */
+export function createAuditLog(deps: { store: AuditStore }) {
+  const { store } = deps;
+  return {
+    /** Records an event. Call it inside the change's transaction (`inTransaction`). */
+    record(event: NewAuditEvent): Promise<void> {
+      return store.append(event);
+    },
+
+    /** A page of the staff member's facility's events, newest first, and the cursor of the next page (null at the end). */
+    async list(staff: StaffMember, query: AuditListQuery): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
+      const { cursor, ...filters } = query;
+      const items = await store.list({ ...filters, facilityId: staff.facilityId, limit: query.limit + 1, ...(cursor ? { after: decodeCursor(cursor) } : {}) });
+      const more = items.length > query.limit;
+      const page = more ? items.slice(0, query.limit) : items;
+      return { items: page, nextCursor: more ? encodeCursor(page[page.length - 1]!) : null };
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;
