@@ -58,3 +58,8 @@ export async function isEmpty(db: Knex): Promise<boolean> {
   const row = await db('facilities').first('id');
   return !row;
 }
+
+/** True when the demo Owner exists (the start says how to sign in as them). */
+export async function hasDemoData(db: Knex): Promise<boolean> {
+  return (await db('staff').where({ id: DEMO.demoFitness.staff[0].id }).first('id')) !== undefined;
+}

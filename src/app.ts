@@ -139,6 +139,7 @@ export function createApp(deps: AppDeps): Koa {
     }),
     ...createLeadRoutes({ service: leadService }),
   ];
+  const openApiDocument = () => buildOpenApiDocument(routes, config);
   routes.push(createOpenApiRoute(routes, config));
   mountRoutes(api, routes, authenticators);
   // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
@@ -156,7 +157,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(health.routes());
 
-  app.use(createConsoleRouter().routes());
+  app.use(createConsoleRouter({ openApiDocument }).routes());
   app.use(createOAuthPages({ publicUrl: config.publicUrl, formTargets: config.octivAppRedirectUris }));
   app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production }), audit, limits: limits?.signIn }).routes());
   app.use(mount('/oauth', provider));

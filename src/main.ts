@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { isEmpty, seedDemo } from '../seeds/demo.js';
+import { hasDemoData, isEmpty, seedDemo } from '../seeds/demo.js';
 import { createSystem } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, DEV_DEFAULTS, loadConfig, type Config } from './config.js';
 import { startHousekeeping } from './db/housekeeping.js';
 import { createDatabase } from './db/knex.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -24,6 +24,7 @@ export async function start(config: Config, logger: Logger) {
     await seedDemo(db, { password: config.demoPassword });
     logger.info('fresh embedded database: demo data loaded (see README for the accounts)');
   }
+  const seeded = !config.production && (await hasDemoData(db));
 
   const system = await createSystem({ config, db, logger });
   const { app, housekeeping } = system;
@@ -47,6 +48,11 @@ export async function start(config: Config, logger: Logger) {
   });
   const { port } = server.address() as AddressInfo;
   logger.info({ port, publicUrl: config.publicUrl, database: config.database.kind }, 'listening');
+  if (!config.production) {
+    // One line for a person at the terminal (the JSON lines around it are for machines).
+    const demo = seeded ? ` and sign in as owner@demo.test with the password ${config.demoPassword === DEV_DEFAULTS.demoPassword ? 'demo-password' : 'DEMO_PASSWORD'}` : '';
+    process.stderr.write(`\nOctiv is ready: open ${config.publicUrl}/console/${demo}.\n\n`);
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -1,11 +1,13 @@
 import { access } from 'node:fs/promises';
 
-import test from 'ava';
+import { AxeBuilder } from '@axe-core/playwright';
+import test, { type ExecutionContext } from 'ava';
 import type { Browser, Page } from 'playwright-core';
 
 import { api } from './helpers/oauth.js';
 import { CHROMIUM, launchChromium, screenshot, signInThroughConsole } from './helpers/browser-ui.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { createKey } from './helpers/keys.js';
+import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 let browser: Browser;
@@ -23,15 +25,40 @@ test.after.always(async () => {
   await server?.close();
 });
 
-/** Runs `work` on a fresh page (its own cookies and clipboard), closed afterwards whatever happens. */
-async function withPage(work: (page: Page) => Promise<void>, viewport = { width: 1280, height: 860 }): Promise<void> {
+const SI = '/console/settings/system-integrations';
+const SWITCH = 'I have copied my API key and stored it securely';
+
+/**
+ * Runs `work` on a fresh page (its own cookies and clipboard), closed
+ * afterwards whatever happens. Anything the page logs as an error (a
+ * Content-Security-Policy refusal, a failed script) fails the test.
+ */
+async function withPage(t: ExecutionContext, work: (page: Page) => Promise<void>, viewport = { width: 1280, height: 860 }): Promise<void> {
   const context = await browser.newContext({ viewport });
+  const errors: string[] = [];
   try {
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-    await work(await context.newPage());
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      // The API's 4xx answers (a duplicate name, a lost permission) are the console's to explain; they are not page errors.
+      if (message.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())) errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(error.message));
+    await work(page);
   } finally {
     await context.close();
   }
+  t.deepEqual(errors, [], 'nothing logged as an error in the browser');
+}
+
+/** axe-core on the page as it is now (every page and dialog state the tests reach): any violation fails. */
+async function accessible(t: ExecutionContext, page: Page, state: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  t.deepEqual(
+    results.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`),
+    [],
+    `axe: ${state}`,
+  );
 }
 
 /** Fills the create dialog with a key name and asks for the key. */
@@ -41,30 +68,46 @@ async function generateKey(page: Page, name: string): Promise<void> {
   await page.getByRole('button', { name: 'Generate Key' }).click();
 }
 
-test.serial('the help page, end to end: grant, create, copy, list, use, delete', async (t) => {
-  await withPage(async (page) => {
+/** Acknowledges the once-shown key and closes its dialog. */
+async function acknowledge(page: Page, title = 'API Key Created'): Promise<void> {
+  const dialog = page.getByRole('dialog', { name: title });
+  await dialog.getByRole('switch', { name: SWITCH }).click();
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
+test.serial('the help page, end to end: grant, create, copy, list, use, delete, sign out', async (t) => {
+  await withPage(t, async (page) => {
     // A signed-out visitor is sent through /oauth login and back.
     await page.goto(`${server.url}/console/`);
     await page.waitForURL(/\/oauth\/interaction\//);
     await screenshot(page, '01-sign-in');
+    await accessible(t, page, 'sign-in page');
     await page.getByLabel('Email').fill('owner@demo.test');
     await page.getByLabel('Password').fill('demo-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Welcome, Olivia Owner' }).waitFor();
     t.notRegex(page.url(), /code=|state=/, 'no code or state left in the URL');
-    const stored = await page.evaluate(() => JSON.stringify(sessionStorage));
-    t.regex(stored, /accessToken/, 'the token is kept in session storage');
+    t.regex(await page.evaluate(() => JSON.stringify(sessionStorage)), /accessToken/, 'the token is kept in session storage');
+    t.is(await page.title(), 'Home · Octiv');
+    t.truthy(await page.getByRole('banner').getByText('Demo Fitness').isVisible(), 'the facility is named in the header');
+    t.regex(await page.getByRole('main').innerText(), /Octiv console of Demo Fitness/);
+    await accessible(t, page, 'home');
 
     // Staff > View/Edit > Access: the Owner grants System Integrations to the Admin.
     await page.getByRole('navigation').getByRole('link', { name: 'Staff' }).click();
     await page.getByRole('cell', { name: 'Adam Admin', exact: true }).waitFor();
+    t.is(await page.title(), 'Staff · Octiv');
     await screenshot(page, '02-staff');
+    await accessible(t, page, 'staff list');
     await page.getByRole('button', { name: 'Actions for Adam Admin' }).click();
+    await accessible(t, page, 'staff actions menu open');
     await page.getByRole('menuitem', { name: 'View/Edit' }).click();
     await page.getByRole('tab', { name: 'Access' }).click();
-    const checkbox = page.getByRole('checkbox', { name: 'System Integrations' });
+    const checkbox = page.getByRole('group', { name: 'Octiv Access' }).getByRole('checkbox', { name: 'System Integrations', exact: true });
     t.false(await checkbox.isChecked());
     t.truthy(await page.getByText('Ability to use oAuth Personal Access Tokens for machine-to-machine communications').isVisible());
+    await accessible(t, page, 'access tab');
     await checkbox.check();
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByRole('status').getByText('System Integrations is now on for Adam Admin.').waitFor();
@@ -84,21 +127,35 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete',
     await page.getByRole('button', { name: 'Submit' }).click();
     await page.getByRole('status').getByText('System Integrations is now off for Theo Trainer.').waitFor();
 
-    // Settings > System Integrations: create a key.
-    await page.getByRole('link', { name: 'System Integrations' }).click();
+    // Settings is a page of its own, leading to System Integrations.
+    await page.getByRole('navigation').getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    t.is(await page.title(), 'Settings · Octiv');
+    await accessible(t, page, 'settings');
+    await page.getByRole('main').getByRole('link', { name: 'System Integrations' }).click();
     await page.getByRole('heading', { name: 'API Keys' }).waitFor();
+    t.is(await page.title(), 'System Integrations · Octiv');
     await page.getByText('No API keys yet.').waitFor();
+    // How to connect a system is on the page before any key exists.
+    t.truthy(await page.getByRole('heading', { name: 'Connect your system' }).isVisible());
+    t.truthy(await page.getByText(`${server.url}/api/v1/leads`, { exact: true }).first().isVisible());
+    await accessible(t, page, 'system integrations, no keys');
+
+    // Create a key.
     await page.getByRole('button', { name: 'Create API Key' }).click();
     const create = page.getByRole('dialog', { name: 'Create API Key' });
     await create.waitFor();
     t.is(await page.getByLabel('Key Name').getAttribute('placeholder'), 'Landing Page Connector');
     t.true(await page.getByLabel('Key Name').evaluate((input) => input === document.activeElement), 'focus moves into the dialog');
+    t.regex(await create.innerText(), /For Demo Fitness/);
     await page.getByLabel('Key Name').fill('Landing Page Connector');
     await page.getByRole('checkbox', { name: 'leads:create' }).check();
+    await create.getByRole('radio', { name: 'In 90 days' }).check();
     await screenshot(page, '05-create-dialog');
+    await accessible(t, page, 'create dialog');
     await create.getByRole('button', { name: 'Generate Key' }).click();
 
-    // API Key Created: Done stays disabled until the toggle; Copy puts the key on the clipboard.
+    // API Key Created: Done stays disabled until the toggle; Copy puts the key on the clipboard; how to connect is right there.
     const created = page.getByRole('dialog', { name: 'API Key Created' });
     await created.waitFor();
     const key = await page.getByRole('textbox', { name: 'API key' }).inputValue();
@@ -107,25 +164,36 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete',
     t.true(await done.isDisabled());
     await page.keyboard.press('Escape');
     t.true(await created.isVisible(), 'Escape does not skip the confirmation');
-    await created.getByRole('button', { name: 'Copy' }).click();
+    await created.getByRole('button', { name: 'Copy', exact: true }).click();
     await created.getByText('Copied to the clipboard.').waitFor();
     t.is(await page.evaluate(() => navigator.clipboard.readText()), key);
+    t.truthy(await created.getByText('Authorization: Bearer <the API key>').isVisible());
+    await created.getByRole('button', { name: 'Copy example' }).click();
+    t.regex(await page.evaluate(() => navigator.clipboard.readText()), new RegExp(`^curl -sS ${server.url}/api/v1/leads`));
     t.true(await done.isDisabled());
     await screenshot(page, '06-key-created');
-    await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).check();
+    await accessible(t, page, 'key created dialog');
+    const toggle = created.getByRole('switch', { name: SWITCH });
+    t.is(await toggle.getAttribute('aria-checked'), 'false');
+    await toggle.click();
+    t.is(await toggle.getAttribute('aria-checked'), 'true');
     t.false(await done.isDisabled());
     await done.click();
     await created.waitFor({ state: 'detached' });
 
-    // The list shows name, scope and date, and never the key.
+    // The list: name, hint, scope, created (date, time, by whom), last use, expiry; never the key.
     const row = page.getByRole('row', { name: /Landing Page Connector/ });
     await row.waitFor();
     t.truthy(await row.getByRole('cell', { name: 'leads:create', exact: true }).isVisible());
-    const today = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric' }).format(new Date());
-    t.truthy(await row.getByRole('cell', { name: today, exact: true }).isVisible());
+    const rowText = await row.innerText();
+    t.regex(rowText, new RegExp(`oct_pat_…${key.slice(-4)}`));
+    t.regex(rowText, /\d{1,2}:\d\d (AM|PM)/, 'created to the minute');
+    t.regex(rowText, /by Olivia Owner/);
+    t.regex(rowText, /Never/, 'never used yet');
     t.false((await page.content()).includes(key), 'the key is gone from the page');
     t.false((await page.content()).includes(key.slice(8, 30)));
     await screenshot(page, '07-key-list');
+    await accessible(t, page, 'system integrations with a key');
 
     // The key works against the Leads API.
     const lead = await api(server, '/api/v1/leads', {
@@ -133,13 +201,19 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete',
       headers: { Authorization: `Bearer ${key}` },
     });
     t.is(lead.status, 201);
+    await server.flushUsage();
 
-    // Delete Key: confirm, and the key is refused at once.
+    // Delete Key: the dialog says what the key did; the key is refused at once.
+    await page.reload();
     await page.getByRole('button', { name: 'Delete Landing Page Connector' }).click();
     const confirm = page.getByRole('dialog', { name: 'Delete Key' });
     await confirm.waitFor();
-    t.regex(await confirm.innerText(), /immediate and cannot be undone/);
+    const confirmText = await confirm.innerText();
+    t.regex(confirmText, /immediate and cannot be undone/);
+    t.regex(confirmText, /from Demo Fitness/);
+    t.regex(confirmText, /It created 1 lead and was last used/);
     await screenshot(page, '08-delete-confirm');
+    await accessible(t, page, 'delete dialog');
     await confirm.getByRole('button', { name: 'Delete Key' }).click();
     await confirm.waitFor({ state: 'detached' });
     await page.getByText('No API keys yet.').waitFor();
@@ -150,38 +224,245 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete',
     t.is(refused.status, 401);
     await screenshot(page, '09-key-deleted');
 
-    // Sign out ends the session: the next visit asks for a password again.
+    // Sign out ends the session and says so; the next visit asks for a password again.
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
+    t.is(await page.title(), 'You are signed out · Octiv');
+    await accessible(t, page, 'signed out');
+    t.is(await page.evaluate(() => sessionStorage.getItem('octiv.session')), null);
+    await page.goto(`${server.url}/console/`);
     await page.waitForURL(/\/oauth\/interaction\//);
     t.truthy(await page.getByLabel('Password').isVisible());
-    t.is(await page.evaluate(() => sessionStorage.getItem('octiv.session')), null);
   });
 });
 
-test.serial('a trainer sees no System Integrations', async (t) => {
-  await withPage(async (page) => {
+test.serial('rotate a key, then end its grace period, from the console', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const first = await createKey(server, owner, 'CRM To Rotate');
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@demo.test');
+    await page.goto(`${server.url}${SI}`);
+    await page.getByRole('button', { name: 'Rotate CRM To Rotate' }).click();
+    const rotate = page.getByRole('dialog', { name: 'Rotate Key' });
+    await rotate.waitFor();
+    t.true(await rotate.getByRole('radio', { name: 'Keep it working for 1 day' }).isChecked(), 'a day of grace unless told otherwise');
+    await accessible(t, page, 'rotate dialog');
+    await rotate.getByRole('radio', { name: 'Keep it working for 1 hour' }).check();
+    await rotate.getByRole('button', { name: 'Rotate Key' }).click();
+    const shown = page.getByRole('dialog', { name: 'API Key Rotated' });
+    await shown.waitFor();
+    const second = await shown.getByRole('textbox', { name: 'API key' }).inputValue();
+    t.not(second, first.key);
+    t.true(await shown.getByRole('button', { name: 'Done' }).isDisabled(), 'the same acknowledgement before Done');
+    await acknowledge(page, 'API Key Rotated');
+
+    const row = page.getByRole('row', { name: /CRM To Rotate/ });
+    await row.getByText('Rotating').waitFor();
+    t.regex(await row.innerText(), /Old key: .*stops in (59 minutes|1 hour)/);
+    const post = (key: string) =>
+      api(server, '/api/v1/leads', { body: { firstName: 'R', lastName: 'K', email: `rotate.${Math.random()}@example.com` }, headers: { Authorization: `Bearer ${key}` } });
+    t.is((await post(first.key)).status, 201, 'the old key works during the grace period');
+    t.is((await post(second)).status, 201);
+    await screenshot(page, '15-rotating');
+    await accessible(t, page, 'a rotating key');
+
+    await row.getByRole('button', { name: 'End grace period now for CRM To Rotate' }).click();
+    await page.getByRole('status').getByText('The old key of "CRM To Rotate" stopped working.', { exact: false }).waitFor();
+    await row.getByText('Rotating').waitFor({ state: 'detached' });
+    t.is((await post(first.key)).status, 401);
+    t.is((await post(second)).status, 201);
+  });
+});
+
+test.serial('Activity: who did what, in plain words, with a key\'s history one click away and a CSV', async (t) => {
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@demo.test');
+    await page.goto(`${server.url}${SI}`);
+    await generateKey(page, 'Audited In Console');
+    await acknowledge(page);
+    await page.getByRole('link', { name: 'History of Audited In Console' }).click();
+    await page.getByRole('heading', { name: 'Activity' }).waitFor();
+    t.is(await page.title(), 'Activity · Octiv');
+    const events = page.getByRole('list', { name: 'Events, newest first' });
+    await events.getByText('Olivia Owner created the key “Audited In Console”').waitFor();
+    t.is(await events.getByRole('listitem').count(), 1, 'only this key\'s history');
+    await accessible(t, page, 'activity, one key');
+    // Three failed sign-ins for one account read as one line.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const login = await (await import('./helpers/oauth.js')).startLogin(server);
+      await login.submit('trainer@demo.test', 'not-the-password');
+    }
+    await page.getByLabel('Key').selectOption('');
+    await page.getByLabel('What').selectOption('staff.sign_in_failed');
+    await page.getByRole('list', { name: 'Events, newest first' }).getByText('3 failed sign-ins for trainer@demo.test').waitFor();
+    await screenshot(page, '16-activity');
+    await accessible(t, page, 'activity, failed sign-ins');
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download CSV' }).click();
+    const file = await download;
+    t.is(file.suggestedFilename(), 'activity.csv');
+    const csv = await (await file.createReadStream()).toArray();
+    t.regex(Buffer.concat(csv).toString('utf8'), /^id,occurredAt,action,/);
+  });
+});
+
+test.serial('a key found in public: the facility is told which, where and when; another facility sees nothing', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const leaked = await createKey(server, owner, 'Leaked Landing Page');
+  await server.db('api_keys').where({ id: leaked.id }).update({
+    revoked_at: server.db.fn.now(),
+    revoked_reason: 'leaked',
+    revoked_by_type: 'secret-scanning',
+    revocation_details: JSON.stringify({ url: 'https://github.com/someone/site/blob/main/.env', source: 'content' }),
+  });
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@demo.test');
+    await page.goto(`${server.url}${SI}`);
+    const notice = page.getByRole('region', { name: 'A key was found in public and revoked' });
+    await notice.waitFor();
+    t.regex(await notice.innerText(), /Leaked Landing Page was found at https:\/\/github\.com\/someone\/site\/blob\/main\/\.env \(content\)/);
+    t.truthy(await page.getByRole('row', { name: /Leaked Landing Page/ }).getByText('Revoked (leaked)').isVisible());
+    await accessible(t, page, 'leaked-key notice');
+  });
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@other.test');
+    await page.goto(`${server.url}${SI}`);
+    await page.getByRole('heading', { name: 'API Keys' }).waitFor();
+    await page.locator('.card table, .card .empty').first().waitFor();
+    t.is(await page.getByRole('region', { name: /found in public/ }).count(), 0);
+    t.false((await page.content()).includes('Leaked Landing Page'));
+  });
+});
+
+test.serial('the help page, sentence by sentence: Octiv Access, the toggle, the delete icon under Actions (wide and narrow)', async (t) => {
+  for (const width of [1280, 390]) {
+    await withPage(
+      t,
+      async (page) => {
+        await signInThroughConsole(page, server.url, 'owner@demo.test');
+        // "Staff > View/Edit > Access tab ... Under Octiv Access, check System Integrations."
+        await page.goto(`${server.url}/console/staff/${DEMO.demoFitness.staff[2].id}`);
+        await page.getByRole('tab', { name: 'Access', exact: true }).click();
+        const group = page.getByRole('group', { name: 'Octiv Access', exact: true });
+        t.truthy(await group.getByRole('checkbox', { name: 'System Integrations', exact: true }).isVisible());
+        // "Settings > System Integrations", "Create API Key", "Key Name", "Generate Key".
+        await page.getByRole('link', { name: 'Settings', exact: true }).click();
+        await page.getByRole('main').getByRole('link', { name: 'System Integrations', exact: true }).click();
+        await page.getByRole('button', { name: 'Create API Key', exact: true }).click();
+        await page.getByRole('textbox', { name: 'Key Name', exact: true }).fill(`Help Page ${width}`);
+        await page.getByRole('button', { name: 'Generate Key', exact: true }).click();
+        // "API Key Created ... Copy ... toggle I have copied my API key and stored it securely ... Done".
+        const created = page.getByRole('dialog', { name: 'API Key Created', exact: true });
+        await created.getByRole('button', { name: 'Copy', exact: true }).waitFor();
+        const toggle = created.getByRole('switch', { name: SWITCH, exact: true });
+        await toggle.focus();
+        await page.keyboard.press('Space');
+        t.is(await toggle.getAttribute('aria-checked'), 'true', 'Space turns the toggle on');
+        await created.getByRole('button', { name: 'Done', exact: true }).click();
+        // "Click the delete icon under Actions".
+        const header = page.getByRole('columnheader', { name: 'Actions', exact: true });
+        t.is(await header.count(), 1);
+        const headers = await page.getByRole('columnheader').allInnerTexts();
+        const row = page.getByRole('row', { name: new RegExp(`Help Page ${width}`) });
+        const cells = row.getByRole('cell');
+        const actionsCell = cells.nth(headers.findIndex((text) => text.trim() === 'Actions'));
+        const deleteButton = actionsCell.getByRole('button', { name: `Delete Help Page ${width}`, exact: true });
+        t.truthy(await deleteButton.isVisible());
+        if (width === 390) t.is(await actionsCell.evaluate((cell) => getComputedStyle(cell, '::before').content), '"Actions"', 'the stacked layout labels it Actions too');
+        await deleteButton.click();
+        await page.getByRole('dialog', { name: 'Delete Key', exact: true }).getByRole('button', { name: 'Delete Key', exact: true }).click();
+        await row.waitFor({ state: 'detached' });
+      },
+      { width, height: 860 },
+    );
+  }
+});
+
+test.serial('layout holds at 320, 390 and 1280 px with 100-character names: no horizontal scroll, every action on screen', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const longName = `${'Landing Page Connector For The Downtown Location '.repeat(3)}`.slice(0, 100);
+  const other = `${'W'.repeat(100)}`;
+  const keys = [await createKey(server, owner, longName), await createKey(server, owner, other)];
+  await api(server, `/api/v1/api-keys/${keys[0]!.id}/rotate`, { token: owner, body: { graceSeconds: 3600 } });
+  for (const width of [320, 390, 1280]) {
+    await withPage(
+      t,
+      async (page) => {
+        const fits = async (state: string) => {
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          t.true(overflow <= 0, `${width}px, ${state}: no horizontal scrolling (${overflow}px)`);
+        };
+        await signInThroughConsole(page, server.url, 'owner@demo.test');
+        await page.goto(`${server.url}${SI}`);
+        await page.getByRole('row', { name: new RegExp(other) }).waitFor();
+        await fits('key list');
+        for (const name of [longName, other]) {
+          for (const action of [`Delete ${name}`, `Rotate ${name}`]) {
+            const box = await page.getByRole('button', { name: action, exact: true }).boundingBox();
+            t.truthy(box && box.x >= 0 && box.x + box.width <= width, `${width}px: "${action.slice(0, 20)}…" on screen`);
+          }
+        }
+        const endGrace = await page.getByRole('button', { name: `End grace period now for ${longName}` }).boundingBox();
+        t.truthy(endGrace && endGrace.x + endGrace.width <= width);
+        if (width === 390) await screenshot(page, '13-mobile-list');
+        await accessible(t, page, `key list at ${width}px`);
+
+        await page.getByRole('button', { name: `Delete ${longName}` }).click();
+        const dialog = page.getByRole('dialog', { name: 'Delete Key' });
+        await dialog.waitFor();
+        await fits('delete dialog');
+        const box = await dialog.boundingBox();
+        t.truthy(box && box.x >= 0 && box.x + box.width <= width, 'the dialog fits');
+        await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+        await generateKey(page, `${width}px ${'N'.repeat(90)}`);
+        const created = page.getByRole('dialog', { name: 'API Key Created' });
+        await created.waitFor();
+        await fits('key created dialog');
+        const done = await created.getByRole('button', { name: 'Done' }).boundingBox();
+        t.truthy(done && done.x + done.width <= width, 'Done is on screen');
+        if (width === 390) await screenshot(page, '12-mobile-key-created');
+        await acknowledge(page);
+
+        await page.goto(`${server.url}/console/staff`);
+        await page.getByRole('cell', { name: 'Adam Admin', exact: true }).waitFor();
+        await fits('staff');
+        if (width === 390) await screenshot(page, '14-mobile-staff');
+      },
+      { width, height: 800 },
+    );
+  }
+});
+
+test.serial('a trainer sees no System Integrations; unknown pages say so', async (t) => {
+  await withPage(t, async (page) => {
     await signInThroughConsole(page, server.url, 'trainer@demo.test');
     await page.getByRole('heading', { name: 'Welcome, Theo Trainer' }).waitFor();
     t.is(await page.getByRole('link', { name: 'System Integrations' }).count(), 0);
     t.is(await page.getByRole('link', { name: 'Staff' }).count(), 0);
-    await page.goto(`${server.url}/console/settings/system-integrations`);
+    await page.goto(`${server.url}${SI}`);
     await page.getByText('You do not have the System Integrations permission.').waitFor();
     t.is(await page.getByRole('button', { name: 'Create API Key' }).count(), 0);
     await screenshot(page, '10-trainer');
+    await accessible(t, page, 'no permission');
+    await page.goto(`${server.url}/console/no/such/page`);
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    t.is(await page.title(), 'Page not found · Octiv');
+    await accessible(t, page, 'not found');
   });
 });
 
 test.serial('API errors in plain words: duplicate name, lost permission, expired sign-in', async (t) => {
-  await withPage(async (page) => {
+  await withPage(t, async (page) => {
     await signInThroughConsole(page, server.url, 'admin@demo.test');
-    await page.goto(`${server.url}/console/settings/system-integrations`);
+    await page.goto(`${server.url}${SI}`);
     await generateKey(page, 'CRM Sync');
-    await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).check();
-    await page.getByRole('button', { name: 'Done' }).click();
+    await acknowledge(page);
     // The same name again.
     await generateKey(page, 'crm sync');
     await page.getByText('An API key named "crm sync" already exists in this facility.', { exact: false }).waitFor();
     await screenshot(page, '11-duplicate-name');
+    await accessible(t, page, 'create dialog with an error');
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'detached' });
 
@@ -201,9 +482,9 @@ test.serial('API errors in plain words: duplicate name, lost permission, expired
 });
 
 test.serial('keyboard only: create and delete a key; focus moves into dialogs and back', async (t) => {
-  await withPage(async (page) => {
+  await withPage(t, async (page) => {
     await signInThroughConsole(page, server.url, 'owner@demo.test');
-    await page.goto(`${server.url}/console/settings/system-integrations`);
+    await page.goto(`${server.url}${SI}`);
     const createButton = page.getByRole('button', { name: 'Create API Key' });
     await page.locator('.card table, .card .empty').first().waitFor(); // the list has loaded
     await createButton.focus();
@@ -219,17 +500,18 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await page.keyboard.type('Keyboard Key');
     await page.keyboard.press('Tab'); // -> leads:create (already ticked: the only scope)
     t.true(await page.getByRole('checkbox', { name: 'leads:create' }).isChecked());
+    await page.keyboard.press('Tab'); // -> the expiry choices (one stop; arrows move within)
     await page.keyboard.press('Tab'); // -> Cancel
     await page.keyboard.press('Tab'); // -> Generate Key
     await page.keyboard.press('Enter');
     const created = page.getByRole('dialog', { name: 'API Key Created' });
     await created.waitFor();
     // Tab stays inside the dialog.
-    for (let index = 0; index < 6; index += 1) {
+    for (let index = 0; index < 10; index += 1) {
       await page.keyboard.press('Tab');
       t.true(await created.evaluate((dialog) => dialog.contains(document.activeElement)));
     }
-    await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).focus();
+    await created.getByRole('switch', { name: SWITCH }).focus();
     await page.keyboard.press('Space');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
@@ -250,23 +532,16 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
   });
 });
 
-test.serial('looks right at 390 px wide', async (t) => {
-  await withPage(async (page) => {
-    await signInThroughConsole(page, server.url, 'owner@demo.test');
-    await page.goto(`${server.url}/console/settings/system-integrations`);
-    await generateKey(page, 'Phone Check');
-    await page.getByRole('dialog', { name: 'API Key Created' }).waitFor();
-    await screenshot(page, '12-mobile-key-created');
-    await page.getByRole('switch', { name: 'I have copied my API key and stored it securely' }).check();
-    await page.getByRole('button', { name: 'Done' }).click();
-    await page.getByRole('row', { name: /Phone Check/ }).waitFor();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    t.true(overflow <= 0, `no horizontal scrolling (${overflow}px)`);
-    const deleteBox = await page.getByRole('button', { name: 'Delete Phone Check' }).boundingBox();
-    t.truthy(deleteBox && deleteBox.x + deleteBox.width <= 390, 'the delete button is on screen');
-    await screenshot(page, '13-mobile-list');
-    await page.goto(`${server.url}/console/staff`);
-    await page.getByRole('cell', { name: 'Adam Admin', exact: true }).waitFor();
-    await screenshot(page, '14-mobile-staff');
-  }, { width: 390, height: 844 });
+test.serial('the API reference at /docs is the OpenAPI document, readable, under the console\'s CSP', async (t) => {
+  await withPage(t, async (page) => {
+    const response = await page.goto(`${server.url}/docs`);
+    t.regex(response?.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+    await page.getByRole('heading', { name: 'Octiv System Integrations API' }).waitFor();
+    const document = (await api(server, '/api/v1/openapi.json')).body as { paths: Record<string, Record<string, { operationId: string }>> };
+    for (const operations of Object.values(document.paths)) {
+      for (const operation of Object.values(operations)) t.is(await page.locator(`#${operation.operationId}`).count(), 1, operation.operationId);
+    }
+    t.regex(await page.locator('#createLead').innerText(), /firstName/);
+    await accessible(t, page, 'API reference');
+  });
 });

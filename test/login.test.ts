@@ -31,6 +31,7 @@ test('staff sign in with authorization code + PKCE through the login form (openi
   t.deepEqual(me.body, {
     id: DEMO.demoFitness.staff[0].id,
     facilityId: DEMO.demoFitness.id,
+    facilityName: 'Demo Fitness',
     name: 'Olivia Owner',
     email: 'owner@demo.test',
     role: 'owner',

@@ -69,6 +69,8 @@ test('npm start on a fresh embedded database: migrates, loads the demo data, ser
   const server = await spawnServer({ DATA_DIR: dataDir });
   try {
     t.true(server.output.some((line) => line.includes('demo data loaded')));
+    // One line for a person: where the console is, and how to sign in.
+    await server.waitFor(/^Octiv is ready: open http:\/\/127\.0\.0\.1:\d+\/console\/ and sign in as owner@demo\.test with the password demo-password\.$/);
     const config = loadConfig({ PUBLIC_URL: server.url, DATA_DIR: dataDir });
     const token = await signIn({ url: server.url, config } as TestServer, 'owner@demo.test');
     const me = await fetch(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${token}` } });

@@ -28,7 +28,8 @@ interface Use {
  */
 export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: AuditLog; flushIntervalMs?: number }) {
   const { db, logger, audit } = deps;
-  const noted = new Map<string, number>();
+  // By secret, then by address: when each was last noted (no string built per request).
+  const noted = new Map<string, Map<string, number>>();
   let pending: Use[] = [];
   let flushing: Promise<void> | undefined;
 
@@ -80,7 +81,10 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
     flushing = undefined;
     // Forget notes old enough that the next use must be noted again.
     const horizon = Date.now() - USAGE_RESOLUTION_MS;
-    for (const [note, at] of noted) if (at < horizon) noted.delete(note);
+    for (const [tokenHash, addresses] of noted) {
+      for (const [ip, at] of addresses) if (at < horizon) addresses.delete(ip);
+      if (addresses.size === 0) noted.delete(tokenHash);
+    }
   }
 
   const timer = setInterval(() => void flush(), deps.flushIntervalMs ?? 5_000);
@@ -89,11 +93,12 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
   return {
     /** Notes a use of a secret from an address (cheap; never waits). */
     record(tokenHash: string, ip: string): void {
-      const note = `${tokenHash} ${ip}`;
       const now = Date.now();
-      const last = noted.get(note);
+      let addresses = noted.get(tokenHash);
+      const last = addresses?.get(ip);
       if (last !== undefined && now - last < USAGE_RESOLUTION_MS) return;
-      noted.set(note, now);
+      if (!addresses) noted.set(tokenHash, (addresses = new Map()));
+      addresses.set(ip, now);
       pending.push({ tokenHash, ip, at: new Date(now) });
     },
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 
 import { AppError } from '../http/errors.js';
+import { renderApiReference } from './docs.js';
 
 /** Built by `npm run build` (esbuild) into dist/console. */
 const BUILD_DIR = path.resolve(import.meta.dirname, '../../console');
@@ -30,7 +31,7 @@ const CONTENT_SECURITY_POLICY = [
  * served at /console. Every /console path answers the same page; the app
  * routes on the client.
  */
-export function createConsoleRouter() {
+export function createConsoleRouter(deps: { openApiDocument: () => Record<string, unknown> }) {
   const cache = new Map<string, Buffer>();
   const load = async (file: string): Promise<Buffer> => {
     const cached = cache.get(file);
@@ -47,7 +48,21 @@ export function createConsoleRouter() {
   // Strict: "/console" and "/console/" are different paths here.
   const router = new Router({ strict: true });
   router.get('/', (ctx) => ctx.redirect('/console/'));
+  // Browsers ask for it on every page: an empty answer, not a 404 in their console.
+  router.get('/favicon.ico', (ctx) => {
+    ctx.status = 204;
+    ctx.set('Cache-Control', 'public, max-age=86400');
+  });
   router.get('/console', (ctx) => ctx.redirect('/console/'));
+  // The API reference, rendered from the OpenAPI document (the same one /api/v1/openapi.json serves).
+  let reference: string | undefined;
+  router.get('/docs', (ctx) => {
+    reference ??= renderApiReference(deps.openApiDocument());
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    ctx.body = reference;
+  });
   router.get('/console/assets/:file', async (ctx) => {
     const type = ASSETS[ctx.params.file ?? ''];
     if (!type) return;

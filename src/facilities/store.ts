@@ -33,11 +33,6 @@ function toPolicy(row: PolicyRow): KeyPolicy {
 
 export function createFacilityStore(db: Knex) {
   return {
-    async findName(facilityId: string): Promise<string | undefined> {
-      const row = (await queryable(db)('facilities').select('name').where({ id: facilityId }).first()) as { name: string } | undefined;
-      return row?.name;
-    },
-
     async keyPolicy(facilityId: string): Promise<KeyPolicy> {
       const row = (await queryable(db)('facilities').select(POLICY_COLUMNS).where({ id: facilityId }).first()) as PolicyRow | undefined;
       if (!row) throw new Error(`no facility ${facilityId}`);

@@ -34,17 +34,19 @@ const keyOf = (value: string) => createHash('sha256').update(value).digest('base
  */
 export function createFailureLimits(deps: { store: LimitStore; logger: Logger }) {
   const { store, logger } = deps;
-  const blockedUntil = new Map<string, number>();
+  // By kind, then by address: no string built per request to look one up.
+  const blockedUntil: Record<FailureKind, Map<string, number>> = { keyChecks: new Map(), clientAuth: new Map() };
 
   return {
     /** Seconds until the address may try again, or undefined when it is not blocked. */
     blocked(kind: FailureKind, ip: string): number | undefined {
-      const id = `${kind} ${ip}`;
-      const until = blockedUntil.get(id);
+      const blocked = blockedUntil[kind];
+      if (blocked.size === 0) return undefined;
+      const until = blocked.get(ip);
       if (until === undefined) return undefined;
       const left = until - Date.now();
       if (left > 0) return Math.ceil(left / 1000);
-      blockedUntil.delete(id);
+      blocked.delete(ip);
       return undefined;
     },
 
@@ -54,10 +56,11 @@ export function createFailureLimits(deps: { store: LimitStore; logger: Logger })
       const count = (remaining: number, retryAfter?: number): FailureCount => ({ limit: points, windowSeconds: durationSeconds, remaining, retryAfter });
       const block = (msBeforeNext: number) => {
         const retryAfter = Math.max(1, Math.ceil(msBeforeNext / 1000));
-        blockedUntil.set(`${kind} ${ip}`, Date.now() + retryAfter * 1000);
-        if (blockedUntil.size > 100_000) {
+        const blocked = blockedUntil[kind];
+        blocked.set(ip, Date.now() + retryAfter * 1000);
+        if (blocked.size > 100_000) {
           const now = Date.now();
-          for (const [id, until] of blockedUntil) if (until <= now) blockedUntil.delete(id);
+          for (const [address, until] of blocked) if (until <= now) blocked.delete(address);
         }
         return retryAfter;
       };

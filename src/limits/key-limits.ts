@@ -71,12 +71,16 @@ export function createKeyLimits(deps: { db: Knex; store: LimitStore; logger: Log
     return row && { keyId: row.key_id, limit: row.rate_limit, windowSeconds: row.rate_window_seconds };
   }
 
-  /** The key's policy: from memory, or read (and kept a minute). Undefined for a secret that is not ours. */
-  async function policyOf(tokenHash: string): Promise<KeyPolicy | undefined> {
+  /**
+   * The key's policy: from memory (no promise: the hot path stays
+   * synchronous), or read and kept a minute. Undefined for a secret that is
+   * not ours.
+   */
+  function policyOf(tokenHash: string): KeyPolicy | undefined | Promise<KeyPolicy | undefined> {
     const now = Date.now();
     const known = policies.get(tokenHash);
     if (known && now - known.loadedAt < POLICY_TTL_MS) return known.policy;
-    if (known?.loading) return known.loading;
+    if (known?.loading) return known.policy ?? known.loading;
     const loading = loadPolicy(tokenHash).then(
       (policy) => {
         policies.set(tokenHash, { policy, loadedAt: Date.now() });
@@ -149,26 +153,32 @@ export function createKeyLimits(deps: { db: Knex; store: LimitStore; logger: Log
   }, SYNC_INTERVAL_MS);
   timer.unref();
 
+  function decide(policy: KeyPolicy | undefined): KeyLimitDecision | undefined {
+    if (!policy) return undefined;
+    const now = Date.now();
+    const window = windowOf(policy, now);
+    const used = window.counted + window.sending + window.pending;
+    const allowed = used < policy.limit;
+    if (allowed) window.pending += 1;
+    return {
+      allowed,
+      limit: policy.limit,
+      windowSeconds: policy.windowSeconds,
+      remaining: Math.max(0, policy.limit - used - (allowed ? 1 : 0)),
+      resetSeconds: Math.max(0, Math.ceil((window.endsAt - now) / 1000)),
+    };
+  }
+
   return {
     /**
      * Counts a request against the key's limit, or refuses it. Undefined for
      * a secret that is not a key of ours (the key check refuses it anyway).
+     * Synchronous once the key's policy is known (the common case); a
+     * promise only while it is first read.
      */
-    async take(tokenHash: string): Promise<KeyLimitDecision | undefined> {
-      const policy = await policyOf(tokenHash);
-      if (!policy) return undefined;
-      const now = Date.now();
-      const window = windowOf(policy, now);
-      const used = window.counted + window.sending + window.pending;
-      const allowed = used < policy.limit;
-      if (allowed) window.pending += 1;
-      return {
-        allowed,
-        limit: policy.limit,
-        windowSeconds: policy.windowSeconds,
-        remaining: Math.max(0, policy.limit - used - (allowed ? 1 : 0)),
-        resetSeconds: Math.max(0, Math.ceil((window.endsAt - now) / 1000)),
-      };
+    take(tokenHash: string): KeyLimitDecision | undefined | Promise<KeyLimitDecision | undefined> {
+      const policy = policyOf(tokenHash);
+      return policy instanceof Promise ? policy.then(decide) : decide(policy);
     },
 
     /** Sends the counts now (the timer does it every 200 ms; tests and shutdown too). */

@@ -32,7 +32,7 @@ export function clientsFor(config: Config): ClientMetadata[] {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       redirect_uris: config.octivAppRedirectUris,
-      post_logout_redirect_uris: [`${config.publicUrl}/console/`],
+      post_logout_redirect_uris: [`${config.publicUrl}/console/signed-out`, `${config.publicUrl}/console/`],
     },
     {
       client_id: config.leadsApiClient.id,

@@ -59,16 +59,14 @@ function refusalError(reason: KeyRefusal, scope: string) {
   return bearerChallenge({ realm: API_KEY_REALM, error: 'invalid_token', description });
 }
 
-/** The IETF httpapi ratelimit headers (draft 09 structured fields) of one policy. */
-function rateLimitHeaders(name: string, figures: { limit: number; windowSeconds: number; remaining: number; resetSeconds: number }): Record<string, string> {
-  return {
-    'RateLimit-Policy': `"${name}";q=${figures.limit};w=${figures.windowSeconds}`,
-    RateLimit: `"${name}";r=${figures.remaining};t=${figures.resetSeconds}`,
-  };
+/** The IETF httpapi ratelimit headers (draft 09 structured fields) of one policy, on every answer. */
+function setRateLimitHeaders(ctx: Context, name: string, figures: { limit: number; windowSeconds: number; remaining: number; resetSeconds: number }): void {
+  ctx.set('RateLimit-Policy', `"${name}";q=${figures.limit};w=${figures.windowSeconds}`);
+  ctx.set('RateLimit', `"${name}";r=${figures.remaining};t=${figures.resetSeconds}`);
 }
 
-function tooManyRequests(detail: string, retryAfter: number, headers: Record<string, string> = {}): AppError {
-  return new AppError({ status: 429, code: 'rate-limited', title: 'Too many requests', detail, headers: { ...headers, 'Retry-After': String(retryAfter) } });
+function tooManyRequests(detail: string, retryAfter: number): AppError {
+  return new AppError({ status: 429, code: 'rate-limited', title: 'Too many requests', detail, headers: { 'Retry-After': String(retryAfter) } });
 }
 
 class Credential implements ApiKeyCredential {
@@ -134,58 +132,57 @@ export function createApiKeyAuthentication(deps: {
       : (token: string) => verifier.verify(token, requirement);
 
   /** A refused key (any 401 from here) counts against the client's address; past the limit it gets 429. */
-  async function countFailure(ctx: Parameters<Authenticate<ApiKeyCredential>>[0], error: unknown): Promise<void> {
-    if (!limits || (error as { status?: number }).status !== 401) return;
-    const count = await limits.failures.fail('keyChecks', ctx.ip);
-    const resetSeconds = count.retryAfter ?? count.windowSeconds;
-    for (const [name, value] of Object.entries(rateLimitHeaders('failed-key-checks', { ...count, resetSeconds }))) ctx.set(name, value);
+  async function countFailure(ctx: Parameters<Authenticate<ApiKeyCredential>>[0], ip: string): Promise<void> {
+    const count = await limits!.failures.fail('keyChecks', ip);
+    setRateLimitHeaders(ctx, 'failed-key-checks', { ...count, resetSeconds: count.retryAfter ?? count.windowSeconds });
   }
 
   return async function authenticateApiKey(ctx, run) {
-    const blocked = limits?.failures.blocked('keyChecks', ctx.ip);
+    const ip = ctx.ip;
+    const blocked = limits?.failures.blocked('keyChecks', ip);
     if (blocked !== undefined) {
       throw tooManyRequests(`Too many requests with refused API keys came from this address. Try again in ${blocked} seconds.`, blocked);
     }
+    let credential: Credential | undefined;
+    let tokenHash = '';
     try {
-      await authenticateAndRun(ctx, run);
-    } catch (error) {
-      await countFailure(ctx, error);
-      throw error;
-    }
-  };
-
-  async function authenticateAndRun(ctx: Parameters<Authenticate<ApiKeyCredential>>[0], run: Parameters<Authenticate<ApiKeyCredential>>[1]) {
-    const token = extractBearer(ctx, API_KEY_REALM);
-    if (!isWellFormedKey(token)) {
-      (ctx.state as RequestState).refusal = 'malformed';
-      throw refusalError('malformed', requirement.scope);
-    }
-    const tokenHash = hashToken(token);
-    const decision = await limits?.keys.take(tokenHash);
-    if (decision) {
-      const headers = rateLimitHeaders('key', decision);
-      for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
-      if (!decision.allowed) {
-        throw tooManyRequests(
-          `This API key may make ${decision.limit} requests per ${decision.windowSeconds} seconds. Try again in ${decision.resetSeconds} seconds.`,
-          Math.max(1, decision.resetSeconds),
-          headers,
+      const token = extractBearer(ctx, API_KEY_REALM);
+      if (!isWellFormedKey(token)) {
+        (ctx.state as RequestState).refusal = 'malformed';
+        throw refusalError('malformed', requirement.scope);
+      }
+      tokenHash = hashToken(token);
+      if (limits) {
+        const taken = limits.keys.take(tokenHash);
+        const decision = taken instanceof Promise ? await taken : taken;
+        if (decision) {
+          setRateLimitHeaders(ctx, 'key', decision);
+          if (!decision.allowed) {
+            throw tooManyRequests(
+              `This API key may make ${decision.limit} requests per ${decision.windowSeconds} seconds. Try again in ${decision.resetSeconds} seconds.`,
+              Math.max(1, decision.resetSeconds),
+            );
+          }
+        }
+      }
+      credential = new Credential(mode === 'in-write' ? { tokenHash, requirement } : undefined, token, ctx, check, requirement.scope);
+      if (mode !== 'in-write') await credential.verify();
+      await run(credential);
+    } catch (thrown) {
+      let error = thrown;
+      const status = (thrown as { status?: number }).status;
+      // A request with a bad key gets its 401/403, never a hint about its input.
+      if (credential && !credential.verified && status !== undefined && status < 500) {
+        error = await credential.verify().then(
+          () => thrown,
+          (refusal: unknown) => refusal,
         );
       }
-    }
-    const credential = new Credential(mode === 'in-write' ? { tokenHash, requirement } : undefined, token, ctx, check, requirement.scope);
-    if (mode !== 'in-write') await credential.verify();
-    try {
-      await run(credential);
-    } catch (error) {
-      // A request with a bad key gets its 401/403, never a hint about its input.
-      if (!credential.verified && (error as { status?: number }).status !== undefined && (error as { status: number }).status < 500) {
-        await credential.verify();
-      }
-      if (credential.accepted && mode !== 'remote') usage.record(tokenHash, ctx.ip);
+      if (credential?.accepted && mode !== 'remote') usage.record(tokenHash, ip);
+      if (limits && (error as { status?: number }).status === 401) await countFailure(ctx, ip);
       throw error;
     }
     // Settled without `verify()`: the route's own write accepted the key.
-    if ((credential.accepted || !credential.verified) && mode !== 'remote') usage.record(tokenHash, ctx.ip);
-  }
+    if ((credential.accepted || !credential.verified) && mode !== 'remote') usage.record(tokenHash, ip);
+  };
 }

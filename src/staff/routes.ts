@@ -32,7 +32,7 @@ export function createStaffRoutes(deps: { service: StaffService }): AnyRoute[] {
       security: 'staff',
       responses: { 200: { description: 'The signed-in staff member', body: meSchema } },
       async handle(ctx, { principal: staff }) {
-        ctx.body = { ...present(staff), facilityId: staff.facilityId };
+        ctx.body = { ...present(staff), facilityId: staff.facilityId, facilityName: await service.facilityName(staff) };
       },
     }),
     defineRoute({

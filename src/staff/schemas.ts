@@ -16,4 +16,4 @@ export const staffSchema = z
   })
   .meta({ id: 'Staff' });
 
-export const meSchema = staffSchema.extend({ facilityId: z.uuid() }).meta({ id: 'Me' });
+export const meSchema = staffSchema.extend({ facilityId: z.uuid(), facilityName: z.string() }).meta({ id: 'Me' });

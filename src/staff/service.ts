@@ -17,6 +17,11 @@ export function createStaffService(deps: { db: Knex; store: StaffStore; audit: A
       return store.listByFacility(actor.facilityId);
     },
 
+    /** The name of the staff member's facility (the console shows it, so two gyms' Owners can tell their pages apart). */
+    async facilityName(staff: StaffMember): Promise<string> {
+      return (await store.facilityName(staff.facilityId)) ?? '';
+    },
+
     /**
      * Turns System Integrations on or off for a staff member of the actor's
      * facility. An Owner always has it; granting it to a Trainer works but

@@ -56,6 +56,11 @@ export function createStaffStore(db: Knex) {
       return row && { member: toStaffMember(row), passwordHash: row.password_hash };
     },
 
+    async facilityName(facilityId: string): Promise<string | undefined> {
+      const row = (await queryable(db)('facilities').select('name').where({ id: facilityId }).first()) as { name: string } | undefined;
+      return row?.name;
+    },
+
     async setSystemIntegrations(facilityId: string, id: string, enabled: boolean): Promise<StaffMember | undefined> {
       const [row] = await queryable(db)<StaffRow>('staff')
         .where({ id, facility_id: facilityId })

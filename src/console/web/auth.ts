@@ -5,6 +5,8 @@
  * are removed from the address bar as soon as they are read.
  */
 const CLIENT_ID = 'octiv-app';
+/** Where sign-out lands: a page that says so, instead of a bare sign-in form. */
+export const SIGNED_OUT_PATH = '/console/signed-out';
 const STORAGE_KEY = 'octiv.session';
 const PENDING_KEY = 'octiv.pending-login';
 
@@ -95,7 +97,7 @@ export async function completeSignIn(): Promise<string> {
     expiresAt: Date.now() + (tokens.expires_in - 30) * 1000,
   };
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-  return pending.returnTo.startsWith('/console') && pending.returnTo !== '/console/callback' ? pending.returnTo : '/console/';
+  return pending.returnTo.startsWith('/console') && !pending.returnTo.startsWith('/console/callback') && !pending.returnTo.startsWith(SIGNED_OUT_PATH) ? pending.returnTo : '/console/';
 }
 
 /** Forgets the tokens here and ends the session at /oauth too. */
@@ -105,7 +107,7 @@ export function signOut(): void {
   const url = new URL(`${issuer}/session/end`);
   url.search = new URLSearchParams({
     client_id: CLIENT_ID,
-    post_logout_redirect_uri: `${origin}/console/`,
+    post_logout_redirect_uri: `${origin}${SIGNED_OUT_PATH}`,
     ...(session?.idToken ? { id_token_hint: session.idToken } : {}),
   }).toString();
   window.location.assign(url.toString());

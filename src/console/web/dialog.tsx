@@ -16,6 +16,8 @@ export function Dialog(props: {
   onEscape?: () => void;
   returnFocus?: () => HTMLElement | null;
   describedBy?: string;
+  /** A dialog with more to read (the once-shown key and how to connect). */
+  wide?: boolean;
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const titleId = useId();
@@ -65,7 +67,7 @@ export function Dialog(props: {
   // Rendered outside #page, which is inert while the dialog is open.
   return createPortal(
     <div class="backdrop">
-      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby={titleId} aria-describedby={props.describedBy} ref={ref}>
+      <div class={props.wide ? 'dialog wide' : 'dialog'} role="dialog" aria-modal="true" aria-labelledby={titleId} aria-describedby={props.describedBy} ref={ref}>
         <h2 id={titleId}>{props.title}</h2>
         {props.children}
       </div>

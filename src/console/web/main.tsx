@@ -1,22 +1,147 @@
-import { render } from 'preact';
+import { render, type JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 
 import { ApiError, call, SESSION_EXPIRED, type Me } from './api.js';
-import { completeSignIn, currentSession, signIn, signOut } from './auth.js';
+import { completeSignIn, currentSession, signIn, signOut, SIGNED_OUT_PATH } from './auth.js';
 import { ROLE_NAMES } from './labels.js';
+import { Activity } from './pages/activity.js';
 import { StaffDetail, StaffList } from './pages/staff.js';
 import { SystemIntegrations } from './pages/system-integrations.js';
 
+const HOME = '/console/';
+const STAFF = '/console/staff';
+const SETTINGS = '/console/settings';
 const SI_PATH = '/console/settings/system-integrations';
+const ACTIVITY = `${SI_PATH}/activity`;
+
+type Navigate = (to: string) => void;
+
+function Link(props: { to: string; navigate: Navigate; current?: boolean; children: string }) {
+  return (
+    <a href={props.to} aria-current={props.current ? 'page' : undefined} onClick={(event) => (event.preventDefault(), props.navigate(props.to))}>
+      {props.children}
+    </a>
+  );
+}
+
+function NoPermission() {
+  return <p class="notice">You do not have the System Integrations permission. An Owner can grant it on the Staff Access tab.</p>;
+}
+
+function Home(props: { me: Me; navigate: Navigate }) {
+  const { me } = props;
+  return (
+    <section aria-labelledby="home-title">
+      <h1 id="home-title" tabIndex={-1}>
+        Welcome, {me.name}
+      </h1>
+      <p>
+        This is the Octiv console of <strong>{me.facilityName}</strong>, where you decide which staff may manage integrations and which outside systems (a CRM, a
+        landing page) may send leads to your facility with an API key. You are signed in as {ROLE_NAMES[me.role]}.
+      </p>
+      <ul class="tiles">
+        {me.role !== 'trainer' && (
+          <li>
+            <Link to={STAFF} navigate={props.navigate}>
+              Staff
+            </Link>
+            <span class="muted block">Your team, and who has the System Integrations permission.</span>
+          </li>
+        )}
+        {me.permissions.systemIntegrations && (
+          <li>
+            <Link to={SI_PATH} navigate={props.navigate}>
+              System Integrations
+            </Link>
+            <span class="muted block">Create, rotate and delete API keys, and see how to connect a system.</span>
+          </li>
+        )}
+      </ul>
+      {me.role === 'trainer' && !me.permissions.systemIntegrations && <p class="muted">There is nothing to manage here for your role.</p>}
+    </section>
+  );
+}
+
+function Settings(props: { me: Me; navigate: Navigate }) {
+  return (
+    <section aria-labelledby="settings-title">
+      <h1 id="settings-title" tabIndex={-1}>
+        Settings
+      </h1>
+      {props.me.permissions.systemIntegrations ? (
+        <ul class="tiles">
+          <li>
+            <Link to={SI_PATH} navigate={props.navigate}>
+              System Integrations
+            </Link>
+            <span class="muted block">API keys for outside systems, how to connect them, and the key settings.</span>
+          </li>
+          <li>
+            <Link to={ACTIVITY} navigate={props.navigate}>
+              Activity
+            </Link>
+            <span class="muted block">Who did what to the keys and the permission, and every sign-in.</span>
+          </li>
+        </ul>
+      ) : (
+        <NoPermission />
+      )}
+    </section>
+  );
+}
+
+function NotFound(props: { navigate: Navigate }) {
+  return (
+    <section aria-labelledby="missing-title">
+      <h1 id="missing-title" tabIndex={-1}>
+        Page not found
+      </h1>
+      <p>There is no page at this address.</p>
+      <p>
+        <Link to={HOME} navigate={props.navigate}>
+          Go to the home page
+        </Link>
+      </p>
+    </section>
+  );
+}
+
+/** The page for a path: its title (for document.title) and what it shows. */
+function route(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void, onChanged: () => void): { title: string; view: JSX.Element } {
+  const staffMatch = /^\/console\/staff\/([\w-]+)$/.exec(path);
+  if (path === HOME) return { title: 'Home', view: <Home me={me} navigate={navigate} /> };
+  if (path === SETTINGS) return { title: 'Settings', view: <Settings me={me} navigate={navigate} /> };
+  if (path === SI_PATH || path === ACTIVITY) {
+    const title = path === SI_PATH ? 'System Integrations' : 'Activity';
+    if (!me.permissions.systemIntegrations) {
+      return {
+        title,
+        view: (
+          <section>
+            <h1 tabIndex={-1}>{title}</h1>
+            <NoPermission />
+          </section>
+        ),
+      };
+    }
+    return {
+      title,
+      view: path === SI_PATH ? <SystemIntegrations me={me} navigate={navigate} onError={onError} /> : <Activity navigate={navigate} onError={onError} />,
+    };
+  }
+  if (path === STAFF) return { title: 'Staff', view: <StaffList navigate={navigate} onError={onError} /> };
+  if (staffMatch) return { title: 'Staff member', view: <StaffDetail staffId={staffMatch[1]!} me={me} navigate={navigate} onError={onError} onChanged={onChanged} /> };
+  return { title: 'Page not found', view: <NotFound navigate={navigate} /> };
+}
 
 function App() {
   const [path, setPath] = useState(window.location.pathname);
   const [me, setMe] = useState<Me>();
   const [banner, setBanner] = useState<{ message: string; signInAgain: boolean }>();
 
-  const navigate = (to: string) => {
+  const navigate: Navigate = (to) => {
     window.history.pushState(null, '', to);
-    setPath(to);
+    setPath(new URL(to, window.location.origin).pathname);
     setBanner(undefined);
     window.scrollTo(0, 0);
     requestAnimationFrame(() => document.querySelector<HTMLElement>('main h1')?.focus());
@@ -34,44 +159,10 @@ function App() {
     return () => window.removeEventListener('popstate', onPop);
   }, []);
 
-  const link = (to: string, label: string) => (
-    <a href={to} aria-current={path.startsWith(to) ? 'page' : undefined} onClick={(event) => (event.preventDefault(), navigate(to))}>
-      {label}
-    </a>
-  );
-
-  let page = null;
-  if (me) {
-    const staffMatch = /^\/console\/staff\/([\w-]+)$/.exec(path);
-    if (path === SI_PATH) {
-      page = me.permissions.systemIntegrations ? (
-        <SystemIntegrations onError={onError} />
-      ) : (
-        <section>
-          <h1 tabIndex={-1}>System Integrations</h1>
-          <p class="notice">You do not have the System Integrations permission. An Owner can grant it on the Staff Access tab.</p>
-        </section>
-      );
-    } else if (staffMatch) {
-      page = <StaffDetail staffId={staffMatch[1]!} me={me} navigate={navigate} onError={onError} onChanged={() => void loadMe()} />;
-    } else if (path === '/console/staff') {
-      page = <StaffList navigate={navigate} onError={onError} />;
-    } else {
-      page = (
-        <section>
-          <h1 tabIndex={-1}>Welcome, {me.name}</h1>
-          <p class="muted">
-            Signed in as {ROLE_NAMES[me.role]}.{' '}
-            {me.permissions.systemIntegrations
-              ? 'Manage API keys under Settings > System Integrations.'
-              : me.role === 'trainer'
-                ? 'There is nothing to manage here for your role.'
-                : 'See your team under Staff.'}
-          </p>
-        </section>
-      );
-    }
-  }
+  const page = me ? route(path, me, navigate, onError, () => void loadMe()) : undefined;
+  useEffect(() => {
+    document.title = `${page?.title ?? 'Loading'} · Octiv`;
+  }, [page?.title]);
 
   return (
     <>
@@ -79,14 +170,30 @@ function App() {
         Skip to content
       </a>
       <header class="top">
-        <span class="brand">Octiv</span>
+        <span class="brand">
+          Octiv{me && <span class="facility">{me.facilityName}</span>}
+        </span>
         {me && (
           <nav aria-label="Main">
-            {me.role !== 'trainer' && link('/console/staff', 'Staff')}
+            <Link to={HOME} navigate={navigate} current={path === HOME}>
+              Home
+            </Link>
+            {me.role !== 'trainer' && (
+              <Link to={STAFF} navigate={navigate} current={path.startsWith(STAFF)}>
+                Staff
+              </Link>
+            )}
             {me.permissions.systemIntegrations && (
               <span class="nav-group">
-                <span class="nav-label">Settings</span>
-                {link(SI_PATH, 'System Integrations')}
+                <Link to={SETTINGS} navigate={navigate} current={path === SETTINGS}>
+                  Settings
+                </Link>
+                <span class="nav-sep" aria-hidden="true">
+                  ›
+                </span>
+                <Link to={SI_PATH} navigate={navigate} current={path.startsWith(SI_PATH)}>
+                  System Integrations
+                </Link>
               </span>
             )}
           </nav>
@@ -110,17 +217,21 @@ function App() {
           </div>
         )}
         {!me && !banner && <p aria-live="polite">Loading…</p>}
-        {page}
+        {page?.view}
       </main>
     </>
   );
 }
 
-function SignInProblem(props: { message: string }) {
+/** A page of its own, outside the signed-in app (sign-in problems, signed out). */
+function Standalone(props: { title: string; message: string; alert?: boolean }) {
+  useEffect(() => {
+    document.title = `${props.title} · Octiv`;
+  }, []);
   return (
-    <main id="main">
-      <h1>Sign-in problem</h1>
-      <p class="error" role="alert">
+    <main id="main" class="standalone">
+      <h1>{props.title}</h1>
+      <p class={props.alert ? 'error' : undefined} role={props.alert ? 'alert' : 'status'}>
         {props.message}
       </p>
       <button type="button" onClick={() => void signIn('/console/')}>
@@ -133,17 +244,21 @@ function SignInProblem(props: { message: string }) {
 async function start(): Promise<void> {
   const root = document.getElementById('page')!;
   root.replaceChildren(); // the static "Loading…" placeholder
+  if (window.location.pathname === SIGNED_OUT_PATH) {
+    render(<Standalone title="You are signed out" message="You signed out of the Octiv console. Sign in again to continue." />, root);
+    return;
+  }
   if (window.location.pathname === '/console/callback') {
     try {
       const next = await completeSignIn();
       window.history.replaceState(null, '', next);
     } catch (error) {
-      render(<SignInProblem message={(error as Error).message} />, root);
+      render(<Standalone title="Sign-in problem" message={(error as Error).message} alert />, root);
       return;
     }
   }
   if (!currentSession()) {
-    await signIn(window.location.pathname);
+    await signIn(window.location.pathname + window.location.search);
     return;
   }
   render(<App />, root);

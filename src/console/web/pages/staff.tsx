@@ -198,23 +198,27 @@ export function StaffDetail(props: { staffId: string; me: Me; navigate: (path: s
               </dl>
             </div>
           ) : (
-            <form role="tabpanel" id="panel-access" aria-labelledby="tab-access" class="panel" onSubmit={submit}>
-              <div class="check">
-                <input
-                  type="checkbox"
-                  id="system-integrations"
-                  checked={checked}
-                  disabled={!canEdit || saving}
-                  aria-describedby="system-integrations-description"
-                  onChange={(event) => setChecked((event.currentTarget as HTMLInputElement).checked)}
-                />
-                <div>
-                  <label for="system-integrations">System Integrations</label>
-                  <p id="system-integrations-description" class="muted">
-                    {SYSTEM_INTEGRATIONS_DESCRIPTION}
-                  </p>
+            <div role="tabpanel" id="panel-access" aria-labelledby="tab-access" class="panel">
+            <form onSubmit={submit}>
+              <fieldset class="group">
+                <legend>Octiv Access</legend>
+                <div class="check">
+                  <input
+                    type="checkbox"
+                    id="system-integrations"
+                    checked={checked}
+                    disabled={!canEdit || saving}
+                    aria-describedby="system-integrations-description"
+                    onChange={(event) => setChecked((event.currentTarget as HTMLInputElement).checked)}
+                  />
+                  <div>
+                    <label for="system-integrations">System Integrations</label>
+                    <p id="system-integrations-description" class="muted">
+                      {SYSTEM_INTEGRATIONS_DESCRIPTION}
+                    </p>
+                  </div>
                 </div>
-              </div>
+              </fieldset>
               {member.role === 'trainer' && checked && !member.permissions.systemIntegrations && (
                 <p class="notice">Granting System Integrations to a Trainer is allowed, but not recommended.</p>
               )}
@@ -234,6 +238,7 @@ export function StaffDetail(props: { staffId: string; me: Me; navigate: (path: s
                 {saving ? 'Saving…' : 'Submit'}
               </button>
             </form>
+            </div>
           )}
         </div>
       )}

@@ -1,9 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { ApiError, call, type ApiKey, type Scope } from '../api.js';
-import { Dialog } from '../dialog.js';
-
-const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric' });
+import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type Me, type Scope } from '../api.js';
+import { formatDateTime, fromNow, perWindow } from '../format.js';
+import { ConnectYourSystem } from './connect.js';
+import { CreateKeyDialog, DeleteKeyDialog, KeyShownOnceDialog, RotateKeyDialog } from './key-dialogs.js';
+import { KeyPolicyCard } from './key-policy.js';
 
 function TrashIcon() {
   return (
@@ -13,200 +14,132 @@ function TrashIcon() {
   );
 }
 
-function CreateKeyDialog(props: { scopes: Scope[]; onCancel: () => void; onCreated: (created: ApiKey & { key: string }) => void; onError: (error: unknown) => void }) {
-  const [name, setName] = useState('');
-  const [chosen, setChosen] = useState<string[]>(props.scopes.length === 1 ? [props.scopes[0]!.name] : []);
-  const [errors, setErrors] = useState<{ name?: string; scopes?: string; form?: string }>({});
-  const [busy, setBusy] = useState(false);
-  const nameInput = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    // After an error, put focus where the problem is.
-    if (errors.name) nameInput.current?.focus();
-  }, [errors]);
+const STATUS_WORDS: Record<ApiKey['status'], string> = {
+  active: 'Active',
+  rotating: 'Rotating',
+  expired: 'Expired',
+  revoked: 'Revoked',
+  invalid: 'Not working',
+};
 
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const local = {
-      ...(name.trim() === '' ? { name: 'Enter a name that says which system will use the key.' } : {}),
-      ...(chosen.length === 0 ? { scopes: 'Choose at least one scope.' } : {}),
-    };
-    setErrors(local);
-    if (local.name || local.scopes) return;
-    setBusy(true);
-    try {
-      props.onCreated(await call<ApiKey & { key: string }>('/api-keys', { method: 'POST', body: { name, scopes: chosen } }));
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 409) setErrors({ name: error.message });
-      else if (error instanceof ApiError && error.status === 400) setErrors({ name: error.fields.name, scopes: error.fields.scopes, form: error.message });
-      else if (error instanceof ApiError && error.status === 403) setErrors({ form: error.message });
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
-  };
+function statusText(apiKey: ApiKey): string {
+  if (apiKey.status === 'revoked' && apiKey.revocation?.reason === 'leaked') return 'Revoked (leaked)';
+  return STATUS_WORDS[apiKey.status];
+}
 
+type DialogState =
+  | { kind: 'create' }
+  | { kind: 'shown'; title: string; created: CreatedKey }
+  | { kind: 'rotate'; apiKey: ApiKey }
+  | { kind: 'delete'; apiKey: ApiKey };
+
+/** A key as one row: stacked into labelled lines on narrow screens (the labels come from `data-label`). */
+function KeyRow(props: {
+  apiKey: ApiKey;
+  navigate: (to: string) => void;
+  onRotate: () => void;
+  onEndGrace: () => void;
+  onDelete: () => void;
+}) {
+  const { apiKey } = props;
+  const usable = apiKey.status === 'active' || apiKey.status === 'rotating';
+  const history = `/console/settings/system-integrations/activity?keyId=${apiKey.id}`;
   return (
-    <Dialog title="Create API Key" onEscape={props.onCancel}>
-      <form onSubmit={submit} noValidate>
-        {errors.form && !errors.name && !errors.scopes && (
-          <p class="error" role="alert">
-            {errors.form}
-          </p>
-        )}
-        <label for="key-name">Key Name</label>
-        <input
-          id="key-name"
-          ref={nameInput}
-          data-autofocus
-          value={name}
-          maxLength={100}
-          placeholder="Landing Page Connector"
-          aria-invalid={errors.name ? 'true' : undefined}
-          aria-describedby={errors.name ? 'key-name-error' : 'key-name-hint'}
-          onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
-        />
-        {errors.name ? (
-          <p id="key-name-error" class="field-error" role="alert">
-            {errors.name}
-          </p>
+    <tr role="row">
+      <td role="cell" data-label="Name" class="name-cell">
+        <span class="wrap">{apiKey.name}</span>
+        {apiKey.hint && <code class="hint">{apiKey.hint}</code>}
+        {apiKey.status !== 'active' && <span class={`badge badge-${apiKey.status}`}>{statusText(apiKey)}</span>}
+      </td>
+      <td role="cell" data-label="Scope">
+        {apiKey.scopes.join(', ')}
+      </td>
+      <td role="cell" data-label="Created">
+        <time dateTime={apiKey.createdAt}>{formatDateTime(apiKey.createdAt)}</time>
+        <span class="muted block">by {apiKey.createdBy.name}</span>
+      </td>
+      <td role="cell" data-label="Last used">
+        {apiKey.lastUsedAt ? (
+          <>
+            <time dateTime={apiKey.lastUsedAt}>{formatDateTime(apiKey.lastUsedAt)}</time>
+            {apiKey.lastUsedIp && <span class="muted block wrap">from {apiKey.lastUsedIp}</span>}
+          </>
         ) : (
-          <p id="key-name-hint" class="muted">
-            Name the system that will use this key.
-          </p>
+          'Never'
         )}
-        <fieldset aria-describedby={errors.scopes ? 'scopes-error' : undefined}>
-          <legend>Scopes</legend>
-          {props.scopes.map((scope) => (
-            <div class="check" key={scope.name}>
-              <input
-                type="checkbox"
-                id={`scope-${scope.name}`}
-                checked={chosen.includes(scope.name)}
-                onChange={(event) =>
-                  setChosen((event.currentTarget as HTMLInputElement).checked ? [...chosen, scope.name] : chosen.filter((item) => item !== scope.name))
-                }
-                aria-describedby={`scope-${scope.name}-description`}
-              />
-              <div>
-                <label for={`scope-${scope.name}`}>{scope.name}</label>
-                <p id={`scope-${scope.name}-description`} class="muted">
-                  {scope.description}
-                </p>
-              </div>
-            </div>
-          ))}
-          {errors.scopes && (
-            <p id="scopes-error" class="field-error" role="alert">
-              {errors.scopes}
-            </p>
-          )}
-        </fieldset>
-        <div class="buttons">
-          <button type="button" class="secondary" onClick={props.onCancel}>
-            Cancel
+        {apiKey.rotation && (
+          <span class="muted block">
+            Old key: {apiKey.rotation.previousLastUsedAt ? `last used ${formatDateTime(apiKey.rotation.previousLastUsedAt)}` : 'not used since'}; stops in{' '}
+            {fromNow(apiKey.rotation.previousExpiresAt)}
+          </span>
+        )}
+      </td>
+      <td role="cell" data-label="Expires">
+        {apiKey.expiresAt ? <time dateTime={apiKey.expiresAt}>{formatDateTime(apiKey.expiresAt)}</time> : 'Never'}
+        <span class="muted block">{apiKey.rateLimit.limit.toLocaleString('en-US')} requests a {perWindow(apiKey.rateLimit.windowSeconds)}</span>
+      </td>
+      <td role="cell" data-label="Actions" class="actions">
+        {usable && (
+          <button type="button" class="secondary small" aria-label={`Rotate ${apiKey.name}`} onClick={props.onRotate}>
+            Rotate
           </button>
-          <button type="submit" disabled={busy}>
-            {busy ? 'Generating…' : 'Generate Key'}
+        )}
+        {apiKey.status === 'rotating' && (
+          <button type="button" class="secondary small" aria-label={`End grace period now for ${apiKey.name}`} onClick={props.onEndGrace}>
+            End grace period now
           </button>
-        </div>
-      </form>
-    </Dialog>
+        )}
+        <a href={history} class="small-link" aria-label={`History of ${apiKey.name}`} onClick={(event) => (event.preventDefault(), props.navigate(history))}>
+          History
+        </a>
+        <button type="button" class="icon" aria-label={`Delete ${apiKey.name}`} title={`Delete ${apiKey.name}`} onClick={props.onDelete}>
+          <TrashIcon />
+        </button>
+      </td>
+    </tr>
   );
 }
 
-/** Shows the new key once. Done stays disabled until the owner confirms they stored it. */
-function KeyCreatedDialog(props: { created: ApiKey & { key: string }; onDone: () => void }) {
-  const [stored, setStored] = useState(false);
-  const [copied, setCopied] = useState<string>();
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(props.created.key);
-      setCopied('Copied to the clipboard.');
-    } catch {
-      setCopied('Copying failed: select the key and copy it by hand.');
-    }
-  };
+/** Keys found in public and revoked: the facility is told which, where and when. */
+function LeakNotice(props: { keys: ApiKey[] }) {
+  const leaked = props.keys.filter((apiKey) => apiKey.revocation?.reason === 'leaked');
+  if (leaked.length === 0) return null;
   return (
-    <Dialog title="API Key Created" onEscape={stored ? props.onDone : undefined} describedBy="key-once">
-      <p id="key-once">
-        This is the only time the key for <strong>{props.created.name}</strong> is shown. Copy it now and store it somewhere safe, such as your CRM's
-        settings or a password manager.
-      </p>
-      <label for="new-key">API key</label>
-      <div class="key-row">
-        <input id="new-key" readOnly value={props.created.key} spellcheck={false} autoComplete="off" onFocus={(event) => (event.currentTarget as HTMLInputElement).select()} />
-        <button type="button" class="secondary" onClick={copy} data-autofocus>
-          Copy
-        </button>
-      </div>
-      <p class="muted" aria-live="polite">
-        {copied}
-      </p>
-      <div class="check switch">
-        <input type="checkbox" role="switch" id="key-stored" checked={stored} onChange={(event) => setStored((event.currentTarget as HTMLInputElement).checked)} />
-        <label for="key-stored">I have copied my API key and stored it securely</label>
-      </div>
-      <div class="buttons">
-        <button type="button" disabled={!stored} onClick={props.onDone}>
-          Done
-        </button>
-      </div>
-    </Dialog>
+    <section class="notice" aria-labelledby="leak-title">
+      <h2 id="leak-title">{leaked.length === 1 ? 'A key was found in public and revoked' : `${leaked.length} keys were found in public and revoked`}</h2>
+      <ul>
+        {leaked.map((apiKey) => (
+          <li key={apiKey.id} class="wrap">
+            <strong>{apiKey.name}</strong> was found {apiKey.revocation!.url ? <>at <code class="wrap">{apiKey.revocation!.url}</code></> : 'in public'}
+            {apiKey.revocation!.source ? ` (${apiKey.revocation!.source})` : ''} and revoked {formatDateTime(apiKey.revocation!.revokedAt)}.
+          </li>
+        ))}
+      </ul>
+      <p>Systems using {leaked.length === 1 ? 'it' : 'them'} stopped working. Create a new key for each, give it to the system, then delete the revoked one.</p>
+    </section>
   );
 }
 
-function DeleteKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; onDeleted: () => void; onError: (error: unknown) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
-  const remove = async () => {
-    setBusy(true);
-    try {
-      await call(`/api-keys/${props.apiKey.id}`, { method: 'DELETE' });
-      props.onDeleted();
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) props.onDeleted();
-      else if (error instanceof ApiError && error.status === 403) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <Dialog title="Delete Key" onEscape={props.onCancel} describedBy="delete-warning">
-      <p id="delete-warning">
-        Delete <strong>{props.apiKey.name}</strong>? Deletion is immediate and cannot be undone: any system still using this key loses access at once.
-      </p>
-      {problem && (
-        <p class="error" role="alert">
-          {problem}
-        </p>
-      )}
-      <div class="buttons">
-        <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
-          Cancel
-        </button>
-        <button type="button" class="danger" onClick={remove} disabled={busy}>
-          Delete Key
-        </button>
-      </div>
-    </Dialog>
-  );
-}
-
-/** Settings > System Integrations: the API Keys card. */
-export function SystemIntegrations(props: { onError: (error: unknown) => void }) {
+/** Settings > System Integrations: the API Keys card, how to connect, and the key settings. */
+export function SystemIntegrations(props: { me: Me; navigate: (to: string) => void; onError: (error: unknown) => void }) {
   const [keys, setKeys] = useState<ApiKey[]>();
   const [scopes, setScopes] = useState<Scope[]>([]);
+  const [policy, setPolicy] = useState<KeyPolicy>();
   const [problem, setProblem] = useState<string>();
-  const [dialog, setDialog] = useState<{ kind: 'create' } | { kind: 'created'; created: ApiKey & { key: string } } | { kind: 'delete'; apiKey: ApiKey }>();
+  const [dialog, setDialog] = useState<DialogState>();
   const [notice, setNotice] = useState<string>();
   const createButton = useRef<HTMLButtonElement>(null);
 
   const load = async () => {
     try {
-      const [list, catalogue] = await Promise.all([call<{ items: ApiKey[] }>('/api-keys'), call<{ items: Scope[] }>('/scopes')]);
+      const [list, catalogue, settings] = await Promise.all([
+        call<{ items: ApiKey[] }>('/api-keys'),
+        call<{ items: Scope[] }>('/scopes'),
+        call<KeyPolicy>('/settings/api-keys'),
+      ]);
       setKeys(list.items);
       setScopes(catalogue.items);
+      setPolicy(settings);
       setProblem(undefined);
     } catch (error) {
       if (error instanceof ApiError && error.status === 403) setProblem(error.message);
@@ -222,12 +155,29 @@ export function SystemIntegrations(props: { onError: (error: unknown) => void })
     if (error instanceof ApiError && error.status === 403) setProblem(error.message);
     else props.onError(error);
   };
+  const endGrace = async (apiKey: ApiKey) => {
+    try {
+      await call(`/api-keys/${apiKey.id}/previous`, { method: 'DELETE' });
+      setNotice(`The old key of "${apiKey.name}" stopped working. Only the new one works now.`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) return fail(error);
+    }
+    await load();
+  };
+  const settingsLink = (event: Event) => (event.preventDefault(), props.navigate('/console/settings'));
 
   return (
     <section aria-labelledby="si-title">
-      <p class="breadcrumb">Settings</p>
-      <h1 id="si-title">System Integrations</h1>
-      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send data to your facility.</p>
+      <p class="breadcrumb">
+        <a href="/console/settings" onClick={settingsLink}>
+          Settings
+        </a>{' '}
+        ›
+      </p>
+      <h1 id="si-title" tabIndex={-1}>
+        System Integrations
+      </h1>
+      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send leads to {props.me.facilityName}.</p>
       {problem && (
         <p class="error" role="alert">
           {problem}
@@ -238,6 +188,7 @@ export function SystemIntegrations(props: { onError: (error: unknown) => void })
           {notice}
         </p>
       )}
+      {keys && <LeakNotice keys={keys} />}
       {!problem && (
         <div class="card">
           <div class="card-header">
@@ -249,59 +200,90 @@ export function SystemIntegrations(props: { onError: (error: unknown) => void })
           {!keys && <p aria-live="polite">Loading…</p>}
           {keys && keys.length === 0 && <p class="empty">No API keys yet. Create one for each system you connect.</p>}
           {keys && keys.length > 0 && (
-            <table>
+            <table class="stack" role="table" aria-labelledby="keys-caption">
+              <caption id="keys-caption" class="visually-hidden">
+                API keys of {props.me.facilityName}
+              </caption>
               <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Scope</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
+                <tr role="row">
+                  <th scope="col" role="columnheader">Name</th>
+                  <th scope="col" role="columnheader">Scope</th>
+                  <th scope="col" role="columnheader">Created</th>
+                  <th scope="col" role="columnheader">Last used</th>
+                  <th scope="col" role="columnheader">Expires</th>
+                  <th scope="col" role="columnheader">Actions</th>
                 </tr>
               </thead>
               <tbody>
                 {keys.map((apiKey) => (
-                  <tr key={apiKey.id}>
-                    <td>{apiKey.name}</td>
-                    <td>{apiKey.scopes.join(', ')}</td>
-                    <td>
-                      <time dateTime={apiKey.createdAt}>{dateFormat.format(new Date(apiKey.createdAt))}</time>
-                    </td>
-                    <td class="actions">
-                      <button type="button" class="icon" aria-label={`Delete ${apiKey.name}`} title={`Delete ${apiKey.name}`} onClick={() => setDialog({ kind: 'delete', apiKey })}>
-                        <TrashIcon />
-                      </button>
-                    </td>
-                  </tr>
+                  <KeyRow
+                    key={apiKey.id}
+                    apiKey={apiKey}
+                    navigate={props.navigate}
+                    onRotate={() => (setNotice(undefined), setDialog({ kind: 'rotate', apiKey }))}
+                    onEndGrace={() => void endGrace(apiKey)}
+                    onDelete={() => (setNotice(undefined), setDialog({ kind: 'delete', apiKey }))}
+                  />
                 ))}
               </tbody>
             </table>
           )}
         </div>
       )}
+      {!problem && (
+        <div class="card">
+          <ConnectYourSystem />
+        </div>
+      )}
+      {!problem && policy && <KeyPolicyCard me={props.me} policy={policy} onSaved={setPolicy} onError={props.onError} />}
+      {!problem && (
+        <p>
+          <a
+            href="/console/settings/system-integrations/activity"
+            onClick={(event) => (event.preventDefault(), props.navigate('/console/settings/system-integrations/activity'))}
+          >
+            Activity: who did what to the keys
+          </a>
+        </p>
+      )}
       {dialog?.kind === 'create' && (
         <CreateKeyDialog
           scopes={scopes}
+          policy={policy}
+          facilityName={props.me.facilityName}
           onCancel={() => setDialog(undefined)}
           onError={fail}
           onCreated={(created) => {
-            setKeys((current) => [{ id: created.id, name: created.name, scopes: created.scopes, createdAt: created.createdAt, createdBy: created.createdBy }, ...(current ?? [])]);
-            setDialog({ kind: 'created', created });
+            const { key: _key, ...listed } = created;
+            setKeys((current) => [listed, ...(current ?? [])]);
+            setDialog({ kind: 'shown', title: 'API Key Created', created });
           }}
         />
       )}
-      {dialog?.kind === 'created' && (
-        <KeyCreatedDialog
+      {dialog?.kind === 'shown' && (
+        <KeyShownOnceDialog
+          title={dialog.title}
           created={dialog.created}
           onDone={() => {
             // The key leaves the page (and our state) here, for good.
-            setDialog(undefined);
             setNotice(`API key "${dialog.created.name}" is ready to use.`);
+            setDialog(undefined);
+            void load();
           }}
+        />
+      )}
+      {dialog?.kind === 'rotate' && (
+        <RotateKeyDialog
+          apiKey={dialog.apiKey}
+          onCancel={() => setDialog(undefined)}
+          onError={fail}
+          onRotated={(created) => setDialog({ kind: 'shown', title: 'API Key Rotated', created })}
         />
       )}
       {dialog?.kind === 'delete' && (
         <DeleteKeyDialog
           apiKey={dialog.apiKey}
+          facilityName={props.me.facilityName}
           onCancel={() => setDialog(undefined)}
           onError={fail}
           onDeleted={() => {

@@ -1,0 +1,50 @@
+import { useId, useState } from 'preact/hooks';
+
+/** Copies text to the clipboard, saying in a live region whether it worked. */
+export function CopyButton(props: { text: string; label?: string; describedBy?: string; autofocus?: boolean }) {
+  const [said, setSaid] = useState<string>();
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.text);
+      setSaid('Copied to the clipboard.');
+    } catch {
+      setSaid('Copying failed: select the text and copy it by hand.');
+    }
+  };
+  return (
+    <>
+      <button type="button" class="secondary" onClick={copy} aria-describedby={props.describedBy} data-autofocus={props.autofocus ? true : undefined}>
+        {props.label ?? 'Copy'}
+      </button>
+      <span class="muted copy-said" aria-live="polite">
+        {said}
+      </span>
+    </>
+  );
+}
+
+/**
+ * An on/off switch: a button with role="switch" and aria-checked, operable
+ * with Space and Enter, drawn as a toggle, labelled by its text.
+ */
+export function Switch(props: { label: string; checked: boolean; onChange: (checked: boolean) => void; id?: string }) {
+  const labelId = useId();
+  return (
+    <div class="switch-row">
+      <button
+        type="button"
+        role="switch"
+        id={props.id}
+        class="switch"
+        aria-checked={props.checked}
+        aria-labelledby={labelId}
+        onClick={() => props.onChange(!props.checked)}
+      >
+        <span class="switch-thumb" aria-hidden="true" />
+      </button>
+      <span id={labelId} class="switch-label" onClick={() => props.onChange(!props.checked)}>
+        {props.label}
+      </span>
+    </div>
+  );
+}
