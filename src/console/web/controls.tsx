@@ -48,3 +48,17 @@ export function Switch(props: { label: string; checked: boolean; onChange: (chec
     </div>
   );
 }
+
+/** The buttons at the foot of a form dialog: Cancel, and the submit that says what it does (and that it is busy). */
+export function FormButtons(props: { onCancel: () => void; busy: boolean; label: string; busyLabel: string }) {
+  return (
+    <div class="buttons">
+      <button type="button" class="secondary" onClick={props.onCancel}>
+        Cancel
+      </button>
+      <button type="submit" disabled={props.busy}>
+        {props.busy ? props.busyLabel : props.label}
+      </button>
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type Scope } from '../api.js';
-import { CopyButton, Switch } from '../controls.js';
+import { CopyButton, FormButtons, Switch } from '../controls.js';
 import { Dialog } from '../dialog.js';
 import { formatDateTime, plural } from '../format.js';
 import { ConnectYourSystem } from './connect.js';
@@ -164,14 +164,7 @@ export function CreateKeyDialog(props: {
             </p>
           )}
         </fieldset>
-        <div class="buttons">
-          <button type="button" class="secondary" onClick={props.onCancel}>
-            Cancel
-          </button>
-          <button type="submit" disabled={busy}>
-            {busy ? 'Generating…' : 'Generate Key'}
-          </button>
-        </div>
+        <FormButtons onCancel={props.onCancel} busy={busy} label="Generate Key" busyLabel="Generating…" />
       </form>
     </Dialog>
   );
@@ -250,14 +243,7 @@ export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; o
             </div>
           ))}
         </fieldset>
-        <div class="buttons">
-          <button type="button" class="secondary" onClick={props.onCancel}>
-            Cancel
-          </button>
-          <button type="submit" disabled={busy}>
-            {busy ? 'Rotating…' : 'Rotate Key'}
-          </button>
-        </div>
+        <FormButtons onCancel={props.onCancel} busy={busy} label="Rotate Key" busyLabel="Rotating…" />
       </form>
     </Dialog>
   );
