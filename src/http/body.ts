@@ -74,8 +74,8 @@ export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Pr
 }
 
 /** Parses an application/x-www-form-urlencoded body, every value of every name. */
-export async function readFormParams(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<URLSearchParams> {
-  if (!ctx.is('application/x-www-form-urlencoded')) {
+export async function readFormParams(ctx: Context, limit = DEFAULT_BODY_LIMIT, options: { typeChecked?: boolean } = {}): Promise<URLSearchParams> {
+  if (!options.typeChecked && !ctx.is('application/x-www-form-urlencoded')) {
     throw unsupportedMediaType('The form must be sent as application/x-www-form-urlencoded.');
   }
   const raw = await readRaw(ctx, limit);

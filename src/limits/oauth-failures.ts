@@ -20,8 +20,12 @@ function failed(ctx: Context): boolean {
  * any work is done.
  */
 export function createOAuthFailureLimit(failures: FailureLimits) {
-  return async function limitOAuthFailures(ctx: Context, next: Next): Promise<void> {
+  return function limitOAuthFailures(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== 'POST' || !GUARDED.has(ctx.path)) return next();
+    return guarded(ctx, next);
+  };
+
+  async function guarded(ctx: Context, next: Next): Promise<void> {
     const blocked = failures.blocked('clientAuth', ctx.ip);
     if (blocked !== undefined) {
       throw new AppError({
@@ -34,5 +38,5 @@ export function createOAuthFailureLimit(failures: FailureLimits) {
     }
     await next();
     if (failed(ctx)) await failures.fail('clientAuth', ctx.ip);
-  };
+  }
 }

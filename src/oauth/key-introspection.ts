@@ -62,8 +62,11 @@ export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients
     if (!client || !timingSafeEqual(digest(credentials.secret), client.secretDigest)) return next();
 
     ctx.set('Cache-Control', 'no-store');
-    if (!ctx.is('application/x-www-form-urlencoded')) return oauthError(ctx, 'only application/x-www-form-urlencoded content-type bodies are supported');
-    const form = await readFormParams(ctx, 56 * 1024);
+    // The content type's own prefix: a cheap test where a full media-type parse would cost more than the look-up.
+    if (!ctx.get('Content-Type').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      return oauthError(ctx, 'only application/x-www-form-urlencoded content-type bodies are supported');
+    }
+    const form = await readFormParams(ctx, 56 * 1024, { typeChecked: true });
     const tokens = form.getAll('token');
     if (tokens.length !== 1 || !tokens[0]) return oauthError(ctx, tokens.length > 1 ? "'token' parameter must not be provided twice" : "missing required parameter 'token'");
     const token = tokens[0];
