@@ -57,14 +57,26 @@ export async function createDatabase(database: Config['database'], logger?: Logg
   }
   const dataDir = path.resolve(database.dataDir);
   await mkdir(dataDir, { recursive: true });
-  await lockDataDir(dataDir);
-  return knexFactory({
+  const unlock = await lockDataDir(dataDir);
+  const db = knexFactory({
     client: EmbeddedPostgresClient,
     dialect: 'postgres',
     connection: { filename: dataDir },
     acquireConnectionTimeout: 60_000,
     ...(log ? { log } : {}),
   } as unknown as Knex.Config);
+  // Closing the database hands the folder to the next process (the command
+  // line, a restarted server) without waiting for this one to exit.
+  const client = db.client as { destroy(callback?: unknown): Promise<unknown> };
+  const destroy = client.destroy.bind(client);
+  client.destroy = async (callback?: unknown) => {
+    try {
+      return await destroy(callback);
+    } finally {
+      unlock();
+    }
+  };
+  return db;
 }
 
 function isRunning(pid: number): boolean {
@@ -79,9 +91,10 @@ function isRunning(pid: number): boolean {
 /**
  * The embedded database is for one process: two processes writing the same
  * files would corrupt them. A lock file holds the owner's pid and is removed
- * when the process exits; a lock left by a process that is gone is taken over.
+ * when the database is closed or the process exits; a lock left by a process
+ * that is gone is taken over. Returns the function that releases it.
  */
-async function lockDataDir(dataDir: string): Promise<void> {
+async function lockDataDir(dataDir: string): Promise<() => void> {
   const lockPath = path.join(dataDir, 'octiv.lock');
   try {
     await writeFile(lockPath, String(process.pid), { flag: 'wx' });
@@ -95,7 +108,15 @@ async function lockDataDir(dataDir: string): Promise<void> {
     }
     await writeFile(lockPath, String(process.pid));
   }
-  process.once('exit', () => rmSync(lockPath, { force: true }));
+  let held = true;
+  const unlock = () => {
+    if (!held) return;
+    held = false;
+    process.off('exit', unlock);
+    rmSync(lockPath, { force: true });
+  };
+  process.once('exit', unlock);
+  return unlock;
 }
 
 /** True while the database answers a trivial query within the time limit. */

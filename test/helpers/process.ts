@@ -14,8 +14,22 @@ export interface ServerProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Runs the built server (`node dist/src/main.js`) as its own process, as `npm start` does. */
+/**
+ * Runs the built server (`node dist/src/main.js`) as its own process, as
+ * `npm start` does. A port taken between choosing it and listening on it
+ * (another test process chose it too) is chosen again.
+ */
 export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await spawnOnce(env);
+    } catch (error) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String((error as Error).message))) throw error;
+    }
+  }
+}
+
+async function spawnOnce(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: ROOT,
