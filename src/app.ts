@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -26,7 +26,8 @@ import { createFailureLimits, type FailureLimits } from './limits/failure-limits
 import { createKeyLimits, type KeyLimits } from './limits/key-limits.js';
 import { createOAuthFailureLimit } from './limits/oauth-failures.js';
 import { createSignInLimits, type SignInLimits } from './limits/sign-in-limits.js';
-import { createLimitStore, type LimitStore } from './limits/store.js';
+import { createLimitStore, deleteExpiredCounters, type LimitStore } from './limits/store.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createFacilityRoutes } from './facilities/routes.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
@@ -69,6 +70,8 @@ export interface AppDeps {
   warnings?: string[];
   /** Rate limits (absent with RATE_LIMITS=off). */
   limits?: Limits;
+  /** Prometheus metrics (absent without METRICS_TOKEN). */
+  metrics?: Metrics;
 }
 
 export interface Limits {
@@ -83,7 +86,7 @@ export interface Limits {
  * created here from the dependencies passed in, and nowhere else.
  */
 export function createApp(deps: AppDeps): Koa {
-  const { config, db, logger, provider, usage, audit, limits } = deps;
+  const { config, db, logger, provider, usage, audit, limits, metrics } = deps;
   // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
@@ -98,6 +101,7 @@ export function createApp(deps: AppDeps): Koa {
   const leadService = createLeadService({
     store: createLeadStore(db),
     idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
+    ...(metrics ? { onCreated: metrics.leadCreated } : {}),
   });
   const keyCheck = config.leadsApiKeyCheck;
   const authenticators: Authenticators = {
@@ -116,6 +120,7 @@ export function createApp(deps: AppDeps): Koa {
     }),
   };
 
+  if (metrics) app.use(metrics.middleware);
   app.use(createRequestContext(logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
   app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
@@ -147,6 +152,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(api.allowedMethods({ throw: true }));
 
   const health = new Router();
+  if (metrics && config.metricsToken) health.get('/metrics', createMetricsRoute(metrics, config.metricsToken));
   health.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -163,6 +169,23 @@ export function createApp(deps: AppDeps): Koa {
   app.use(mount('/oauth', provider));
 
   return app;
+}
+
+/** GET /metrics: Prometheus text, to the bearer of METRICS_TOKEN (compared in constant time). */
+function createMetricsRoute(metrics: Metrics, token: string) {
+  const expected = createHash('sha256').update(token).digest();
+  return async function serveMetrics(ctx: Koa.Context): Promise<void> {
+    const presented = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1] ?? '';
+    if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+      ctx.body = { error: 'The metrics need Authorization: Bearer <METRICS_TOKEN>.' };
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  };
 }
 
 /** GET /api/v1/openapi.json: the document generated from the routes' own schemas. */
@@ -183,6 +206,20 @@ function createOpenApiRoute(routes: AnyRoute[], config: Config): AnyRoute {
     },
   });
   return route;
+}
+
+/**
+ * What every process clears on a timer (each an idempotent delete in bounded
+ * batches, safe from every process at once). The audit log is not here: only
+ * the operator's purge removes old events.
+ */
+export function housekeepingTasks(config: Config, db: Knex): HousekeepingTask[] {
+  const idempotencyStore = createIdempotencyStore(db);
+  return [
+    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
+    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
+    ...(config.database.kind === 'postgres' ? [{ name: 'ended rate-limit counters', run: () => deleteExpiredCounters(db) }] : []),
+  ];
 }
 
 /**
@@ -241,17 +278,15 @@ export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage' | 'a
   const audit = createAuditLog({ store: createAuditStore(db) });
   const warnings = await configurationWarnings(config, db, logger);
   const limits = config.rateLimits ? createLimits(config, db, logger) : undefined;
+  const metrics = config.metricsToken ? createMetrics({ db }) : undefined;
+  if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({ db, logger, audit, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });
-  const app = createApp({ config, db, logger, provider, usage, audit, warnings, ...(limits ? { limits } : {}) });
-  const idempotencyStore = createIdempotencyStore(db);
-  const housekeeping: HousekeepingTask[] = [
-    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
-    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
-  ];
+  const app = createApp({ config, db, logger, provider, usage, audit, warnings, ...(limits ? { limits } : {}), ...(metrics ? { metrics } : {}) });
+  const housekeeping = housekeepingTasks(config, db);
   const stop = async () => {
     await usage.stop();
     await limits?.keys.stop();
     await limits?.store.close();
   };
-  return { app, provider, housekeeping, usage, limits, stop };
+  return { app, provider, housekeeping, usage, limits, metrics, stop };
 }

@@ -79,6 +79,8 @@ const envSchema = z
     RATE_LIMITS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
     SECRET_SCANNING_PUBLIC_KEYS: z.string().min(1).optional(),
     SECRET_SCANNING_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    AUDIT_RETENTION_DAYS: z.coerce.number().int('must be a whole number of days').min(1, 'must be at least 1').max(36500).default(400),
     SECRETS_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   })
@@ -150,6 +152,10 @@ export interface Config {
   rateLimits: boolean;
   /** Seals the signing and cookie keys stored in the database (never stored itself). */
   secretsKey: string | undefined;
+  /** Audit events older than this are removed by the operator's purge (and only by it). */
+  auditRetentionDays: number;
+  /** Set: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`. Unset: no metrics (404). */
+  metricsToken: string | undefined;
 }
 
 const publicKeysDocument = z.object({
@@ -246,5 +252,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     redisUrl: env.REDIS_URL,
     rateLimits: env.RATE_LIMITS === 'on',
     secretsKey: env.SECRETS_KEY,
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+    metricsToken: env.METRICS_TOKEN,
   };
 }

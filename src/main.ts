@@ -28,7 +28,11 @@ export async function start(config: Config, logger: Logger) {
 
   const system = await createSystem({ config, db, logger });
   const { app, housekeeping } = system;
-  const cleanup = startHousekeeping(housekeeping, { intervalMs: HOUSEKEEPING_INTERVAL_MS, logger });
+  const cleanup = startHousekeeping(housekeeping, {
+    intervalMs: HOUSEKEEPING_INTERVAL_MS,
+    logger,
+    ...(system.metrics ? { onRemoved: system.metrics.housekeepingRemoved } : {}),
+  });
 
   let draining = false;
   const server = http.createServer(app.callback());

@@ -1,3 +1,4 @@
+import { afterCommit } from '../db/transaction.js';
 import { validationFailed } from '../http/errors.js';
 import type { StaffMember } from '../staff/model.js';
 import type { Actor, AuditAction, AuditEvent, NewAuditEvent } from './model.js';
@@ -38,10 +39,20 @@ export interface AuditListQuery {
  */
 export function createAuditLog(deps: { store: AuditStore }) {
   const { store } = deps;
+  const listeners: ((event: NewAuditEvent) => void)[] = [];
   return {
-    /** Records an event. Call it inside the change's transaction (`inTransaction`). */
-    record(event: NewAuditEvent): Promise<void> {
-      return store.append(event);
+    /**
+     * Records an event. Call it inside the change's transaction
+     * (`inTransaction`); listeners hear of it once that commits.
+     */
+    async record(event: NewAuditEvent): Promise<void> {
+      await store.append(event);
+      if (listeners.length) afterCommit(() => listeners.forEach((listener) => listener(event)));
+    },
+
+    /** Hears of every event once its change is committed (metrics hang off this). */
+    onRecorded(listener: (event: NewAuditEvent) => void): void {
+      listeners.push(listener);
     },
 
     /** A page of the staff member's facility's events, newest first, and the cursor of the next page (null at the end). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Knex } from 'knex';
 
+import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
 import type { Actor, AuditAction, AuditEvent, NewAuditEvent, Target } from './model.js';
 
@@ -95,17 +96,14 @@ export function createAuditStore(db: Knex) {
      * the database allows (see the audit_log migration). Returns how many.
      */
     async purgeOlderThan(days: number, batchSize = 1000): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const deleted = await db.transaction(async (trx): Promise<number> => {
+      return deleteInBatches(batchSize, () =>
+        db.transaction(async (trx): Promise<number> => {
           await trx.raw(`select set_config('octiv.audit_retention_days', ?, true)`, [String(days)]);
           return trx('audit_events')
             .whereIn('id', trx('audit_events').select('id').where('occurred_at', '<', trx.raw(`now() - make_interval(days => ?::int)`, [days])).limit(batchSize))
             .delete();
-        });
-        total += deleted;
-        if (deleted < batchSize) return total;
-      }
+        }),
+      );
     },
   };
 }

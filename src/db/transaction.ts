@@ -2,7 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 import type { Knex } from 'knex';
 
-const currentTransaction = new AsyncLocalStorage<Knex.Transaction>();
+interface Current {
+  trx: Knex.Transaction;
+  /** What to run once the transaction has committed. */
+  afterCommit: (() => void)[];
+}
+
+const currentTransaction = new AsyncLocalStorage<Current>();
 
 /**
  * Runs `work` in one transaction. Code called from inside it (stores, and the
@@ -12,11 +18,25 @@ const currentTransaction = new AsyncLocalStorage<Knex.Transaction>();
  */
 export async function inTransaction<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   const outer = currentTransaction.getStore();
-  if (outer) return work(outer);
-  return db.transaction((trx) => currentTransaction.run(trx, () => work(trx)));
+  if (outer) return work(outer.trx);
+  const afterCommit: (() => void)[] = [];
+  const result = await db.transaction((trx) => currentTransaction.run({ trx, afterCommit }, () => work(trx)));
+  for (const run of afterCommit) run();
+  return result;
 }
 
 /** The transaction in progress for this async context, or the database itself. */
 export function queryable(db: Knex): Knex {
-  return currentTransaction.getStore() ?? db;
+  return currentTransaction.getStore()?.trx ?? db;
+}
+
+/**
+ * Runs `notify` once what was written is committed: at the end of the
+ * transaction in progress (never, if it rolls back), or now outside one.
+ * For what must not count a change that did not happen (metrics).
+ */
+export function afterCommit(notify: () => void): void {
+  const current = currentTransaction.getStore();
+  if (current) current.afterCommit.push(notify);
+  else notify();
 }

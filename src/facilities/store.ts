@@ -33,6 +33,14 @@ function toPolicy(row: PolicyRow): KeyPolicy {
 
 export function createFacilityStore(db: Knex) {
   return {
+    async insert(facility: { id: string; name: string }): Promise<void> {
+      await queryable(db)('facilities').insert(facility);
+    },
+
+    async exists(facilityId: string): Promise<boolean> {
+      return (await queryable(db)('facilities').where({ id: facilityId }).first('id')) !== undefined;
+    },
+
     async keyPolicy(facilityId: string): Promise<KeyPolicy> {
       const row = (await queryable(db)('facilities').select(POLICY_COLUMNS).where({ id: facilityId }).first()) as PolicyRow | undefined;
       if (!row) throw new Error(`no facility ${facilityId}`);

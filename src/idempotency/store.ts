@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
 
 /**
@@ -98,9 +99,16 @@ export function createIdempotencyStore(db: Knex) {
       await record(scope, key).whereNull('completed_at').delete();
     },
 
-    /** Deletes records older than `hours` (they are kept at least 24 hours). */
-    async deleteOlderThan(hours: number): Promise<number> {
-      return db(TABLE).where('started_at', '<', db.raw(`now() - (? * interval '1 hour')`, [hours])).delete();
+    /** Deletes records older than `hours` (they are kept at least 24 hours), in bounded batches. */
+    async deleteOlderThan(hours: number, batchSize = 1000): Promise<number> {
+      return deleteInBatches(batchSize, () =>
+        db(TABLE)
+          .whereIn(
+            ['api_key_id', 'idempotency_key'],
+            db(TABLE).select('api_key_id', 'idempotency_key').where('started_at', '<', db.raw(`now() - (? * interval '1 hour')`, [hours])).limit(batchSize),
+          )
+          .delete(),
+      );
     },
   };
 }

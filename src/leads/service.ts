@@ -18,8 +18,12 @@ export function presentLead(lead: Lead) {
   return { ...lead, createdAt: lead.createdAt.toISOString() };
 }
 
-export function createLeadService(deps: { store: LeadStore; idempotency: Idempotency }) {
+export function createLeadService(deps: { store: LeadStore; idempotency: Idempotency; onCreated?: () => void }) {
   const { store, idempotency } = deps;
+  const created = (lead: Lead) => {
+    deps.onCreated?.();
+    return lead;
+  };
 
   /** A new lead's own fields, from the validated input (a fresh id; absent fields null). */
   function newLead(input: CreateLeadInput): NewLead {
@@ -88,7 +92,7 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
     async create(credential: ApiKeyCredential, input: CreateLeadInput, idempotencyKey?: IdempotencyKey): Promise<{ lead: Lead; replayed: boolean }> {
       try {
         const once = idempotencyKey && { mode: 'insert' as const, ...idempotencyKey };
-        return { lead: await write(credential, newLead(input), once), replayed: false };
+        return { lead: created(await write(credential, newLead(input), once)), replayed: false };
       } catch (error) {
         if (violatedConstraint(error) === undefined) throw error;
         const principal = await credential.verify();
@@ -105,7 +109,7 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
         },
         replay: (stored) => leadFromSnapshot(stored.result),
       });
-      return { lead: outcome.result, replayed: outcome.replayed };
+      return { lead: outcome.replayed ? outcome.result : created(outcome.result), replayed: outcome.replayed };
     },
 
     /** A lead, to the key that created it; anything else is 404. */

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
+import { deleteInBatches } from '../db/housekeeping.js';
 import type { Logger } from '../logger.js';
 
 /** Where limit counters live: shared by every process (Redis, Postgres) or in this process only (the embedded database). */
@@ -85,4 +86,13 @@ export function isLimitReached(reason: unknown): reason is RateLimiterRes {
 /** Seconds until a spent limit lets requests through again (at least 1). */
 export function retryAfterSeconds(result: RateLimiterRes): number {
   return Math.max(1, Math.ceil(result.msBeforeNext / 1000));
+}
+
+/** Deletes the shared store's counters that ended more than an hour ago (Postgres), in bounded batches. */
+export async function deleteExpiredCounters(db: Knex, batchSize = 1000): Promise<number> {
+  return deleteInBatches(batchSize, () =>
+    db(RATE_LIMIT_TABLE)
+      .whereIn('key', db(RATE_LIMIT_TABLE).select('key').where('expire', '<', Date.now() - 3_600_000).limit(batchSize))
+      .delete(),
+  );
 }

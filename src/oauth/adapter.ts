@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
+import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
 import { hashToken } from './token-hash.js';
 
@@ -144,19 +145,13 @@ export function createKnexAdapter(db: Knex, options: { isApiKey?: (value: string
   };
 }
 
-/** Deletes payloads that expired more than a minute ago, in bounded batches. */
+/** Deletes payloads (tokens, codes, sessions, interactions) that expired more than a minute ago, in bounded batches. */
 export async function deleteExpiredPayloads(db: Knex, batchSize = 1000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const deleted = await db(TABLE)
-      .whereIn(
-        ['model', 'id'],
-        db(TABLE).select('model', 'id').where('expires_at', '<', db.raw(`now() - interval '1 minute'`)).limit(batchSize),
-      )
-      .delete();
-    total += deleted;
-    if (deleted < batchSize) return total;
-  }
+  return deleteInBatches(batchSize, () =>
+    db(TABLE)
+      .whereIn(['model', 'id'], db(TABLE).select('model', 'id').where('expires_at', '<', db.raw(`now() - interval '1 minute'`)).limit(batchSize))
+      .delete(),
+  );
 }
 
 /** Destroys an access token by the hash of its value (for API keys, whose value is never kept). */

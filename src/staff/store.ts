@@ -5,6 +5,9 @@ import type { Role, StaffMember } from './model.js';
 
 const COLUMNS = ['id', 'facility_id', 'name', 'email', 'role', 'system_integrations'];
 
+/** The unique index that keeps an email to one staff member, whatever its case. */
+export const STAFF_EMAIL_CONSTRAINT = 'staff_email_unique';
+
 interface StaffRow {
   id: string;
   facility_id: string;
@@ -54,6 +57,22 @@ export function createStaffStore(db: Knex) {
         .whereRaw('lower(email) = lower(?)', [email])
         .first()) as (StaffRow & { password_hash: string }) | undefined;
       return row && { member: toStaffMember(row), passwordHash: row.password_hash };
+    },
+
+    /** Adds a staff member. An email already in use (any facility, any case) violates STAFF_EMAIL_CONSTRAINT. */
+    async insert(member: { id: string; facilityId: string; name: string; email: string; role: Role; passwordHash: string }): Promise<StaffMember> {
+      const [row] = (await queryable(db)('staff')
+        .insert({
+          id: member.id,
+          facility_id: member.facilityId,
+          name: member.name,
+          email: member.email,
+          role: member.role,
+          password_hash: member.passwordHash,
+          system_integrations: member.role === 'owner',
+        })
+        .returning(COLUMNS)) as StaffRow[];
+      return toStaffMember(row!);
     },
 
     async facilityName(facilityId: string): Promise<string | undefined> {

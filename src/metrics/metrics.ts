@@ -1,0 +1,92 @@
+import type { Context, Next } from 'koa';
+import type { Knex } from 'knex';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import type { NewAuditEvent } from '../audit/model.js';
+import type { RequestState } from '../http/request-context.js';
+
+/** The pool of knex's client, as tarn exposes it. */
+interface Pool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  max: number;
+}
+
+/** A request's route template for labels: the router's matched path, or a fixed name (never a raw path). */
+function routeOf(ctx: Context): string {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  if (ctx.path.startsWith('/oauth/')) return '/oauth/*';
+  if (ctx.path.startsWith('/console/')) return '/console/*';
+  return typeof matched === 'string' ? matched : 'unmatched';
+}
+
+const KEY_ENDINGS: Record<string, string> = { 'api_key.deleted': 'deleted', 'api_key.revoked': 'revoked', 'api_key.revoked_leaked': 'leaked' };
+
+/**
+ * Prometheus metrics (prom-client): requests by route template, method and
+ * status, latency, keys created / rotated / ended, leads created, refused
+ * keys by reason, limits hit, housekeeping, the database pool, and the
+ * process. Route labels are templates (`/api/v1/api-keys/:id`), never raw
+ * paths: no id ever becomes a label.
+ */
+export function createMetrics(deps: { db: Knex }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered, by route template, method and status.', labelNames: ['route', 'method', 'status'], registers });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer, by route template and method.',
+    labelNames: ['route', 'method'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const keysCreated = new Counter({ name: 'api_keys_created_total', help: 'API keys created.', registers });
+  const keysRotated = new Counter({ name: 'api_keys_rotated_total', help: 'API keys rotated.', registers });
+  const keysEnded = new Counter({ name: 'api_keys_ended_total', help: 'API keys deleted or revoked, by how (deleted, revoked, leaked).', labelNames: ['how'], registers });
+  const leadsCreated = new Counter({ name: 'leads_created_total', help: 'Leads created through the Leads API (replays not counted).', registers });
+  const keyRefusals = new Counter({ name: 'api_key_refusals_total', help: 'Requests whose API key was refused, by the verifier\'s reason.', labelNames: ['reason'], registers });
+  const limitsHit = new Counter({ name: 'rate_limits_hit_total', help: 'Requests answered 429, by route template.', labelNames: ['route'], registers });
+  const housekeeping = new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows removed by housekeeping, by task.', labelNames: ['task'], registers });
+  const pool = () => (deps.db.client as { pool?: Pool }).pool;
+  new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool()?.max ?? 0); } });
+  new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool()?.numUsed() ?? 0); } });
+  new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool()?.numFree() ?? 0); } });
+  new Gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a connection.', registers, collect() { this.set(pool()?.numPendingAcquires() ?? 0); } });
+
+  return {
+    registry,
+
+    /** Mounted first: times every request and counts it under its route template once it is answered. */
+    middleware: async function measure(ctx: Context, next: Next): Promise<void> {
+      const started = process.hrtime.bigint();
+      ctx.res.once('close', () => {
+        const route = routeOf(ctx);
+        requests.inc({ route, method: ctx.method, status: String(ctx.status) });
+        latency.observe({ route, method: ctx.method }, Number(process.hrtime.bigint() - started) / 1e9);
+        const refusal = (ctx.state as RequestState | undefined)?.refusal;
+        if (refusal) keyRefusals.inc({ reason: refusal });
+        if (ctx.status === 429) limitsHit.inc({ route });
+      });
+      await next();
+    },
+
+    /** Counts key changes from the audit log's committed events. */
+    onAuditEvent(event: NewAuditEvent): void {
+      if (event.action === 'api_key.created') keysCreated.inc();
+      else if (event.action === 'api_key.rotated') keysRotated.inc();
+      else if (KEY_ENDINGS[event.action]) keysEnded.inc({ how: KEY_ENDINGS[event.action] });
+    },
+
+    leadCreated(): void {
+      leadsCreated.inc();
+    },
+
+    housekeepingRemoved(task: string, removed: number): void {
+      housekeeping.inc({ task }, removed);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
