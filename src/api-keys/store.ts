@@ -200,10 +200,13 @@ export function createApiKeyStore(db: Knex) {
     /**
      * Locks an undeleted key of the facility for a change of its secrets (in
      * the caller's transaction; concurrent rotations of one key take turns).
-     * False when there is no such key.
+     * False when there is no such key. The lock is FOR NO KEY UPDATE: it does
+     * not wait for the foreign-key checks of rows that point at the key (the
+     * usage write adds its addresses while holding a secret's row), so a
+     * rotation and a usage write never deadlock.
      */
     async lock(facilityId: string, id: string): Promise<boolean> {
-      const row = await queryable(db)('api_keys').select('id').where({ id, facility_id: facilityId }).whereNull('deleted_at').forUpdate().first();
+      const row = await queryable(db)('api_keys').select('id').where({ id, facility_id: facilityId }).whereNull('deleted_at').forNoKeyUpdate().first();
       return row !== undefined;
     },
 

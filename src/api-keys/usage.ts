@@ -31,13 +31,13 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
   // By secret, then by address: when each was last noted (no string built per request).
   const noted = new Map<string, Map<string, number>>();
   let pending: Use[] = [];
-  let flushing: Promise<void> | undefined;
 
   async function write(uses: Use[]): Promise<void> {
     // One row per secret for the update: its latest use.
     const latest = new Map<string, Use>();
     for (const use of uses) if ((latest.get(use.tokenHash)?.at.getTime() ?? -1) < use.at.getTime()) latest.set(use.tokenHash, use);
-    const rows = [...latest.values()];
+    // In one order (by secret), so two processes' writes lock rows in the same order and never deadlock.
+    const rows = [...latest.values()].sort((a, b) => (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0));
     await inTransaction(db, async (trx) => {
       await trx.raw(
         `update api_key_secrets s set last_used_at = v.at, last_used_ip = v.ip
@@ -68,23 +68,30 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
     });
   }
 
-  async function flush(): Promise<void> {
-    await flushing;
+  /** Writes what is pending now; runs one at a time (see `flush`). */
+  async function writePending(): Promise<void> {
     if (pending.length === 0) return;
     const uses = pending;
     pending = [];
-    flushing = write(uses).catch((error: unknown) => {
+    await write(uses).catch((error: unknown) => {
       // Last use is a convenience: a failed write is logged and dropped, never retried into a pile.
       logger.warn({ err: error, uses: uses.length }, 'could not record API key usage');
     });
-    await flushing;
-    flushing = undefined;
     // Forget notes old enough that the next use must be noted again.
     const horizon = Date.now() - USAGE_RESOLUTION_MS;
     for (const [tokenHash, addresses] of noted) {
       for (const [ip, at] of addresses) if (at < horizon) addresses.delete(ip);
       if (addresses.size === 0) noted.delete(tokenHash);
     }
+  }
+
+  // Writes take turns: each flush runs after the one before it, so what a
+  // flush returns from includes every use noted before it was called, even
+  // while the timer's flush is writing.
+  let writes: Promise<void> = Promise.resolve();
+  function flush(): Promise<void> {
+    writes = writes.then(writePending);
+    return writes;
   }
 
   const timer = setInterval(() => void flush(), deps.flushIntervalMs ?? 5_000);
