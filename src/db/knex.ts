@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 
 import type { Config } from '../config.js';
@@ -14,24 +13,6 @@ import type { Logger } from '../logger.js';
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
 
 export type Database = Knex;
-
-/**
- * knex-pglite 0.14 names knex's `del` method "DEL" when it hands the result to
- * knex's Postgres response mapper, which only knows "DELETE", so a delete
- * resolves to a raw result object instead of the row count. Same contract as
- * `pg`: a delete without `returning` resolves to the number of rows deleted.
- */
-class EmbeddedPostgresClient extends (ClientPgLite as unknown as new (config: Knex.Config) => {
-  processResponse(obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } }, runner: unknown): unknown;
-}) {
-  override processResponse(
-    obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } },
-    runner: unknown,
-  ): unknown {
-    if (obj.method === 'del' && !obj.returning && !obj.output) return obj.response.affectedRows ?? 0;
-    return super.processResponse(obj, runner);
-  }
-}
 
 /**
  * Opens the database named by the configuration: Postgres over `pg` when
@@ -55,13 +36,19 @@ export async function createDatabase(database: Config['database'], logger?: Logg
       ...(log ? { log } : {}),
     });
   }
+  // Loaded only for the embedded database: PGlite and its dialect cost a Postgres deployment memory for nothing.
+  const { openEmbedded, EmbeddedPostgresClient } = await import('./embedded.js');
   const dataDir = path.resolve(database.dataDir);
   await mkdir(dataDir, { recursive: true });
   const unlock = await lockDataDir(dataDir);
+  const pglite = await openEmbedded(dataDir).catch((error: unknown) => {
+    unlock();
+    throw error;
+  });
   const db = knexFactory({
     client: EmbeddedPostgresClient,
     dialect: 'postgres',
-    connection: { filename: dataDir },
+    connection: { pglite },
     acquireConnectionTimeout: 60_000,
     ...(log ? { log } : {}),
   } as unknown as Knex.Config);

@@ -19,17 +19,17 @@ export interface ServerProcess {
  * `npm start` does. A port taken between choosing it and listening on it
  * (another test process chose it too) is chosen again.
  */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, options: { startupTimeoutMs?: number } = {}): Promise<ServerProcess> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await spawnOnce(env);
+      return await spawnOnce(env, options.startupTimeoutMs);
     } catch (error) {
       if (attempt >= 3 || !/EADDRINUSE/.test(String((error as Error).message))) throw error;
     }
   }
 }
 
-async function spawnOnce(env: Record<string, string>): Promise<ServerProcess> {
+async function spawnOnce(env: Record<string, string>, startupTimeoutMs?: number): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: ROOT,
@@ -74,7 +74,7 @@ async function spawnOnce(env: Record<string, string>): Promise<ServerProcess> {
       void exited.then(() => reject(new Error(`server exited before ${pattern}; output:\n${output.join('\n')}`)));
     });
   };
-  await waitFor(/"msg":"listening"/);
+  await waitFor(/"msg":"listening"/, startupTimeoutMs);
   return { child, url: `http://127.0.0.1:${port}`, port, output, exited, waitFor };
 }
 
