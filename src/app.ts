@@ -247,8 +247,8 @@ async function secretsKeyOf(config: Config, logger: Logger): Promise<string | un
 }
 
 /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
-function createLimits(config: Config, db: Knex, logger: Logger): Limits {
-  const store = createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+async function createLimits(config: Config, db: Knex, logger: Logger): Promise<Limits> {
+  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
   logger.info({ store: store.kind }, 'rate limits on');
   return { store, keys: createKeyLimits({ db, store, logger }), failures: createFailureLimits({ store, logger }), signIn: createSignInLimits({ store }) };
 }
@@ -277,7 +277,7 @@ export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage' | 'a
   const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isApiKey: (value) => value.startsWith(KEY_PREFIX) });
   const audit = createAuditLog({ store: createAuditStore(db) });
   const warnings = await configurationWarnings(config, db, logger);
-  const limits = config.rateLimits ? createLimits(config, db, logger) : undefined;
+  const limits = config.rateLimits ? await createLimits(config, db, logger) : undefined;
   const metrics = config.metricsToken ? createMetrics({ db }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({ db, logger, audit, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });

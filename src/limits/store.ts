@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -26,11 +25,13 @@ export interface LimitStore {
  * The store of every limit: Redis when REDIS_URL is set, else the Postgres
  * of DATABASE_URL (the `rate_limits` table), else memory (the embedded
  * database is for one process). rate-limiter-flexible does the counting.
+ * The Redis client is loaded only when REDIS_URL is set: loading it costs a
+ * process about 20 MB of memory.
  */
-export function createLimitStore(options: { db: Knex; databaseKind: 'postgres' | 'embedded'; redisUrl: string | undefined; logger: Logger }): LimitStore {
+export async function createLimitStore(options: { db: Knex; databaseKind: 'postgres' | 'embedded'; redisUrl: string | undefined; logger: Logger }): Promise<LimitStore> {
   const { db, logger } = options;
   const redis = options.redisUrl
-    ? new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false })
+    ? new (await import('ioredis')).Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false })
     : undefined;
   // A Redis that goes away must not flood the log: one line per change of state.
   let redisDown = false;
