@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -8,10 +9,13 @@ import autocannon from 'autocannon';
 import knexFactory from 'knex';
 
 import { DEMO } from '../seeds/demo.js';
+import { hashToken } from '../src/oauth/token-hash.js';
 import { loadConfig } from '../src/config.js';
+import { openEmbedded } from '../src/db/embedded.js';
 import { freePort } from '../test/helpers/process.js';
 import { api, signIn } from '../test/helpers/oauth.js';
 import type { TestServer } from '../test/helpers/server.js';
+import { explainHotStatements, fillDatabase, tableSizes, type ScaleSize } from './scale.js';
 
 /**
  * npm run bench: the two hot paths of the real server (Postgres, API key,
@@ -27,7 +31,13 @@ import type { TestServer } from '../test/helpers/server.js';
  * round. Prints requests/s, p50/p99, non-2xx answers, each server process's
  * CPU per request, peak RSS, and the ratios with their targets. Not part of
  * the tests. Then an honest sign-in's latency, alone and under a flood of
- * wrong passwords. BENCH_TABLES=leads, introspection or signin runs one part.
+ * wrong passwords. Then the embedded database: its start-up time on a new and
+ * on a filled data folder, its memory, and the hot paths beside Postgres.
+ * BENCH_TABLES=leads, introspection, signin or embedded runs one part.
+ *
+ * With `--keys N --leads M` it is the scale run instead: the hot paths on a
+ * database of 1,000 keys and on one of N keys and M leads, side by side,
+ * with the large one's query plans and table sizes (see `scale`).
  */
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -36,15 +46,18 @@ const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '10,50,100').split(',').
 // Single runs on a shared 2-core machine swing by ±15%: each figure is the
 // median of ROUNDS runs, with the servers' order rotated every round.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,signin').split(',');
+const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,signin,embedded').split(',');
 const IDEMPOTENCY = process.env.BENCH_IDEMPOTENCY === '1';
 /** The Leads API against base at 50 connections; our introspection against stock oidc-provider's. */
+// BENCH_NODE_ARGS: node options for the servers (e.g. "--max-semi-space-size=8"), to try a runtime setting.
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const TARGETS = { leads: 0.8, introspection: 1.5 };
 
 async function startProcess(script: string, env: Record<string, string>, port: number, onLine?: (line: string) => void): Promise<ChildProcess> {
   // BENCH_SERVER_CPUS pins the servers (e.g. "1") away from the load generator.
   const pin = process.env.BENCH_SERVER_CPUS;
-  const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', pin, process.execPath, script] : [script], {
+  const args = [...NODE_ARGS, script];
+  const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', pin, process.execPath, ...args] : args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', onLine ? 'pipe' : openSync('/dev/null', 'w'), 'inherit'],
@@ -62,9 +75,9 @@ async function startProcess(script: string, env: Record<string, string>, port: n
   throw new Error(`${script} did not start`);
 }
 
-/** Peak resident set size of a process so far (VmHWM), in MiB. */
-function peakRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmHWM:'));
+/** VmRSS (resident now) or VmHWM (peak so far) of a process, in MiB. */
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith(`${field}:`));
   return Number(line?.match(/(\d+)/)?.[1] ?? 0) / 1024;
 }
 
@@ -167,7 +180,7 @@ async function compare(title: string, legend: string, targets: Target[]): Promis
   console.log(header.join(' |'));
   for (const row of rows) console.log(row);
   console.log(`server process CPU per request (user + system, µs): ${cpuRows.join('; ')}`);
-  console.log(`peak RSS: ${targets.map((target) => `${target.label} ${peakRssMiB(target.pid).toFixed(1)} MiB`).join(', ')}`);
+  console.log(`peak RSS: ${targets.map((target) => `${target.label} ${rssMiB(target.pid, 'VmHWM').toFixed(1)} MiB`).join(', ')}`);
   return ratios;
 }
 
@@ -204,8 +217,7 @@ async function signInOnce(publicUrl: string, email: string, password: string, ip
  * test. The per-address and per-email limits cut a flood from one source;
  * this is the flood they cannot cut, which the cap on password work bounds.
  */
-async function signInFlood(publicUrl: string, config: ReturnType<typeof loadConfig>): Promise<string> {
-  void config;
+async function signInFlood(publicUrl: string): Promise<string> {
   const honest = async (seconds: number) => {
     const times: number[] = [];
     const statuses = new Map<number, number>();
@@ -243,108 +255,301 @@ async function signInFlood(publicUrl: string, config: ReturnType<typeof loadConf
 /** The ratio at 50 connections (the targets' reference), or the lowest measured when 50 was not run. */
 const at50 = (ratios: Map<number, number>) => ratios.get(50) ?? Math.min(...ratios.values());
 
-async function main(): Promise<void> {
-  const admin = knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } });
+/** A fresh database, migrated and seeded as an operator would, and our server on it with a key to send. */
+interface Deployment {
+  name: string;
+  databaseUrl: string;
+  publicUrl: string;
+  server: ChildProcess;
+  config: ReturnType<typeof loadConfig>;
+  key: string;
+  keyId: string;
+}
+
+async function deploy(admin: knexFactory.Knex, children: ChildProcess[], databases: string[], env: Record<string, string> = {}): Promise<Deployment> {
   const name = `octiv_bench_${randomBytes(4).toString('hex')}`;
   await admin.raw(`create database ${name}`);
+  databases.push(name);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const databaseUrl = url.toString();
-  const children: ChildProcess[] = [];
-  const summary: string[] = [];
-  try {
-    const oursPort = await freePort();
-    const publicUrl = `http://127.0.0.1:${oursPort}`;
-    // Migrate and seed, as an operator would.
-    const seed = spawn(process.execPath, ['dist/src/cli.js', 'seed'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, stdio: 'ignore' });
-    await new Promise((resolve) => seed.once('exit', resolve));
+  const seed = spawn(process.execPath, ['dist/src/cli.js', 'seed'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, stdio: 'ignore' });
+  await new Promise((resolve) => seed.once('exit', resolve));
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  // TRUST_PROXY: the sign-in flood comes from many addresses (X-Forwarded-For); nothing else sends the header.
+  const server = await startProcess('dist/src/main.js', { ...oursEnv(databaseUrl, publicUrl), TRUST_PROXY: 'true', ...env }, port);
+  children.push(server);
+  const config = loadConfig({ PUBLIC_URL: publicUrl, DATABASE_URL: databaseUrl });
+  const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
+  // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
+  const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
+    token: staffToken,
+    body: { name: 'Benchmark', scopes: ['leads:create'], rateLimit: { limit: 100_000, windowSeconds: 1 } },
+  });
+  return { name, databaseUrl, publicUrl, server, config, key: created.body.key as string, keyId: created.body.id as string };
+}
 
-    const keyCheck = process.env.BENCH_KEY_CHECK ?? 'in-write';
-    const oursEnv = { DATABASE_URL: databaseUrl, PUBLIC_URL: publicUrl, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development', LEADS_API_KEY_CHECK: keyCheck };
-    // TRUST_PROXY: the sign-in flood comes from many addresses (X-Forwarded-For); nothing else sends the header.
-    const ours = await startProcess('dist/src/main.js', { ...oursEnv, TRUST_PROXY: 'true' }, oursPort);
-    children.push(ours);
-    const config = loadConfig({ PUBLIC_URL: publicUrl, DATABASE_URL: databaseUrl });
+const KEY_CHECK = process.env.BENCH_KEY_CHECK ?? 'in-write';
+const oursEnv = (databaseUrl: string, publicUrl: string) => ({
+  DATABASE_URL: databaseUrl,
+  PUBLIC_URL: publicUrl,
+  LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  NODE_ENV: 'development',
+  LEADS_API_KEY_CHECK: KEY_CHECK,
+});
+
+let leadCounter = 0;
+/** A lead body with a fresh email each time. */
+function nextLead(): { body: string; headers?: Record<string, string> } {
+  leadCounter += 1;
+  const body = JSON.stringify({ firstName: 'Bench', lastName: 'Mark', email: `bench.${process.pid}.${leadCounter}@example.com`, source: 'bench' });
+  // BENCH_IDEMPOTENCY=1: every request carries its own Idempotency-Key, as a careful CRM's would.
+  return IDEMPOTENCY ? { body, headers: { 'idempotency-key': `bench-${process.pid}-${leadCounter}` } } : { body };
+}
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+const INTROSPECTION = '/oauth/token/introspection';
+const bearer = (deployment: Deployment) => ({ authorization: `Bearer ${deployment.key}` });
+const basic = (id: string, secret: string) => ({
+  authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+  'content-type': 'application/x-www-form-urlencoded',
+});
+const form = (token: string) => {
+  const body = new URLSearchParams({ token }).toString();
+  return () => ({ body });
+};
+const leadsTarget = (label: string, deployment: Deployment): Target => ({
+  label,
+  url: deployment.publicUrl,
+  pid: deployment.server.pid!,
+  path: '/api/v1/leads',
+  headers: { ...JSON_TYPE, ...bearer(deployment) },
+  body: nextLead,
+});
+const introspectionTarget = (label: string, deployment: Deployment): Target => ({
+  label,
+  url: deployment.publicUrl,
+  pid: deployment.server.pid!,
+  path: INTROSPECTION,
+  headers: basic(deployment.config.leadsApiClient.id, deployment.config.leadsApiClient.secret),
+  body: form(deployment.key),
+});
+
+/** The value of `--name N` on the command line (`npm run bench -- --keys 1000000 --leads 10000000`). */
+function option(name: string): number | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return undefined;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, not ${process.argv[index + 1]}`);
+  return value;
+}
+
+/** The usual run: our two hot paths beside their baselines, then the sign-in flood. */
+async function standard(admin: knexFactory.Knex, children: ChildProcess[], databases: string[], summary: string[]): Promise<void> {
+  const ours = await deploy(admin, children, databases);
+  const baseEnv = { DATABASE_URL: ours.databaseUrl, FACILITY_ID: DEMO.demoFitness.id, KEY_ID: ours.keyId };
+  const basePort = await freePort();
+  const baseline = await startProcess('dist/bench/baseline.js', baseEnv, basePort);
+  children.push(baseline);
+
+  if (TABLES.includes('leads')) {
+    const floorPort = await freePort();
+    const lookup = await startProcess('dist/bench/baseline.js', { ...baseEnv, LOOKUP_KEY: '1' }, floorPort);
+    children.push(lookup);
+    // The same server with RATE_LIMITS=off, to show what the limits cost.
+    const unlimitedPort = await freePort();
+    const unlimited = await startProcess('dist/src/main.js', { ...oursEnv(ours.databaseUrl, ours.publicUrl), RATE_LIMITS: 'off' }, unlimitedPort);
+    children.push(unlimited);
+    const ratios = await compare(
+      'POST /api/v1/leads',
+      `ours = this server (key check: ${KEY_CHECK}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}; rate limits on, usage tracking on); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query; nolim = ours with RATE_LIMITS=off`,
+      [
+        leadsTarget('ours', ours),
+        { label: 'base', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: '/api/v1/leads', headers: JSON_TYPE, body: nextLead },
+        { label: 'b+lk', url: `http://127.0.0.1:${floorPort}`, pid: lookup.pid!, path: '/api/v1/leads', headers: { ...JSON_TYPE, ...bearer(ours) }, body: nextLead },
+        { ...leadsTarget('nolim', ours), url: `http://127.0.0.1:${unlimitedPort}`, pid: unlimited.pid! },
+      ],
+    );
+    const ratio = at50(ratios.first);
+    const unlimitedRatio = at50(ratios.last);
+    summary.push(`leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`);
+  }
+
+  if (TABLES.includes('introspection')) {
+    const stockPort = await freePort();
+    let stockToken = '';
+    const stock = await startProcess('dist/bench/stock-provider.js', { DATABASE_URL: ours.databaseUrl }, stockPort, (line) => {
+      if (line.startsWith('token ')) stockToken = line.slice(6);
+    });
+    children.push(stock);
+    while (!stockToken) await sleep(50);
+    const ratios = await compare(
+      'POST /oauth/token/introspection (RFC 7662) of an API key',
+      'ours = this server (its introspection of a key); stock = oidc-provider 9 alone on a plain pg adapter, one opaque token; floor = bare Koa + pg select of the same row',
+      [
+        introspectionTarget('ours', ours),
+        { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path: '/token/introspection', headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken) },
+        { label: 'floor', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: INTROSPECTION, headers: basic('x', 'y'), body: form(ours.key) },
+      ],
+    );
+    const ratio = at50(ratios.first);
+    summary.push(`introspection: ours/stock at 50 connections ${ratio.toFixed(2)} (target >= ${TARGETS.introspection}): ${ratio >= TARGETS.introspection ? 'met' : 'NOT met'}`);
+  }
+  if (TABLES.includes('signin')) summary.push(await signInFlood(ours.publicUrl));
+  if (TABLES.includes('embedded')) await embedded(ours, children, summary);
+}
+
+/** Starts the server on the embedded database in `dataDir`, as `npm start` does (after its build): the process and the seconds to /readyz 200. */
+async function startEmbedded(dataDir: string): Promise<{ server: ChildProcess; port: number; seconds: number }> {
+  const port = await freePort();
+  const started = performance.now();
+  const server = spawn(process.execPath, ['dist/src/main.js'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development' },
+    stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'],
+  });
+  const exited = new Promise<never>((_, reject) => server.once('exit', (code) => reject(new Error(`the embedded server exited (${code}) before /readyz`))));
+  for (;;) {
+    const ready = await Promise.race([
+      fetch(`http://127.0.0.1:${port}/readyz`).then(
+        async (response) => (await response.arrayBuffer(), response.status === 200),
+        () => false,
+      ),
+      exited,
+    ]);
+    if (ready) return { server, port, seconds: (performance.now() - started) / 1000 };
+    if (performance.now() - started > 120_000) throw new Error('the embedded server was not ready after 120 s');
+    await sleep(50);
+  }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const FILLED_LEADS = 10_000;
+
+/**
+ * The embedded default (`npm start` with no DATABASE_URL): its start on a new
+ * data folder, its memory at idle and under load, the two hot paths beside
+ * the same server on Postgres, and its start on a filled folder (at least
+ * 10,000 leads: those the leads table made, topped up while it is stopped).
+ */
+async function embedded(onPostgres: Deployment, children: ChildProcess[], summary: string[]): Promise<void> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'octiv-bench-embedded-'));
+  try {
+    const fresh = await startEmbedded(dataDir);
+    children.push(fresh.server);
+    await sleep(5_000);
+    const idle = rssMiB(fresh.server.pid!, 'VmRSS');
+    const publicUrl = `http://127.0.0.1:${fresh.port}`;
+    const config = loadConfig({ PUBLIC_URL: publicUrl });
     const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
-    // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
     const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
       token: staffToken,
       body: { name: 'Benchmark', scopes: ['leads:create'], rateLimit: { limit: 100_000, windowSeconds: 1 } },
     });
-    const key = created.body.key as string;
-    const auth = { authorization: `Bearer ${key}` };
+    const deployment: Deployment = { name: 'embedded', databaseUrl: '', publicUrl, server: fresh.server, config, key: created.body.key as string, keyId: created.body.id as string };
+    const legend = 'embedded = this server on its embedded database (npm start with no DATABASE_URL); postgres = the same server on Postgres';
+    const leads = await compare('POST /api/v1/leads: the embedded database beside Postgres', legend, [leadsTarget('embedded', deployment), leadsTarget('postgres', onPostgres)]);
+    const peakUnderLeads = rssMiB(fresh.server.pid!, 'VmHWM');
+    const introspection = await compare('POST /oauth/token/introspection: the embedded database beside Postgres', legend, [
+      introspectionTarget('embedded', deployment),
+      introspectionTarget('postgres', onPostgres),
+    ]);
+    const peak = rssMiB(fresh.server.pid!, 'VmHWM');
+    await stopProcess(fresh.server);
 
-    const baseEnv = { DATABASE_URL: databaseUrl, FACILITY_ID: DEMO.demoFitness.id, KEY_ID: created.body.id as string };
-    const basePort = await freePort();
-    const baseline = await startProcess('dist/bench/baseline.js', baseEnv, basePort);
-    children.push(baseline);
-
-    if (TABLES.includes('leads')) {
-      const floorPort = await freePort();
-      const lookup = await startProcess('dist/bench/baseline.js', { ...baseEnv, LOOKUP_KEY: '1' }, floorPort);
-      children.push(lookup);
-      // The same server with RATE_LIMITS=off, to show what the limits cost.
-      const unlimitedPort = await freePort();
-      const unlimited = await startProcess('dist/src/main.js', { ...oursEnv, PUBLIC_URL: publicUrl, RATE_LIMITS: 'off' }, unlimitedPort);
-      children.push(unlimited);
-      let counter = 0;
-      const lead = () => {
-        counter += 1;
-        const body = JSON.stringify({ firstName: 'Bench', lastName: 'Mark', email: `bench.${process.pid}.${counter}@example.com`, source: 'bench' });
-        // BENCH_IDEMPOTENCY=1: every request carries its own Idempotency-Key, as a careful CRM's would.
-        return IDEMPOTENCY ? { body, headers: { 'idempotency-key': `bench-${process.pid}-${counter}` } } : { body };
-      };
-      const json = { 'content-type': 'application/json' };
-      const ratios = await compare(
-        'POST /api/v1/leads',
-        `ours = this server (key check: ${keyCheck}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}; rate limits on, usage tracking on); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query; nolim = ours with RATE_LIMITS=off`,
-        [
-          { label: 'ours', url: publicUrl, pid: ours.pid!, path: '/api/v1/leads', headers: { ...json, ...auth }, body: lead },
-          { label: 'base', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: '/api/v1/leads', headers: json, body: lead },
-          { label: 'b+lk', url: `http://127.0.0.1:${floorPort}`, pid: lookup.pid!, path: '/api/v1/leads', headers: { ...json, ...auth }, body: lead },
-          { label: 'nolim', url: `http://127.0.0.1:${unlimitedPort}`, pid: unlimited.pid!, path: '/api/v1/leads', headers: { ...json, ...auth }, body: lead },
-        ],
+    // A filled folder: count the leads with the server stopped, top them up to FILLED_LEADS, start again.
+    const pglite = await openEmbedded(dataDir);
+    const counted = async () => Number((await pglite.query<{ n: number }>('select count(*)::int as n from members')).rows[0]!.n);
+    const before = await counted();
+    if (before < FILLED_LEADS) {
+      await pglite.query(
+        `insert into members (id, facility_id, first_name, last_name, email, source, status, created_by_key)
+         select gen_random_uuid(), $1, 'Filled', 'Lead ' || i, 'filled.' || i || '@example.com', 'bench', 'lead', $2
+         from generate_series(1, $3::int) i`,
+        [DEMO.demoFitness.id, deployment.keyId, FILLED_LEADS - before],
       );
-      const ratio = at50(ratios.first);
-      const unlimitedRatio = at50(ratios.last);
-      summary.push(`leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`);
     }
+    const leadsInFolder = await counted();
+    await pglite.close();
+    const filled = await startEmbedded(dataDir);
+    children.push(filled.server);
+    await stopProcess(filled.server);
 
-    if (TABLES.includes('introspection')) {
-      const stockPort = await freePort();
-      let stockToken = '';
-      const stock = await startProcess('dist/bench/stock-provider.js', { DATABASE_URL: databaseUrl }, stockPort, (line) => {
-        if (line.startsWith('token ')) stockToken = line.slice(6);
-      });
-      children.push(stock);
-      while (!stockToken) await sleep(50);
-      const basic = (id: string, secret: string) => ({
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      });
-      const form = (token: string) => {
-        const body = new URLSearchParams({ token }).toString();
-        return () => ({ body });
-      };
-      const path = '/oauth/token/introspection';
-      const ratios = await compare(
-        'POST /oauth/token/introspection (RFC 7662) of an API key',
-        'ours = this server (its introspection of a key); stock = oidc-provider 9 alone on a plain pg adapter, one opaque token; floor = bare Koa + pg select of the same row',
-        [
-          { label: 'ours', url: publicUrl, pid: ours.pid!, path, headers: basic(config.leadsApiClient.id, config.leadsApiClient.secret), body: form(key) },
-          { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path: '/token/introspection', headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken) },
-          { label: 'floor', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path, headers: basic('x', 'y'), body: form(key) },
-        ],
-      );
-      const ratio = at50(ratios.first);
-      summary.push(`introspection: ours/stock at 50 connections ${ratio.toFixed(2)} (target >= ${TARGETS.introspection}): ${ratio >= TARGETS.introspection ? 'met' : 'NOT met'}`);
-    }
-    if (TABLES.includes('signin')) summary.push(await signInFlood(publicUrl, config));
+    summary.push(
+      `embedded: start to /readyz on a new folder ${fresh.seconds.toFixed(1)} s, on a filled one (${leadsInFolder.toLocaleString('en')} leads) ${filled.seconds.toFixed(1)} s (target < 10 s each)`,
+      `embedded: RSS ${idle.toFixed(0)} MiB at idle after start (target <= 250), peak ${peakUnderLeads.toFixed(0)} MiB under the leads table (target <= 300), ${peak.toFixed(0)} MiB after introspection`,
+      `embedded: leads embedded/postgres at 50 connections ${at50(leads.first).toFixed(2)}, introspection ${at50(introspection.first).toFixed(2)}`,
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The scale run (`--keys N --leads M`): the same hot paths on a database of
+ * 1,000 keys and 10,000 leads (small) and on one of N keys and M leads
+ * (large), side by side in each table, then the large database's query
+ * plans of the hot statements and its tables' sizes.
+ */
+async function scale(admin: knexFactory.Knex, children: ChildProcess[], databases: string[], summary: string[], large: ScaleSize): Promise<void> {
+  const small: ScaleSize = { keys: 1_000, leads: 10_000 };
+  const big = await deploy(admin, children, databases);
+  const little = await deploy(admin, children, databases);
+  for (const [label, deployment, size] of [['small', little, small], ['large', big, large]] as const) {
+    console.log(`\nfilling the ${label} database: ${size.keys.toLocaleString('en')} keys, ${size.leads.toLocaleString('en')} leads`);
+    const seconds = await fillDatabase(deployment.databaseUrl, size, hashToken(deployment.key));
+    summary.push(`fill of the ${label} database (${size.keys.toLocaleString('en')} keys, ${size.leads.toLocaleString('en')} leads): ${seconds.toFixed(0)} s`);
+  }
+  if (TABLES.includes('leads')) {
+    const ratios = await compare(
+      `POST /api/v1/leads at two sizes`,
+      `large = this server on ${large.keys.toLocaleString('en')} keys and ${large.leads.toLocaleString('en')} leads; small = on 1,000 keys and 10,000 leads`,
+      [leadsTarget('large', big), leadsTarget('small', little)],
+    );
+    summary.push(`leads: large/small at 50 connections ${at50(ratios.first).toFixed(2)} (target >= 0.90)`);
+  }
+  if (TABLES.includes('introspection')) {
+    const ratios = await compare(
+      'POST /oauth/token/introspection at two sizes',
+      `large = this server on ${large.keys.toLocaleString('en')} keys and ${large.leads.toLocaleString('en')} leads; small = on 1,000 keys and 10,000 leads`,
+      [introspectionTarget('large', big), introspectionTarget('small', little)],
+    );
+    summary.push(`introspection: large/small at 50 connections ${at50(ratios.first).toFixed(2)} (target >= 0.90)`);
+  }
+  summary.push(`peak RSS of the server on the large database: ${rssMiB(big.server.pid!, 'VmHWM').toFixed(1)} MiB (target <= 150)`);
+  const db = knexFactory({ client: 'pg', connection: big.databaseUrl, pool: { min: 0, max: 1 } });
+  try {
+    console.log(`\nquery plans on the large database (EXPLAIN ANALYZE, rolled back):`);
+    for (const line of await explainHotStatements(db, big.databaseUrl, big.key, big.config.leadsApiResource)) console.log(line);
+  } finally {
+    await db.destroy();
+  }
+  console.log(`\ntables of the large database:`);
+  for (const line of await tableSizes(big.databaseUrl)) console.log(`  ${line}`);
+}
+
+async function main(): Promise<void> {
+  const admin = knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } });
+  const children: ChildProcess[] = [];
+  const databases: string[] = [];
+  const summary: string[] = [];
+  try {
+    const keys = option('keys');
+    const leads = option('leads');
+    if (keys !== undefined || leads !== undefined) await scale(admin, children, databases, summary, { keys: keys ?? 1_000, leads: leads ?? 0 });
+    else await standard(admin, children, databases, summary);
     console.log(`\n${summary.join('\n')}`);
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await sleep(500);
-    await admin.raw(`drop database if exists ${name} with (force)`);
+    for (const name of databases) await admin.raw(`drop database if exists ${name} with (force)`);
     await admin.destroy();
   }
 }
