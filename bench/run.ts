@@ -406,7 +406,7 @@ async function startEmbedded(dataDir: string): Promise<{ server: ChildProcess; p
   const started = performance.now();
   const server = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development' },
     stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'],
   });
   const exited = new Promise<never>((_, reject) => server.once('exit', (code) => reject(new Error(`the embedded server exited (${code}) before /readyz`))));
