@@ -36,7 +36,8 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
     // One row per secret for the update: its latest use.
     const latest = new Map<string, Use>();
     for (const use of uses) if ((latest.get(use.tokenHash)?.at.getTime() ?? -1) < use.at.getTime()) latest.set(use.tokenHash, use);
-    // In one order (by secret), so two processes' writes lock rows in the same order and never deadlock.
+    // In one order (by secret): two processes' writes then tend to lock rows in the same order. A write
+    // that still meets a deadlock fails alone: it is logged and dropped (last use is a convenience).
     const rows = [...latest.values()].sort((a, b) => (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0));
     await inTransaction(db, async (trx) => {
       await trx.raw(
@@ -50,6 +51,7 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
         `with inserted as (
            insert into api_key_ips (key_id, ip)
            select distinct s.key_id, v.ip from unnest(?::text[], ?::text[]) as v(token_hash, ip) join api_key_secrets s on s.token_hash = v.token_hash
+           order by s.key_id, v.ip
            on conflict do nothing
            returning key_id, ip)
          select i.key_id, i.ip, k.facility_id, k.name from inserted i join api_keys k on k.id = i.key_id`,
@@ -90,7 +92,7 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
   // while the timer's flush is writing.
   let writes: Promise<void> = Promise.resolve();
   function flush(): Promise<void> {
-    writes = writes.then(writePending);
+    writes = writes.then(writePending).catch((error: unknown) => logger.warn({ err: error }, 'could not record API key usage'));
     return writes;
   }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
 import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,30 +31,6 @@ export const EMBEDDED_SETTINGS: Record<string, string> = {
   maintenance_work_mem: '16MB',
 };
 
-/** PGlite's own start parameters (its defaults, which an explicit list replaces), then ours. */
-const PGLITE_START = [
-  '--single',
-  '-F',
-  '-O',
-  '-j',
-  '-c',
-  'search_path=public',
-  '-c',
-  'exit_on_error=false',
-  '-c',
-  'log_checkpoints=false',
-  '-c',
-  'max_worker_processes=0',
-  '-c',
-  'max_parallel_workers=0',
-  '-c',
-  'max_parallel_workers_per_gather=0',
-  '-c',
-  'io_method=sync',
-  '-c',
-  'max_parallel_maintenance_workers=0',
-];
-
 /**
  * knex-pglite 0.14 names knex's `del` method "DEL" when it hands the result to
  * knex's Postgres response mapper, which only knows "DELETE", so a delete
@@ -72,6 +49,7 @@ export class EmbeddedPostgresClient extends (ClientPgLite as unknown as new (con
   }
 }
 
+const BUILDING_PREFIX = '.initializing-';
 const INIT_SCRIPT = fileURLToPath(new URL('./embedded-init.js', import.meta.url));
 
 /**
@@ -82,7 +60,8 @@ const INIT_SCRIPT = fileURLToPath(new URL('./embedded-init.js', import.meta.url)
  */
 export async function openEmbedded(dataDir: string): Promise<PGlite> {
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initializeInChild(dataDir);
-  const startParams = [...PGLITE_START, ...Object.entries(EMBEDDED_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`])];
+  // PGlite's own defaults (an explicit list replaces them), then ours.
+  const startParams = [...PGlite.defaultStartParams, ...Object.entries(EMBEDDED_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`])];
   // PGlite's WebAssembly runs on V8's baseline compiler (Liftoff) only: the
   // optimizing tier-up compiles hot functions on background threads whose
   // memory stays with the process, ~80 MB at idle. Measured by `npm run
@@ -95,13 +74,42 @@ export async function openEmbedded(dataDir: string): Promise<PGlite> {
   return pglite;
 }
 
+/**
+ * Creates the cluster in a temporary folder inside `dataDir` (in a child
+ * process, see `openEmbedded`), then moves its entries into `dataDir` with
+ * PG_VERSION last: a folder with PG_VERSION holds a whole cluster. A start
+ * interrupted before that finds no PG_VERSION and begins again, clearing
+ * what the interrupted one left (only names a new cluster has, so the lock
+ * and `secrets.key` stay). The child is killed when this process exits, and
+ * stops by itself when this process is killed (its IPC channel closes).
+ */
 async function initializeInChild(dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, [INIT_SCRIPT, dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Each attempt builds in its own folder; an earlier attempt's (its server killed) is removed, and
+  // a child of that attempt still writing there fails and exits: only a live server moves files in.
+  for (const name of await readdir(dataDir)) {
+    if (name.startsWith(BUILDING_PREFIX)) await rm(path.join(dataDir, name), { recursive: true, force: true });
+  }
+  const building = path.join(dataDir, `${BUILDING_PREFIX}${process.pid}-${Date.now()}`);
+  const child = spawn(process.execPath, [INIT_SCRIPT, building], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  if (code !== 0) throw new Error(`Creating the embedded database in ${dataDir} failed (exit ${code}): ${stderr.trim().slice(-500)}`);
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  try {
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+    });
+    if (code !== 0) {
+      throw new Error(`Creating the embedded database in ${dataDir} failed (${signal ? `signal ${signal}` : `exit ${code}`}): ${stderr.trim().slice(-500)}`);
+    }
+  } finally {
+    process.removeListener('exit', killChild);
+  }
+  const entries = (await readdir(building)).filter((name) => name !== 'PG_VERSION');
+  for (const name of [...entries, 'PG_VERSION']) {
+    await rm(path.join(dataDir, name), { recursive: true, force: true });
+    await rename(path.join(building, name), path.join(dataDir, name));
+  }
+  await rm(building, { recursive: true, force: true });
 }

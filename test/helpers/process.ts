@@ -74,7 +74,14 @@ async function spawnOnce(env: Record<string, string>, startupTimeoutMs?: number)
       void exited.then(() => reject(new Error(`server exited before ${pattern}; output:\n${output.join('\n')}`)));
     });
   };
-  await waitFor(/"msg":"listening"/, startupTimeoutMs);
+  try {
+    await waitFor(/"msg":"listening"/, startupTimeoutMs);
+  } catch (error) {
+    // A server that did not come up is stopped, so it cannot outlive the test (or its data folder).
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
   return { child, url: `http://127.0.0.1:${port}`, port, output, exited, waitFor };
 }
 
