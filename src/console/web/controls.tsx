@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useId, useState } from 'preact/hooks';
 
 /** Copies text to the clipboard, saying in a live region whether it worked. */
@@ -61,4 +62,28 @@ export function FormButtons(props: { onCancel: () => void; busy: boolean; label:
       </button>
     </div>
   );
+}
+
+/**
+ * What a form field says under it: its error (announced), or else its hint.
+ * Ids are `${id}-error` and `${id}-hint`; `describedBy` names the one shown.
+ */
+export function FieldMessage(props: { id: string; error?: string | undefined; hint?: ComponentChildren }) {
+  if (props.error) {
+    return (
+      <p id={`${props.id}-error`} class="field-error" role="alert">
+        {props.error}
+      </p>
+    );
+  }
+  return props.hint === undefined ? null : (
+    <p id={`${props.id}-hint`} class="muted">
+      {props.hint}
+    </p>
+  );
+}
+
+/** The `aria-describedby` of a field with a `FieldMessage`: its error when there is one, else its hint (if it has one). */
+export function describedBy(id: string, error: string | undefined, hasHint = true): string | undefined {
+  return error ? `${id}-error` : hasHint ? `${id}-hint` : undefined;
 }

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type Scope } from '../api.js';
-import { CopyButton, FormButtons, Switch } from '../controls.js';
+import { CopyButton, describedBy, FieldMessage, FormButtons, Switch } from '../controls.js';
 import { Dialog } from '../dialog.js';
 import { formatDateTime, plural } from '../format.js';
 import { ConnectYourSystem } from './connect.js';
@@ -94,19 +94,11 @@ export function CreateKeyDialog(props: {
           maxLength={100}
           placeholder="Landing Page Connector"
           aria-invalid={errors.name ? 'true' : undefined}
-          aria-describedby={errors.name ? 'key-name-error' : 'key-name-hint'}
+          aria-describedby={describedBy('key-name', errors.name)}
           onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
         />
-        {errors.name ? (
-          <p id="key-name-error" class="field-error" role="alert">
-            {errors.name}
-          </p>
-        ) : (
-          <p id="key-name-hint" class="muted">
-            Name the system that will use this key.
-          </p>
-        )}
-        <fieldset aria-describedby={errors.scopes ? 'scopes-error' : undefined}>
+        <FieldMessage id="key-name" error={errors.name} hint="Name the system that will use this key." />
+        <fieldset aria-describedby={describedBy('scopes', errors.scopes, false)}>
           <legend>Scopes</legend>
           {props.scopes.map((scope) => (
             <div class="check" key={scope.name}>
@@ -127,13 +119,9 @@ export function CreateKeyDialog(props: {
               </div>
             </div>
           ))}
-          {errors.scopes && (
-            <p id="scopes-error" class="field-error" role="alert">
-              {errors.scopes}
-            </p>
-          )}
+          <FieldMessage id="scopes" error={errors.scopes} />
         </fieldset>
-        <fieldset aria-describedby={errors.expiresAt ? 'expiry-error' : 'expiry-hint'}>
+        <fieldset aria-describedby={describedBy('expiry', errors.expiresAt)}>
           <legend>Expires</legend>
           {choices.map((choice) => (
             <div class="check" key={choice.value}>
@@ -154,15 +142,11 @@ export function CreateKeyDialog(props: {
               />
             </div>
           )}
-          {errors.expiresAt ? (
-            <p id="expiry-error" class="field-error" role="alert">
-              {errors.expiresAt}
-            </p>
-          ) : (
-            <p id="expiry-hint" class="muted">
-              {max === null ? 'A key that expires stops working on its own; you can rotate it before then.' : `Keys of ${props.facilityName} live at most ${plural(max, 'day')}.`}
-            </p>
-          )}
+          <FieldMessage
+            id="expiry"
+            error={errors.expiresAt}
+            hint={max === null ? 'A key that expires stops working on its own; you can rotate it before then.' : `Keys of ${props.facilityName} live at most ${plural(max, 'day')}.`}
+          />
         </fieldset>
         <FormButtons onCancel={props.onCancel} busy={busy} label="Generate Key" busyLabel="Generating…" />
       </form>

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 
 import { ApiError, call, type KeyPolicy, type Me } from '../api.js';
+import { describedBy, FieldMessage } from '../controls.js';
 import { perWindow, plural } from '../format.js';
 
 /**
@@ -65,20 +66,16 @@ export function KeyPolicyCard(props: { me: Me; policy: KeyPolicy; onSaved: (poli
             inputMode="numeric"
             value={maxDays}
             placeholder="No maximum"
-            aria-describedby={errors.maxLifetimeDays ? 'max-lifetime-error' : 'max-lifetime-hint'}
+            aria-describedby={describedBy('max-lifetime', errors.maxLifetimeDays)}
             aria-invalid={errors.maxLifetimeDays ? 'true' : undefined}
             onInput={(event) => setMaxDays((event.currentTarget as HTMLInputElement).value)}
           />
-          {errors.maxLifetimeDays ? (
-            <p id="max-lifetime-error" class="field-error" role="alert">
-              {errors.maxLifetimeDays}
-            </p>
-          ) : (
-            <p id="max-lifetime-hint" class="muted">
-              1 to 3650, or empty for no maximum. It applies to keys created after you save; existing keys keep their expiry.
-            </p>
-          )}
-          <fieldset aria-describedby={errors.defaultRateLimit ? 'rate-error' : undefined}>
+          <FieldMessage
+            id="max-lifetime"
+            error={errors.maxLifetimeDays}
+            hint="1 to 3650, or empty for no maximum. It applies to keys created after you save; existing keys keep their expiry."
+          />
+          <fieldset aria-describedby={describedBy('rate', errors.defaultRateLimit, false)}>
             <legend>Default rate limit</legend>
             <div class="inline-fields">
               <label for="rate-limit">Requests</label>
@@ -86,11 +83,7 @@ export function KeyPolicyCard(props: { me: Me; policy: KeyPolicy; onSaved: (poli
               <label for="rate-window">per seconds</label>
               <input id="rate-window" inputMode="numeric" value={windowSeconds} onInput={(event) => setWindowSeconds((event.currentTarget as HTMLInputElement).value)} />
             </div>
-            {errors.defaultRateLimit && (
-              <p id="rate-error" class="field-error" role="alert">
-                {errors.defaultRateLimit}
-              </p>
-            )}
+            <FieldMessage id="rate" error={errors.defaultRateLimit} />
           </fieldset>
           {saved && (
             <p class="success" role="status">
