@@ -281,13 +281,18 @@ async function deploy(admin: knexFactory.Knex, children: ChildProcess[], databas
   const server = await startProcess('dist/src/main.js', { ...oursEnv(databaseUrl, publicUrl), TRUST_PROXY: 'true', ...env }, port);
   children.push(server);
   const config = loadConfig({ PUBLIC_URL: publicUrl, DATABASE_URL: databaseUrl });
+  return { name, databaseUrl, publicUrl, server, config, ...(await createBenchKey(publicUrl, config)) };
+}
+
+/** Signs in as the demo Owner and creates the key the bench sends. */
+async function createBenchKey(publicUrl: string, config: ReturnType<typeof loadConfig>): Promise<{ key: string; keyId: string }> {
   const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
   // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
   const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
     token: staffToken,
     body: { name: 'Benchmark', scopes: ['leads:create'], rateLimit: { limit: 100_000, windowSeconds: 1 } },
   });
-  return { name, databaseUrl, publicUrl, server, config, key: created.body.key as string, keyId: created.body.id as string };
+  return { key: created.body.key as string, keyId: created.body.id as string };
 }
 
 const KEY_CHECK = process.env.BENCH_KEY_CHECK ?? 'in-write';
@@ -448,12 +453,7 @@ async function embedded(onPostgres: Deployment, children: ChildProcess[], summar
     const idle = rssMiB(fresh.server.pid!, 'VmRSS');
     const publicUrl = `http://127.0.0.1:${fresh.port}`;
     const config = loadConfig({ PUBLIC_URL: publicUrl });
-    const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
-    const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
-      token: staffToken,
-      body: { name: 'Benchmark', scopes: ['leads:create'], rateLimit: { limit: 100_000, windowSeconds: 1 } },
-    });
-    const deployment: Deployment = { name: 'embedded', databaseUrl: '', publicUrl, server: fresh.server, config, key: created.body.key as string, keyId: created.body.id as string };
+    const deployment: Deployment = { name: 'embedded', databaseUrl: '', publicUrl, server: fresh.server, config, ...(await createBenchKey(publicUrl, config)) };
     const legend = 'embedded = this server on its embedded database (npm start with no DATABASE_URL); postgres = the same server on Postgres';
     const leads = await compare('POST /api/v1/leads: the embedded database beside Postgres', legend, [leadsTarget('embedded', deployment), leadsTarget('postgres', onPostgres)]);
     const peakUnderLeads = rssMiB(fresh.server.pid!, 'VmHWM');
