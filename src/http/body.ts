@@ -46,11 +46,20 @@ function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * Whether the body is JSON (`application/json` or `application/*+json`). The
+ * common exact spellings are matched first: a full media-type parse on every
+ * request of the Leads API was a measurable share of it.
+ */
+function isJson(ctx: Context): boolean {
+  const type = ctx.get('Content-Type');
+  if (type === 'application/json' || type === 'application/json; charset=utf-8') return true;
+  return Boolean(ctx.is('application/json', 'application/*+json'));
+}
+
 /** The raw bytes of a JSON request body (415 when it is not JSON, 413 over the limit), for a caller that checks a signature over them. */
 export async function readRawJsonBody(ctx: Context, limit: number): Promise<Buffer> {
-  if (!ctx.is('application/json', 'application/*+json')) {
-    throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
-  }
+  if (!isJson(ctx)) throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
   return readRaw(ctx, limit);
 }
 
@@ -61,9 +70,7 @@ export async function readRawJsonBody(ctx: Context, limit: number): Promise<Buff
 export async function readJsonBody(ctx: Context, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
   const hasBody = ctx.request.length > 0 || ctx.get('Transfer-Encoding') !== '';
   if (!hasBody) return undefined;
-  if (!ctx.is('application/json', 'application/*+json')) {
-    throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
-  }
+  if (!isJson(ctx)) throw unsupportedMediaType('The request body must be JSON, sent with Content-Type: application/json.');
   const raw = await readRaw(ctx, limit);
   if (raw.length === 0) return undefined;
   try {

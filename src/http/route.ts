@@ -98,30 +98,47 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
   for (const route of routes) {
     const authenticate: Authenticate<unknown> = route.security === 'none' ? noAuthentication : authenticators[route.security as Exclude<Security, 'none'>];
     const guards = (route.guards ?? []) as Guard<unknown>[];
+    const headers = declaredHeaders(route);
     const handle: Middleware = async function authenticateValidateAndHandle(ctx) {
       await authenticate(ctx, async (principal) => {
         for (let index = 0; index < guards.length; index += 1) guards[index]!(principal);
-        await route.handle(ctx, await readInput(route, ctx, principal));
+        await route.handle(ctx, await readInput(route, headers, ctx, principal));
       });
     };
     router[route.method](route.operationId, route.path, handle);
   }
 }
 
+/** A route's declared request headers, with the lower-case name a request's headers are keyed by (computed once per route). */
+interface DeclaredHeader {
+  name: string;
+  key: string;
+  schema: z.ZodType;
+  required: boolean;
+}
+
+function declaredHeaders(route: AnyRoute): DeclaredHeader[] {
+  return Object.entries(route.requestHeaders ?? {}).map(([name, header]) => ({ name, key: name.toLowerCase(), schema: header.schema, required: header.required ?? false }));
+}
+
 /** Parses and validates a request's params, query, declared headers and body. */
-async function readInput(route: AnyRoute, ctx: Context, principal: unknown): Promise<RouteInput<unknown, unknown, unknown>> {
-  // A malformed id names no resource: 404, exactly like an unknown one.
-  if (route.params && !route.params.safeParse(ctx.params).success) throw notFound();
-  const params = route.params ? route.params.parse(ctx.params) : {};
+async function readInput(route: AnyRoute, declared: DeclaredHeader[], ctx: Context, principal: unknown): Promise<RouteInput<unknown, unknown, unknown>> {
+  let params: unknown = {};
+  if (route.params) {
+    // A malformed id names no resource: 404, exactly like an unknown one.
+    const parsed = route.params.safeParse(ctx.params);
+    if (!parsed.success) throw notFound();
+    params = parsed.data;
+  }
   const query = route.query ? parseOrThrow(route.query, ctx.query) : {};
   const headers: Record<string, unknown> = {};
-  for (const [name, header] of Object.entries(route.requestHeaders ?? {})) {
-    const value = ctx.get(name);
-    if (ctx.headers[name.toLowerCase()] === undefined) {
-      if (header.required) throw validationFailed([{ path: name, message: 'is required' }]);
+  for (const header of declared) {
+    const value = ctx.headers[header.key];
+    if (value === undefined) {
+      if (header.required) throw validationFailed([{ path: header.name, message: 'is required' }]);
       continue;
     }
-    headers[name.toLowerCase()] = parseOrThrow(header.schema, value, [name]);
+    headers[header.key] = parseOrThrow(header.schema, ctx.get(header.name), [header.name]);
   }
   const body = route.body ? parseOrThrow(route.body, (await readJsonBody(ctx, route.bodyLimit)) ?? {}) : undefined;
   const raw = route.rawBody ? await readRawJsonBody(ctx, route.rawBody.limit) : undefined;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 /**
  * The one way a token value is turned into what is stored: SHA-256, hex.
@@ -6,5 +6,8 @@ import { createHash } from 'node:crypto';
  * right tool (a slow password hash would only slow every request).
  */
 export function hashToken(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
+  // The one-shot `crypto.hash` (Node 20.12+) skips the Hash object: measurable on the Leads API's path.
+  return oneShot ? oneShot('sha256', value, 'hex') : crypto.createHash('sha256').update(value, 'utf8').digest('hex');
 }
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
