@@ -10,8 +10,8 @@ import { AppError } from '../http/errors.js';
 import { escapeHtml, renderPage } from '../http/html.js';
 import { requestOrigin, type RequestState } from '../http/request-context.js';
 import { SINGLE_LINE_TEXT } from '../http/validation.js';
-import type { SignInLimits } from '../limits/sign-in-limits.js';
 import type { SignIn } from '../staff/sign-in.js';
+import { deviceOf, rememberDevice } from '../staff/trusted-device.js';
 
 const loginForm = z.object({
   email: z.string().trim().max(254).regex(SINGLE_LINE_TEXT).default(''),
@@ -42,8 +42,8 @@ ${options.error ? `<p class="error" role="alert" id="login-error">${escapeHtml(o
  * HTML form that posts email and password. A failed sign-in shows the same
  * message whether the email or the password was wrong.
  */
-export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn; audit: AuditLog; limits?: SignInLimits | undefined }) {
-  const { provider, signIn, audit, limits } = deps;
+export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn; audit: AuditLog }) {
+  const { provider, signIn, audit } = deps;
   const router = new Router({ prefix: '/oauth/interaction' });
 
   router.use(async function interactionHeaders(ctx: Context, next: Next) {
@@ -96,21 +96,20 @@ export function createInteractionRouter(deps: { provider: Provider; signIn: Sign
     const origin = requestOrigin(ctx);
     const client = await provider.Client.find(String(details.params.client_id));
     const clientName = client?.clientName ?? 'Octiv';
-    // The limits come before any password work, and say nothing about whether the account exists.
-    const wait = limits ? await limits.retryAfter({ email, ip: ctx.ip }) : undefined;
-    if (wait !== undefined) {
-      (ctx.state as RequestState).log.info({ event: 'login.limited', ip: origin.ip }, 'sign-in refused: too many failures');
+    const result = await signIn({ email, password, ip: ctx.ip, device: deviceOf(ctx) });
+    if (!result.ok && result.limited) {
+      const wait = result.retryAfter;
+      (ctx.state as RequestState).log.info({ event: 'login.limited', ip: origin.ip, trustedDevice: result.trustedDevice }, 'sign-in refused: too many failures');
       ctx.status = 429;
       ctx.set('Retry-After', String(wait));
       ctx.type = 'html';
       ctx.body = renderLogin({ uid: details.uid, email, error: `Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''}.`, clientName });
       return;
     }
-    const result = email && password ? await signIn(email, password) : { ok: false as const, account: undefined };
     if (!result.ok) {
       const { account } = result;
       // Under the account's facility when the email is one; never the password, nor what was typed for an unknown email.
-      (ctx.state as RequestState).log.info({ event: 'login.failed', staffId: account?.id, ip: origin.ip }, 'sign-in failed');
+      (ctx.state as RequestState).log.info({ event: 'login.failed', staffId: account?.id, ip: origin.ip, trustedDevice: result.trustedDevice }, 'sign-in failed');
       await audit.record({
         facilityId: account?.facilityId ?? null,
         action: 'staff.sign_in_failed',
@@ -118,14 +117,14 @@ export function createInteractionRouter(deps: { provider: Provider; signIn: Sign
         ...(account ? { target: { type: 'staff' as const, id: account.id, name: account.name }, details: { email: account.email } } : {}),
         origin,
       });
-      await limits?.failed({ email, ip: ctx.ip });
       ctx.status = 401;
       ctx.type = 'html';
       ctx.body = renderLogin({ uid: details.uid, email, error: GENERIC_LOGIN_ERROR, clientName });
       return;
     }
     const { staff } = result;
-    (ctx.state as RequestState).log.info({ event: 'login.succeeded', staffId: staff.id, ip: origin.ip }, 'sign-in succeeded');
+    (ctx.state as RequestState).log.info({ event: 'login.succeeded', staffId: staff.id, ip: origin.ip, trustedDevice: result.trustedDevice }, 'sign-in succeeded');
+    rememberDevice(ctx, staff.id);
     await audit.record({ facilityId: staff.facilityId, action: 'staff.signed_in', actor: staffActor(staff), target: { type: 'staff', id: staff.id, name: staff.name }, origin, details: { email: staff.email } });
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: staff.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;

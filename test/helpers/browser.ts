@@ -18,6 +18,16 @@ export class Browser {
       .join('; ');
   }
 
+  /** The value of a cookie in the jar (by name, any path). */
+  cookie(name: string): string | undefined {
+    return [...this.cookies.values()].find((cookie) => cookie.name === name)?.value;
+  }
+
+  /** Puts a cookie in the jar as a server could have set it (to try forged or copied ones). */
+  setCookie(name: string, value: string, path = '/'): void {
+    this.cookies.set(`${name};${path}`, { name, value, path });
+  }
+
   private remember(response: Response): void {
     for (const line of response.headers.getSetCookie()) {
       const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());

@@ -23,9 +23,9 @@ export async function discover(server: TestServer): Promise<client.Configuration
 /**
  * Starts the web app's login as API.md describes it: authorization code with
  * PKCE S256, `scope=openid profile admin` and the admin API resource, up to
- * the login form.
+ * the login form. A `browser` of an earlier login keeps its cookies.
  */
-export async function startLogin(server: TestServer): Promise<LoginStart> {
+export async function startLogin(server: TestServer, options: { browser?: Browser } = {}): Promise<LoginStart> {
   const configuration = await discover(server);
   const redirectUri = `${server.url}/console/callback`;
   const verifier = client.randomPKCECodeVerifier();
@@ -38,7 +38,7 @@ export async function startLogin(server: TestServer): Promise<LoginStart> {
     code_challenge_method: 'S256',
     state,
   });
-  const browser = new Browser();
+  const browser = options.browser ?? new Browser();
   const loginPage = await browser.follow(await browser.request(authorizationUrl), authorizationUrl);
   const action = new URL(`${loginPage.url.pathname}/login`, server.url);
   return {
