@@ -165,7 +165,7 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(createConsoleRouter({ openApiDocument }).routes());
   app.use(createOAuthPages({ publicUrl: config.publicUrl, formTargets: config.octivAppRedirectUris }));
-  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production, limits: limits?.signIn }), audit }).routes());
+  app.use(createInteractionRouter({ provider, signIn: createSignIn({ staffStore, production: config.production, limits: limits?.signIn }), audit, publicUrl: config.publicUrl }).routes());
   app.use(mount('/oauth', provider));
 
   return app;

@@ -2,62 +2,84 @@ import { createHash } from 'node:crypto';
 
 import { isLimitReached, retryAfterSeconds, type LimitStore } from './store.js';
 
-/** API.md "Limits": failed sign-ins per email and per address, in 15 minutes; from a trusted device, per device instead. */
+/**
+ * API.md "Limits": failed sign-ins per email and per address, in 15 minutes;
+ * from a trusted device, per device and per account (all its trusted
+ * devices together) instead.
+ */
 export const SIGN_IN_LIMITS = {
   email: { points: 5, durationSeconds: 15 * 60 },
   ip: { points: 50, durationSeconds: 15 * 60 },
   device: { points: 5, durationSeconds: 15 * 60 },
+  trustedAccount: { points: 20, durationSeconds: 15 * 60 },
 } as const;
 
-/** Who a sign-in counts against: its email and address, or, from a trusted device, that device (its cookie) alone. */
-export interface SignInCount {
-  email: string;
-  ip: string;
-  device: string | undefined;
-}
+type Bucket = keyof typeof SIGN_IN_LIMITS;
+
+/**
+ * Who a sign-in counts against: its email and address; or, from a trusted
+ * device, that device (its cookie) and the account it vouches for.
+ */
+export type SignInCount = { email: string; ip: string } | { trusted: { device: string; staffId: string } };
 
 /** What the store keeps instead of an email or an address (people type passwords into the email field). */
 const keyOf = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+/** A try the limits let through: its points are taken (a failure keeps them); `giveBack` returns them (a right password, or a try never checked). */
+export interface SignInTicket {
+  giveBack(): Promise<void>;
+}
 
 /**
  * Sign-in limits, checked before any password work: after 5 failures for one
  * email (whether it exists or not, whatever the password) that email is
  * refused for the rest of the 15 minutes; one address may fail 50 times. A
  * sign-in from a trusted device (see staff/trusted-device.ts) counts against
- * that device alone, 5 failures in 15 minutes: others spending an email's
- * tries do not lock its owner out. On a shared store that fails, the
- * counting goes on in this process.
+ * that device (5) and that account's trusted devices together (20), not the
+ * email and address: others spending an email's tries do not lock its owner
+ * out, and no number of minted device cookies gives more than 20 guesses.
+ *
+ * A try takes its point before the password check and gives it back when
+ * the password was right, so a burst of tries sent at once cannot pass the
+ * limit either. On a shared store that fails, the counting goes on in this
+ * process.
  */
 export function createSignInLimits(deps: { store: LimitStore }) {
-  const limiters = {
-    email: deps.store.limiter('signin-email', SIGN_IN_LIMITS.email.points, SIGN_IN_LIMITS.email.durationSeconds),
-    ip: deps.store.limiter('signin-ip', SIGN_IN_LIMITS.ip.points, SIGN_IN_LIMITS.ip.durationSeconds),
-    device: deps.store.limiter('signin-device', SIGN_IN_LIMITS.device.points, SIGN_IN_LIMITS.device.durationSeconds),
-  };
-  /** The buckets a sign-in counts against, each with the store's key for it. */
-  const bucketsOf = (attempt: SignInCount) =>
-    attempt.device !== undefined
-      ? [{ name: 'device' as const, key: keyOf(attempt.device) }]
+  const limiters = Object.fromEntries(
+    (Object.keys(SIGN_IN_LIMITS) as Bucket[]).map((name) => [name, deps.store.limiter(`signin-${name}`, SIGN_IN_LIMITS[name].points, SIGN_IN_LIMITS[name].durationSeconds)]),
+  ) as Record<Bucket, ReturnType<LimitStore['limiter']>>;
+  const bucketsOf = (count: SignInCount): { name: Bucket; key: string }[] =>
+    'trusted' in count
+      ? [
+          { name: 'device', key: keyOf(count.trusted.device) },
+          { name: 'trustedAccount', key: count.trusted.staffId },
+        ]
       : [
-          { name: 'email' as const, key: keyOf(attempt.email.trim().toLowerCase()) },
-          { name: 'ip' as const, key: keyOf(attempt.ip) },
+          { name: 'email', key: keyOf(count.email.trim().toLowerCase()) },
+          { name: 'ip', key: keyOf(count.ip) },
         ];
+  const giveBack = (buckets: { name: Bucket; key: string }[]) => Promise.all(buckets.map((bucket) => limiters[bucket.name].reward(bucket.key, 1)));
 
   return {
-    /** Seconds until this sign-in may be tried again; undefined when it may be tried now. */
-    async retryAfter(attempt: SignInCount): Promise<number | undefined> {
-      const buckets = bucketsOf(attempt);
-      const counts = await Promise.all(buckets.map((bucket) => limiters[bucket.name].get(bucket.key)));
-      const waits = counts.flatMap((count, index) => (count && count.consumedPoints >= SIGN_IN_LIMITS[buckets[index]!.name].points ? [retryAfterSeconds(count)] : []));
-      return waits.length ? Math.max(...waits) : undefined;
-    },
-
-    /** Counts a failed sign-in. */
-    async failed(attempt: SignInCount): Promise<void> {
+    /**
+     * Takes this try's point from each of its buckets: a ticket, or the
+     * seconds until it may be tried again (then nothing is counted: a refused
+     * try is no failure).
+     */
+    async take(count: SignInCount): Promise<SignInTicket | { retryAfter: number }> {
+      const buckets = bucketsOf(count);
       const spent = (reason: unknown) => {
         if (!isLimitReached(reason)) throw reason;
+        return retryAfterSeconds(reason);
       };
-      await Promise.all(bucketsOf(attempt).map((bucket) => limiters[bucket.name].consume(bucket.key).catch(spent)));
+      const results = await Promise.all(buckets.map((bucket) => limiters[bucket.name].consume(bucket.key).then(() => undefined, spent)));
+      const waits = results.filter((wait): wait is number => wait !== undefined);
+      if (waits.length) {
+        // Over a limit: this try is refused, and counts for nothing.
+        await giveBack(buckets);
+        return { retryAfter: Math.max(...waits) };
+      }
+      return { giveBack: async () => void (await giveBack(buckets)) };
     },
   };
 }

@@ -42,8 +42,9 @@ ${options.error ? `<p class="error" role="alert" id="login-error">${escapeHtml(o
  * HTML form that posts email and password. A failed sign-in shows the same
  * message whether the email or the password was wrong.
  */
-export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn; audit: AuditLog }) {
+export function createInteractionRouter(deps: { provider: Provider; signIn: SignIn; audit: AuditLog; publicUrl: string }) {
   const { provider, signIn, audit } = deps;
+  const publicUrlIsHttps = deps.publicUrl.startsWith('https://');
   const router = new Router({ prefix: '/oauth/interaction' });
 
   router.use(async function interactionHeaders(ctx: Context, next: Next) {
@@ -124,7 +125,7 @@ export function createInteractionRouter(deps: { provider: Provider; signIn: Sign
     }
     const { staff } = result;
     (ctx.state as RequestState).log.info({ event: 'login.succeeded', staffId: staff.id, ip: origin.ip, trustedDevice: result.trustedDevice }, 'sign-in succeeded');
-    rememberDevice(ctx, staff.id);
+    rememberDevice(ctx, { id: staff.id, passwordHash: result.passwordHash }, { https: publicUrlIsHttps });
     await audit.record({ facilityId: staff.facilityId, action: 'staff.signed_in', actor: staffActor(staff), target: { type: 'staff', id: staff.id, name: staff.name }, origin, details: { email: staff.email } });
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: staff.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;

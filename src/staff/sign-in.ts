@@ -1,10 +1,10 @@
 import { DEV_DEFAULTS } from '../config.js';
-import type { SignInLimits } from '../limits/sign-in-limits.js';
+import type { SignInLimits, SignInTicket } from '../limits/sign-in-limits.js';
 import type { StaffMember } from './model.js';
 import { createPasswordGate } from './password-gate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { StaffStore } from './store.js';
-import type { Device } from './trusted-device.js';
+import { vouchesFor, type Device } from './trusted-device.js';
 
 /** One try at the sign-in form. */
 export interface SignInAttempt {
@@ -16,12 +16,13 @@ export interface SignInAttempt {
 }
 
 /**
- * A sign-in's outcome: the staff member; a refusal naming the account tried
- * (when the email is one); or a refusal by the limits, before any password
- * work. `trustedDevice` says whether the browser's device cookie counted.
+ * A sign-in's outcome: the staff member (and its password hash, for the
+ * device cookie); a refusal naming the account tried (when the email is
+ * one); or a refusal by the limits, before any password work.
+ * `trustedDevice` says whether the browser's device cookie counted.
  */
 export type SignInResult =
-  | { ok: true; staff: StaffMember; trustedDevice: boolean }
+  | { ok: true; staff: StaffMember; passwordHash: string; trustedDevice: boolean }
   | { ok: false; limited: false; account: StaffMember | undefined; trustedDevice: boolean }
   | { ok: false; limited: true; retryAfter: number; trustedDevice: boolean };
 
@@ -31,34 +32,57 @@ export type SignInResult =
  * demo password is refused even if a demo account somehow exists. The
  * caller never tells the person signing in which of the two was wrong.
  *
- * The limits come first: per email and per address, or, from a trusted
- * device (a browser that signed in to this very account before), per
- * device. Then the password check, one at a time and a few waiting, so a
- * flood takes one core, not the process; trusted devices have a lane of
- * their own, so an honest sign-in does not queue behind a flood.
+ * The limits come first: per email and per address, checked before the
+ * account is even looked up; or, when the browser's device cookie vouches
+ * for the account typed, per device and per account. Then the password
+ * check, one at a time and a few waiting, so a flood takes one core, not
+ * the process; a trusted device's check is served before the others' (one
+ * per account at a time: more wait with everyone else), so an honest
+ * sign-in does not queue behind a flood.
  */
 export function createSignIn(deps: { staffStore: StaffStore; production: boolean; limits: SignInLimits | undefined }) {
   const { limits } = deps;
   // A real hash of a random password, computed once, for unknown emails.
   const dummyHash = hashPassword(crypto.randomUUID());
-  const lanes = {
-    anyone: createPasswordGate({ concurrent: 1, queue: 8 }),
-    trusted: createPasswordGate({ concurrent: 1, queue: 8 }),
-  };
+  const gate = createPasswordGate({ concurrent: 1, queue: 8 });
+  /** Accounts with a trusted-device check queued or running. */
+  const prioritized = new Set<string>();
+
   return async function signIn(attempt: SignInAttempt): Promise<SignInResult> {
     const email = attempt.email.trim();
-    const found = email ? await deps.staffStore.findCredentialsByEmail(email) : undefined;
-    const trustedDevice = found !== undefined && attempt.device?.staffId === found.member.id;
-    const counted = { email, ip: attempt.ip, device: trustedDevice ? attempt.device!.value : undefined };
-    const retryAfter = limits ? await limits.retryAfter(counted) : undefined;
-    if (retryAfter !== undefined) return { ok: false, limited: true, retryAfter, trustedDevice };
-    const gate = trustedDevice ? lanes.trusted : lanes.anyone;
-    const matches = email !== '' && attempt.password !== '' && (await gate(async () => verifyPassword(attempt.password, found?.passwordHash ?? (await dummyHash))));
+    const lookUp = async () => (email ? await deps.staffStore.findCredentialsByEmail(email) : undefined);
+    let found: Awaited<ReturnType<typeof lookUp>>;
+    let trustedDevice = false;
+    let ticket: SignInTicket | undefined;
+    if (attempt.device) {
+      found = await lookUp();
+      trustedDevice = found !== undefined && vouchesFor(attempt.device, { id: found.member.id, passwordHash: found.passwordHash });
+    }
+    if (limits) {
+      const taken = await limits.take(trustedDevice ? { trusted: { device: attempt.device!.value, staffId: found!.member.id } } : { email, ip: attempt.ip });
+      if ('retryAfter' in taken) return { ok: false, limited: true, retryAfter: taken.retryAfter, trustedDevice };
+      ticket = taken;
+    }
+    // Without a device cookie the limits above ran before the look-up: a refused try reads nothing.
+    if (!attempt.device) found = await lookUp();
+
+    const priority = trustedDevice && !prioritized.has(found!.member.id);
+    if (priority) prioritized.add(found!.member.id);
+    let matches = false;
+    try {
+      matches = email !== '' && attempt.password !== '' && (await gate(async () => verifyPassword(attempt.password, found?.passwordHash ?? (await dummyHash)), { priority }));
+    } catch (error) {
+      // Refused unchecked (the gate is full: 503): no failure to count.
+      await ticket?.giveBack();
+      throw error;
+    } finally {
+      if (priority) prioritized.delete(found!.member.id);
+    }
     if (!found || !matches || (deps.production && attempt.password === DEV_DEFAULTS.demoPassword)) {
-      await limits?.failed(counted);
       return { ok: false, limited: false, account: found?.member, trustedDevice };
     }
-    return { ok: true, staff: found.member, trustedDevice };
+    await ticket?.giveBack();
+    return { ok: true, staff: found.member, passwordHash: found.passwordHash, trustedDevice };
   };
 }
 
