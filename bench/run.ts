@@ -12,7 +12,7 @@ import { DEMO } from '../seeds/demo.js';
 import { hashToken } from '../src/oauth/token-hash.js';
 import { loadConfig } from '../src/config.js';
 import { openEmbedded } from '../src/db/embedded.js';
-import { freePort } from '../test/helpers/process.js';
+import { freePort, SERVER_NODE_ARGS } from '../test/helpers/process.js';
 import { api, signIn } from '../test/helpers/oauth.js';
 import type { TestServer } from '../test/helpers/server.js';
 import { explainHotStatements, fillDatabase, tableSizes, type ScaleSize } from './scale.js';
@@ -56,7 +56,8 @@ const TARGETS = { leads: 0.8, introspection: 1.5 };
 async function startProcess(script: string, env: Record<string, string>, port: number, onLine?: (line: string) => void): Promise<ChildProcess> {
   // BENCH_SERVER_CPUS pins the servers (e.g. "1") away from the load generator.
   const pin = process.env.BENCH_SERVER_CPUS;
-  const args = [...NODE_ARGS, script];
+  // Our server runs as `npm start` runs it; the baselines with node's defaults.
+  const args = [...(script === 'dist/src/main.js' ? SERVER_NODE_ARGS : []), ...NODE_ARGS, script];
   const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', pin, process.execPath, ...args] : args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
@@ -440,7 +441,7 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
 async function startEmbedded(dataDir: string): Promise<{ server: ChildProcess; port: number; seconds: number }> {
   const port = await freePort();
   const started = performance.now();
-  const server = spawn(process.execPath, ['dist/src/main.js'], {
+  const server = spawn(process.execPath, [...SERVER_NODE_ARGS, 'dist/src/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_ENV: 'development' },
     stdio: ['ignore', openSync('/dev/null', 'w'), 'inherit'],
