@@ -12,6 +12,7 @@ import { DEMO } from '../seeds/demo.js';
 import { hashToken } from '../src/oauth/token-hash.js';
 import { loadConfig } from '../src/config.js';
 import { openEmbedded } from '../src/db/embedded.js';
+import { DEVICE_COOKIE } from '../src/staff/trusted-device.js';
 import { freePort, SERVER_NODE_ARGS } from '../test/helpers/process.js';
 import { api, signIn } from '../test/helpers/oauth.js';
 import type { TestServer } from '../test/helpers/server.js';
@@ -232,7 +233,7 @@ async function signInOnce(publicUrl: string, email: string, password: string, ip
     body: new URLSearchParams({ email, password }).toString(),
   });
   await form.arrayBuffer();
-  const deviceCookies = form.headers.getSetCookie().map((line) => line.split(';')[0]!).filter((pair) => pair.startsWith('octiv_device'));
+  const deviceCookies = form.headers.getSetCookie().map((line) => line.split(';')[0]!).filter((pair) => pair.startsWith(DEVICE_COOKIE));
   return { status: form.status, ms: performance.now() - started, device: deviceCookies.join('; ') || device };
 }
 
@@ -242,7 +243,8 @@ async function signInOnce(publicUrl: string, email: string, password: string, ip
  * test. The per-address and per-email limits cut a flood from one source;
  * this is the flood they cannot cut, which the cap on password work bounds.
  * Under the flood, from a browser that signed in to the account before (its
- * device cookie gives it a lane of its own) and from a new browser.
+ * device cookie puts its password check ahead of the flood's) and from a new
+ * browser.
  */
 async function signInFlood(publicUrl: string): Promise<string> {
   const honest = async (seconds: number, options: { device?: string }) => {

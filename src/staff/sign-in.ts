@@ -51,23 +51,21 @@ export function createSignIn(deps: { staffStore: StaffStore; production: boolean
   return async function signIn(attempt: SignInAttempt): Promise<SignInResult> {
     const email = attempt.email.trim();
     const lookUp = async () => (email ? await deps.staffStore.findCredentialsByEmail(email) : undefined);
-    let found: Awaited<ReturnType<typeof lookUp>>;
-    let trustedDevice = false;
+    // With a device cookie, the account comes first: the cookie counts only for the account typed.
+    const claimed = attempt.device ? await lookUp() : undefined;
+    const trusted = claimed && vouchesFor(attempt.device, { id: claimed.member.id, passwordHash: claimed.passwordHash }) ? claimed.member : undefined;
+    const trustedDevice = trusted !== undefined;
     let ticket: SignInTicket | undefined;
-    if (attempt.device) {
-      found = await lookUp();
-      trustedDevice = found !== undefined && vouchesFor(attempt.device, { id: found.member.id, passwordHash: found.passwordHash });
-    }
     if (limits) {
-      const taken = await limits.take(trustedDevice ? { trusted: { device: attempt.device!.value, staffId: found!.member.id } } : { email, ip: attempt.ip });
+      const taken = await limits.take(trusted ? { trusted: { device: attempt.device!.value, staffId: trusted.id } } : { email, ip: attempt.ip });
       if ('retryAfter' in taken) return { ok: false, limited: true, retryAfter: taken.retryAfter, trustedDevice };
       ticket = taken;
     }
     // Without a device cookie the limits above ran before the look-up: a refused try reads nothing.
-    if (!attempt.device) found = await lookUp();
+    const found = attempt.device ? claimed : await lookUp();
 
-    const priority = trustedDevice && !prioritized.has(found!.member.id);
-    if (priority) prioritized.add(found!.member.id);
+    const priority = trusted !== undefined && !prioritized.has(trusted.id);
+    if (priority) prioritized.add(trusted.id);
     let matches = false;
     try {
       matches = email !== '' && attempt.password !== '' && (await gate(async () => verifyPassword(attempt.password, found?.passwordHash ?? (await dummyHash)), { priority }));
@@ -76,7 +74,7 @@ export function createSignIn(deps: { staffStore: StaffStore; production: boolean
       await ticket?.giveBack();
       throw error;
     } finally {
-      if (priority) prioritized.delete(found!.member.id);
+      if (priority) prioritized.delete(trusted.id);
     }
     if (!found || !matches || (deps.production && attempt.password === DEV_DEFAULTS.demoPassword)) {
       return { ok: false, limited: false, account: found?.member, trustedDevice };
