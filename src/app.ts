@@ -129,9 +129,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(createKeyIntrospection({ verifier, clients: resourceServerClients(config), issuer: config.issuer, usage }));
 
   const api = new Router({ prefix: '/api/v1' });
-  api.use(async function noStore(ctx, next) {
+  api.use(function noStore(ctx, next) {
     ctx.set('Cache-Control', 'no-store');
-    await next();
+    return next();
   });
   const routes: AnyRoute[] = [
     ...createStaffRoutes({ service: staffService }),

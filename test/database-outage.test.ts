@@ -93,3 +93,26 @@ test('a database connection reset (ECONNRESET) is a 503, never taken for a clien
     await close();
   }
 });
+
+test('a connection that fails while a transaction holds it is dropped, not a crash; the next requests get new connections', async (t) => {
+  const { server, proxy, close } = await serverBehindProxy(2);
+  try {
+    const owner = await signIn(server, 'owner@demo.test');
+    const { key } = await createKey(server, owner, 'Held');
+    // A connection checked out and idle between two statements: no query is waiting to hear of its failure.
+    const trx = await server.db.transaction();
+    await trx.raw('select 1');
+    proxy.resetAll(true);
+    await sleep(200);
+    proxy.resetAll(false);
+    await t.throwsAsync(() => trx.raw('select 1'));
+    await trx.rollback().catch(() => undefined);
+
+    // The process is alive (an unhandled 'error' event would have ended it), and the pool connects afresh.
+    t.is((await api(server, '/healthz')).status, 200);
+    const lead = await api(server, '/api/v1/leads', { body: { firstName: 'He', lastName: 'Ld', email: 'held@example.com' }, headers: { Authorization: `Bearer ${key}` } });
+    t.is(lead.status, 201);
+  } finally {
+    await close();
+  }
+});

@@ -28,13 +28,12 @@ export async function createDatabase(database: Config['database'], logger?: Logg
     debug: (message: unknown) => logger.debug({ knex: String(message) }, 'database debug'),
   };
   if (database.kind === 'postgres') {
-    return knexFactory({
-      client: 'pg',
-      connection: { connectionString: database.url, application_name: 'octiv-system-integrations' },
-      pool: { min: 0, max: database.poolMax },
-      acquireConnectionTimeout: 10_000,
-      ...(log ? { log } : {}),
-    });
+    const pool = createPostgresPool(database, logger);
+    const db = knexFactory({ client: 'pg', connectionPool: pool, ...(log ? { log } : {}) });
+    pools.set(db, pool);
+    // knex leaves a pool it was given open: it closes with the database.
+    onDestroy(db, () => pool.end());
+    return db;
   }
   // Loaded only for the embedded database: PGlite and its dialect cost a Postgres deployment memory for nothing.
   const { openEmbedded, EmbeddedPostgresClient } = await import('./embedded.js');
@@ -54,16 +53,63 @@ export async function createDatabase(database: Config['database'], logger?: Logg
   } as unknown as Knex.Config);
   // Closing the database hands the folder to the next process (the command
   // line, a restarted server) without waiting for this one to exit.
+  onDestroy(db, unlock);
+  return db;
+}
+
+/** Runs `then` once the database is closed (`db.destroy()`), whether or not closing failed. */
+function onDestroy(db: Knex, then: () => unknown): void {
   const client = db.client as { destroy(callback?: unknown): Promise<unknown> };
   const destroy = client.destroy.bind(client);
   client.destroy = async (callback?: unknown) => {
     try {
       return await destroy(callback);
     } finally {
-      unlock();
+      await then();
     }
   };
-  return db;
+}
+
+const pools = new WeakMap<Knex, pg.Pool>();
+
+/**
+ * The connections to Postgres: pg's own pool, which knex (3.3 and later)
+ * takes as `connectionPool`. Taking a connection from it costs a few
+ * promises; knex's own pool (tarn) took some twenty-five, and a timer,
+ * every time, and the Leads API takes one per request. Waiting for a
+ * connection gives up after 10 s (a 503, like a refused connection).
+ *
+ * A connection that fails while a request holds it (between two statements
+ * of a transaction, say) is logged here and dropped by the pool when it is
+ * handed back; one that fails while idle is dropped at once. Neither may
+ * reach the process as an unhandled 'error' event.
+ */
+function createPostgresPool(database: Extract<Config['database'], { kind: 'postgres' }>, logger?: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: database.url,
+    application_name: 'octiv-system-integrations',
+    max: database.poolMax,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  const failed = (error: Error) => logger?.warn({ err: error }, 'a database connection failed; it is dropped from the pool');
+  pool.on('connect', (client) => client.on('error', failed));
+  pool.on('error', () => undefined); // the 'connect' listener above has logged it
+  return pool;
+}
+
+/** The pg pool behind a Postgres database (undefined for the embedded one). */
+export function postgresPool(db: Knex): pg.Pool | undefined {
+  return pools.get(db);
+}
+
+/** The database pool's figures for metrics: connections allowed, in use, idle, and requests waiting for one. */
+export function poolFigures(db: Knex): { size: number; inUse: number; idle: number; waiting: number } | undefined {
+  const pool = pools.get(db);
+  if (pool) return { size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount };
+  // The embedded database: knex's own pool (tarn).
+  const tarn = (db.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } }).pool;
+  return tarn && { size: tarn.max, inUse: tarn.numUsed(), idle: tarn.numFree(), waiting: tarn.numPendingAcquires() };
 }
 
 function isRunning(pid: number): boolean {

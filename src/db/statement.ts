@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
 
+import { postgresPool } from './knex.js';
+
 /** A hot statement: written with knex's `?` placeholders, sent with `$n` ones. */
 export interface Statement {
   name: string;
@@ -24,16 +26,24 @@ interface PooledClient {
 }
 
 /**
- * Runs a hot statement on a connection of knex's pool (its size, timeouts and
- * health checks still apply) without knex's per-query work: on the Leads API,
- * a request is one statement, and knex's query building and bookkeeping were
- * a measurable share of it. On `pg` the statement is named, so each
- * connection plans it once; the embedded database takes the text.
+ * Runs a hot statement on a connection of the database's pool (its size and
+ * timeouts still apply) without knex's per-query work: on the Leads API, a
+ * request is one statement, and knex's query building and bookkeeping were a
+ * measurable share of it. On Postgres the statement is named, so each
+ * connection plans it once, and it goes straight to pg's pool with
+ * callbacks: one promise in all, where each promise costs more while any
+ * AsyncLocalStorage is in use (the provider's and `inTransaction`'s are).
+ * The embedded database takes the text through knex's connection.
  *
  * It takes its own connection: never call it inside `inTransaction`. Query
  * listeners on the knex instance (tracing, tests) still see it.
  */
 export async function runStatement<Row>(db: Knex, prepared: Statement, values: unknown[]): Promise<Row[]> {
+  const pool = postgresPool(db);
+  if (pool) {
+    db.emit('query', { method: 'raw', sql: prepared.text, bindings: values });
+    return onPool<Row>(pool, { name: prepared.name, text: prepared.text, values });
+  }
   const client = db.client as unknown as PooledClient;
   const connection = await client.acquireConnection();
   try {
@@ -44,6 +54,29 @@ export async function runStatement<Row>(db: Knex, prepared: Statement, values: u
         : await connection.query(prepared.text, values);
     return result.rows as Row[];
   } finally {
-    await client.releaseConnection(connection);
+    // Handed back at once (knex's release does nothing asynchronous): no promise awaited for it.
+    void client.releaseConnection(connection);
   }
+}
+
+/**
+ * One query on a connection of pg's pool, handed back at once. Not
+ * `pool.query`: that drops the connection on any error, even a constraint
+ * the statement broke (a 409), where the connection is fine; the pool drops
+ * a broken one itself when it is handed back.
+ */
+function onPool<Row>(pool: pg.Pool, query: { name: string; text: string; values: unknown[] }): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    pool.connect((connectError, connection, release) => {
+      if (connectError || !connection) {
+        reject(connectError ?? new Error('no database connection'));
+        return;
+      }
+      connection.query(query, (queryError: Error | null, result: pg.QueryResult) => {
+        release();
+        if (queryError) reject(queryError);
+        else resolve(result.rows as Row[]);
+      });
+    });
+  });
 }

@@ -19,9 +19,10 @@ const CONNECTION_ERROR_CODES = new Set([
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
     const candidate = current as { name?: string; code?: string; message?: string; cause?: unknown };
+    // No free connection in time: knex's own pool (the embedded database), or pg's ("timeout exceeded when trying to connect").
     if (candidate.name === 'KnexTimeoutError') return true;
     if (candidate.code && (CONNECTION_ERROR_CODES.has(candidate.code) || candidate.code.startsWith('08'))) return true;
-    if (typeof candidate.message === 'string' && /Connection terminated|connection (?:is )?closed|Client has encountered a connection error/i.test(candidate.message)) {
+    if (typeof candidate.message === 'string' && /Connection terminated|connection (?:is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(candidate.message)) {
       return true;
     }
     current = candidate.cause;

@@ -99,8 +99,8 @@ export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: 
     const authenticate: Authenticate<unknown> = route.security === 'none' ? noAuthentication : authenticators[route.security as Exclude<Security, 'none'>];
     const guards = (route.guards ?? []) as Guard<unknown>[];
     const headers = declaredHeaders(route);
-    const handle: Middleware = async function authenticateValidateAndHandle(ctx) {
-      await authenticate(ctx, async (principal) => {
+    const handle: Middleware = function authenticateValidateAndHandle(ctx) {
+      return authenticate(ctx, async (principal) => {
         for (let index = 0; index < guards.length; index += 1) guards[index]!(principal);
         await route.handle(ctx, await readInput(route, headers, ctx, principal));
       });

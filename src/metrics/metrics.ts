@@ -3,15 +3,8 @@ import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import type { NewAuditEvent } from '../audit/model.js';
+import { poolFigures } from '../db/knex.js';
 import type { RequestState } from '../http/request-context.js';
-
-/** The pool of knex's client, as tarn exposes it. */
-interface Pool {
-  numUsed(): number;
-  numFree(): number;
-  numPendingAcquires(): number;
-  max: number;
-}
 
 /** A request's route template for labels: the router's matched path, or a fixed name (never a raw path). */
 function routeOf(ctx: Context): string {
@@ -49,11 +42,11 @@ export function createMetrics(deps: { db: Knex }) {
   const keyRefusals = new Counter({ name: 'api_key_refusals_total', help: 'Requests whose API key was refused, by the verifier\'s reason.', labelNames: ['reason'], registers });
   const limitsHit = new Counter({ name: 'rate_limits_hit_total', help: 'Requests answered 429, by route template.', labelNames: ['route'], registers });
   const housekeeping = new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows removed by housekeeping, by task.', labelNames: ['task'], registers });
-  const pool = () => (deps.db.client as { pool?: Pool }).pool;
-  new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool()?.max ?? 0); } });
-  new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool()?.numUsed() ?? 0); } });
-  new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool()?.numFree() ?? 0); } });
-  new Gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a connection.', registers, collect() { this.set(pool()?.numPendingAcquires() ?? 0); } });
+  const pool = () => poolFigures(deps.db);
+  new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool()?.size ?? 0); } });
+  new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool()?.inUse ?? 0); } });
+  new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool()?.idle ?? 0); } });
+  new Gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a connection.', registers, collect() { this.set(pool()?.waiting ?? 0); } });
 
   return {
     registry,

@@ -55,8 +55,13 @@ function oauthError(ctx: Context, description: string): void {
 export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients: Map<string, ResourceServerClient>; issuer: string; usage: UsageTracker }) {
   const clients = new Map([...deps.clients].map(([id, client]) => [id, { ...client, secretDigest: digest(client.secret) }]));
 
-  return async function introspectKeys(ctx: Context, next: Next): Promise<void> {
+  // Every other request passes by without an async function of its own (no promise made for it).
+  return function introspectKeys(ctx: Context, next: Next): Promise<void> {
     if (ctx.path !== INTROSPECTION_PATH || ctx.method !== 'POST') return next();
+    return introspect(ctx, next);
+  };
+
+  async function introspect(ctx: Context, next: Next): Promise<void> {
     const credentials = basicCredentials(ctx.get('Authorization'));
     const client = credentials && clients.get(credentials.id);
     if (!client || !timingSafeEqual(digest(credentials.secret), client.secretDigest)) return next();
@@ -95,5 +100,5 @@ export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients
       facility_id: verdict.facilityId,
       key_id: verdict.keyId,
     };
-  };
+  }
 }
