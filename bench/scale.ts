@@ -4,8 +4,8 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
-import { createApiKeyVerifier, liveKeySource, type Requirement } from '../src/api-keys/verifier.js';
-import { createLeadStore } from '../src/leads/store.js';
+import { createApiKeyVerifier, type Requirement } from '../src/api-keys/verifier.js';
+import { createLeadStore, liveKey } from '../src/leads/store.js';
 import { hashToken } from '../src/oauth/token-hash.js';
 
 /**
@@ -142,7 +142,7 @@ export async function explainHotStatements(db: Knex, databaseUrl: string, key: s
     source: null,
     notes: null,
   };
-  await createLeadStore(db).insert(lead, { name: 'live', ...liveKeySource(tokenHash, requirement) });
+  await createLeadStore(db).insert(lead, liveKey(tokenHash, requirement));
   await createApiKeyVerifier(db).verifyHash(tokenHash, requirement);
   const [insert, verdict] = captured;
   const out: string[] = [];

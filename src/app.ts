@@ -99,7 +99,8 @@ export function createApp(deps: AppDeps): Koa {
   const apiKeyStore = createApiKeyStore(db);
   const apiKeyService = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: leadsRequirement });
   const leadService = createLeadService({
-    store: createLeadStore(db),
+    // Leads arriving while this many statements write are written together (see `insertLive`), leaving the pool room for the rest.
+    store: createLeadStore(db, { concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1 }),
     idempotency: createIdempotency({ store: createIdempotencyStore(db) }),
     ...(metrics ? { onCreated: metrics.leadCreated } : {}),
   });

@@ -160,6 +160,61 @@ test('200 concurrent creates are all answered 201 and all in the database', asyn
   t.is(Number(stored?.n), 200);
 });
 
+test('leads sent at once are written together, in few statements, each checked and answered as it would be alone', async (t) => {
+  // A server that writes one statement at a time (a pool of 2): leads arriving meanwhile wait, then go together.
+  const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
+  // The many-leads statements the servers run, by how many leads each held.
+  const together: number[] = [];
+  const listen = (query: { sql: string; bindings?: unknown[] }) => {
+    if (query.sql.includes('unnest(')) together.push((query.bindings?.[0] as unknown[]).length);
+  };
+  server.db.setMaxListeners(server.db.getMaxListeners() + 1);
+  server.db.on('query', listen);
+  // The embedded database runs each statement on this very thread: nothing arrives while it writes, so every lead goes alone.
+  const writesTogether = server.config.database.kind === 'postgres';
+  try {
+    const send = (body: unknown, token = key) => api(busy, '/api/v1/leads', { token, body });
+    const bodies = Array.from({ length: 40 }, () => lead());
+    const answers = await Promise.all(bodies.map((body) => send(body)));
+    t.deepEqual([...new Set(answers.map((answer) => answer.status))], [201]);
+    if (writesTogether) {
+      t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
+      t.true(together.length < 40);
+    } else t.deepEqual(together, []);
+    const rows = await server.db('members').whereIn('id', answers.map((answer) => answer.body.id as string));
+    t.is(rows.length, 40);
+    t.deepEqual([...new Set(rows.map((row: { created_by_key: string }) => row.created_by_key))], [keyId]);
+    t.deepEqual(answers.map((answer) => answer.body.email).sort(), bodies.map((body) => body.email).sort());
+
+    // Among them, leads that would each be refused alone: each gets its own answer, the rest are written.
+    const owner = await signIn(server, 'owner@demo.test');
+    const gone = await createKey(server, owner, 'Gone');
+    t.is((await api(server, `/api/v1/api-keys/${gone.id}`, { token: owner, method: 'DELETE' })).status, 204);
+    const existing = await post(lead());
+    together.length = 0;
+    const mixed = await Promise.all([
+      ...Array.from({ length: 10 }, () => send(lead())),
+      send(lead({ email: existing.body.email.toUpperCase() })),
+      send(lead(), gone.key),
+      send(lead({ locationId: DEMO.otherGym.locations[0].id })),
+      send(lead(), otherKey),
+      ...Array.from({ length: 10 }, () => send(lead())),
+    ]);
+    const statuses = mixed.map((answer) => answer.status);
+    t.deepEqual(statuses, [...Array(10).fill(201), 409, 401, 400, 201, ...Array(10).fill(201)]);
+    t.is(mixed[10]!.body.leadId, existing.body.id);
+    t.is(mixed[12]!.body.errors[0].path, 'locationId');
+    t.is(mixed[13]!.body.facilityId, DEMO.otherGym.id);
+    if (writesTogether) t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
+    const written = mixed.filter((answer) => answer.status === 201).map((answer) => answer.body.id as string);
+    t.is((await server.db('members').whereIn('id', written)).length, 21);
+  } finally {
+    server.db.off('query', listen);
+    server.db.setMaxListeners(server.db.getMaxListeners() - 1);
+    await busy.close();
+  }
+});
+
 test('Idempotency-Key: the same body replays the first response', async (t) => {
   const idempotencyKey = `retry-${seq += 1}`;
   const body = lead();

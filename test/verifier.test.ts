@@ -186,15 +186,47 @@ const newLead = (): NewLead => ({
 const postLead = (server: TestServer, token: string) =>
   api(server, '/api/v1/leads', { body: { firstName: 'Agree', lastName: 'Ment', email: `agree.${randomUUID()}@example.com` }, headers: { Authorization: `Bearer ${token}` } });
 
+let companion: Promise<string> | undefined;
+/**
+ * The many-leads statement (`insertLive` under load): the subject's lead
+ * written in one statement with a lead of another, live key. The first
+ * lead takes the one write slot, so the next two wait and go together.
+ */
+async function writtenTogether(subject: Subject) {
+  const companionHash = await (companion ??= liveKey('Companion').then((key) => key.hash));
+  const store = createLeadStore(inWrite.db, { concurrentWrites: 1 });
+  const needs = requirement();
+  const leads = [newLead(), newLead(), newLead()];
+  // The statements that wrote the subject's lead (other tests write at the same time: found by its id).
+  const statements: { many: boolean; leads: number }[] = [];
+  const listen = (query: { sql: string; bindings?: unknown[] }) => {
+    const ids = (query.bindings ?? []).flat();
+    if (ids.includes(leads[1]!.id)) statements.push({ many: query.sql.includes('unnest('), leads: ids.filter((id) => leads.some((lead) => lead.id === id)).length });
+  };
+  inWrite.db.on('query', listen);
+  try {
+    const [, lead, other] = await Promise.all([
+      store.insertLive(leads[0]!, companionHash, needs),
+      store.insertLive(leads[1]!, hashToken(subject.token), needs),
+      store.insertLive(leads[2]!, companionHash, needs),
+    ]);
+    return { lead, other, statements };
+  } finally {
+    inWrite.db.off('query', listen);
+  }
+}
+
 /** What every path says of `subject`. */
 async function allPaths(subject: Subject) {
   const written = await createLeadStore(inWrite.db).insert(newLead(), { name: 'live', ...liveKeySource(hashToken(subject.token), requirement()) });
+  const together = await writtenTogether(subject);
   const listed = subject.id
     ? (await api(inWrite, '/api/v1/api-keys', { token: subject.listAs ?? owner })).body.items.find((item: { id: string }) => item.id === subject.id)
     : undefined;
   return {
     verifier: await createApiKeyVerifier(inWrite.db).verify(subject.token, requirement()),
     oneStatementWrite: written,
+    together,
     inWrite: await postLead(inWrite, subject.token),
     inProcess: await postLead(inProcess, subject.token),
     remote: await postLead(remote, subject.token),
@@ -209,6 +241,9 @@ for (const row of TABLE) {
     const paths = await allPaths(subject);
     t.deepEqual(paths.verifier, { ok: false, reason: row.reason }, 'the verifier names the reason');
     t.is(paths.oneStatementWrite, undefined, 'the one-statement write writes nothing');
+    t.is(paths.together.lead, undefined, 'written with another lead, in one statement, it is not written');
+    t.deepEqual(paths.together.statements, [{ many: true, leads: 2 }], 'that one statement');
+    t.truthy(paths.together.other, 'the other key\'s lead of that statement is');
     const refusal = row.reason === 'insufficient_scope' ? 403 : 401;
     t.is(paths.inWrite.status, refusal, 'in-write');
     t.is(paths.inProcess.status, refusal, 'in-process');
@@ -233,6 +268,9 @@ test('a live key: accepted by every path, and the one-statement write names its 
   t.like(paths.verifier, { ok: true, keyId: key.id, facilityId: DEMO.demoFitness.id, scopes: [LEADS_CREATE], expiresAt: undefined });
   t.like(paths.oneStatementWrite, { facilityId: DEMO.demoFitness.id, status: 'lead' });
   t.is((await inWrite.db('members').where({ id: paths.oneStatementWrite!.id }).first()).created_by_key, key.id);
+  t.like(paths.together.lead, { facilityId: DEMO.demoFitness.id, status: 'lead' }, 'written with another lead');
+  t.deepEqual(paths.together.statements, [{ many: true, leads: 2 }], 'in one statement');
+  t.is((await inWrite.db('members').where({ id: paths.together.lead!.id }).first()).created_by_key, key.id);
   for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
   t.like(paths.introspection.body, { active: true, key_id: key.id, facility_id: DEMO.demoFitness.id, scope: LEADS_CREATE });
   t.is(paths.listed?.status, 'active');
@@ -246,6 +284,7 @@ test('a previous secret within its rotation grace period: accepted by every path
     const paths = await allPaths({ token, id: key.id });
     t.like(paths.verifier, { ok: true, keyId: key.id });
     t.truthy(paths.oneStatementWrite);
+    t.truthy(paths.together.lead);
     for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
     t.like(paths.introspection.body, { active: true, key_id: key.id });
     t.is(paths.listed?.status, 'rotating');

@@ -145,12 +145,15 @@ function refusalSql(aliases: Aliases): string {
 /** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
 const tokenJoin = (a: Aliases) => `${a.t}.model = 'AccessToken' and ${a.t}.id = ${a.s}.token_hash`;
 
-const LIVE_KEY_SQL = `select k.id as key_id, k.facility_id
+/** The live key of the secret whose hash `hash` gives (a placeholder, or a column of an outer row). */
+const liveKeySql = (hash: string) => `select k.id as key_id, k.facility_id
   from api_key_secrets s
   join api_keys k on k.id = s.key_id
   join oidc_payloads t on ${tokenJoin(ALIASES)}
-  where s.token_hash = ?
+  where s.token_hash = ${hash}
     and ${liveConditionSql(ALIASES)}`;
+
+const LIVE_KEY_SQL = liveKeySql('?');
 
 /**
  * The live key a secret belongs to, as a row source of `(key_id, facility_id)`
@@ -161,6 +164,16 @@ const LIVE_KEY_SQL = `select k.id as key_id, k.facility_id
  */
 export function liveKeySource(tokenHash: string, requirement: Requirement): Fragment {
   return { sql: LIVE_KEY_SQL, bindings: [tokenHash, ...bindingsFor(requirement)] };
+}
+
+/**
+ * The same row source for many secrets at once: `liveKeySource` with the
+ * hash taken from the column `hashColumn` of each outer row, for a lateral
+ * join (`cross join lateral (...) k`): a row whose secret is not a live key
+ * joins nothing, so nothing is written for it. Bindings: the rules'.
+ */
+export function liveKeysOfColumn(hashColumn: string, requirement: Requirement): Fragment {
+  return { sql: liveKeySql(hashColumn), bindings: bindingsFor(requirement) };
 }
 
 /** Aliases of a key's previous secret (during a rotation) and its token, beside `k`. */

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
-import { liveKeySource } from '../api-keys/verifier.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { conflict, notFound, validationFailed } from '../http/errors.js';
 import type { Idempotency } from '../idempotency/service.js';
 import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
 import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, verifiedKey, type KeySource, type Lead, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, leadFromSnapshot, liveKey, LOCATION_CONSTRAINT, verifiedKey, type Lead, type LeadStore, type NewLead } from './store.js';
 
 export interface IdempotencyKey {
   key: string;
@@ -40,25 +39,23 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
   }
 
   /**
-   * Where the write takes its key from: checked inside the statement itself
-   * when the credential allows it (in-write), else the key `verify()`
-   * accepted. Either way, a refused key writes nothing.
-   */
-  const liveSource = (inWrite: NonNullable<ApiKeyCredential['inWrite']>): KeySource => {
-    const { sql, bindings } = liveKeySource(inWrite.tokenHash, inWrite.requirement);
-    return { name: 'live', sql, bindings };
-  };
-  const verifiedSource = async (credential: ApiKeyCredential) => verifiedKey(await credential.verify());
-
-  /**
-   * One statement that writes a lead for the credential's key. Undefined only
-   * when the key was refused inside the statement: then `verify()` says why
-   * (and throws the 401/403). Were the key live by then after all, the write
-   * is tried once more the same way; it is never retried without a check.
+   * One statement that writes a lead for the credential's key: checked
+   * inside the statement itself when the credential allows it (in-write;
+   * without an Idempotency-Key, together with other leads arriving at the
+   * same time, see `insertLive`), else the key `verify()` accepted. Either
+   * way, a refused key writes nothing. Undefined only when the key was
+   * refused inside the statement: then `verify()` says why (and throws the
+   * 401/403). Were the key live by then after all, the write is tried once
+   * more the same way; it is never retried without a check.
    */
   async function write(credential: ApiKeyCredential, lead: NewLead, once?: Parameters<LeadStore['insert']>[2]): Promise<Lead> {
+    const { inWrite } = credential;
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const written = await store.insert(lead, credential.inWrite ? liveSource(credential.inWrite) : await verifiedSource(credential), once);
+      const written = !inWrite
+        ? await store.insert(lead, verifiedKey(await credential.verify()), once)
+        : once
+          ? await store.insert(lead, liveKey(inWrite.tokenHash, inWrite.requirement), once)
+          : await store.insertLive(lead, inWrite.tokenHash, inWrite.requirement);
       if (written) return written;
       await credential.verify();
     }

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 
-import type { Fragment } from '../api-keys/verifier.js';
+import { liveKeySource, liveKeysOfColumn, type Fragment, type Requirement } from '../api-keys/verifier.js';
 import { runStatement, statement, type Statement } from '../db/statement.js';
 import { queryable } from '../db/transaction.js';
+import { isDatabaseUnavailable } from '../http/database-errors.js';
 import { recordOutcomeSql } from '../idempotency/store.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
@@ -51,6 +52,11 @@ export type NewLead = Omit<Lead, 'createdAt' | 'status' | 'facilityId'>;
  */
 export interface KeySource extends Fragment {
   name: string;
+}
+
+/** The verifier's live-key check of a secret, as a row source: no live key, no row, nothing written. */
+export function liveKey(tokenHash: string, requirement: Requirement): KeySource {
+  return { name: 'live', ...liveKeySource(tokenHash, requirement) };
 }
 
 /** A key the verifier already accepted, as a row source. */
@@ -104,7 +110,44 @@ function insertSql(source: KeySource, once: Once['mode'] | undefined): string {
   select lead.* from lead`;
 }
 
-export function createLeadStore(db: Knex) {
+/**
+ * Many leads in one statement, each with its own key check: the leads as
+ * arrays (`unnest`), each joined to the live key of its own secret by the
+ * verifier's rule (`liveKeysOfColumn`); a lead whose key is not live joins
+ * nothing and is not written. Bindings: the nine arrays, then the rules'.
+ */
+function insertManySql(keys: Fragment): string {
+  return `with i as (
+    select * from unnest(?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+      as i(id, token_hash, location_id, first_name, last_name, email, phone, source, notes))
+  insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
+  select i.id, k.facility_id, i.location_id, i.first_name, i.last_name, i.email, i.phone, i.source, i.notes, 'lead', k.key_id
+  from i cross join lateral (${keys.sql}) k
+  returning ${COLUMNS.join(', ')}, created_by_key`;
+}
+
+/** A lead waiting for its turn to be written (see `insertLive`). */
+interface Waiting {
+  lead: NewLead;
+  tokenHash: string;
+  resolve(lead: Lead | undefined): void;
+  reject(error: unknown): void;
+}
+
+/** At most this many leads go in one statement. */
+const MAX_BATCH = 100;
+
+export interface LeadStoreOptions {
+  /**
+   * How many statements of `insertLive` may run at once (default 1). More
+   * leads than that arriving together wait, and are then written together.
+   * Below the pool's size, so that other work still gets connections.
+   */
+  concurrentWrites?: number;
+}
+
+export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
+  const concurrentWrites = Math.max(1, options.concurrentWrites ?? 1);
   const statements = new Map<string, Statement>();
   const prepared = (source: KeySource, once: Once['mode'] | undefined) => {
     const name = once ? `leads_insert_${source.name}_${once}` : source.name === 'live' ? 'leads_insert_live' : `leads_insert_${source.name}`;
@@ -113,30 +156,114 @@ export function createLeadStore(db: Knex) {
     return found;
   };
 
+  /**
+   * Inserts a lead for the key `source` yields, in one statement; the
+   * facility and `created_by_key` come from that key. Undefined when the
+   * source gave no key (the caller finds out why). The database enforces
+   * the rest: one member per email in a facility (EMAIL_CONSTRAINT), a
+   * location of the same facility (LOCATION_CONSTRAINT), and with `once`
+   * an Idempotency-Key used before fails on the record's primary key.
+   */
+  async function insert(lead: NewLead, source: KeySource, once?: Once): Promise<Lead | undefined> {
+    const values = [
+      ...source.bindings,
+      lead.id,
+      lead.locationId,
+      lead.firstName,
+      lead.lastName,
+      lead.email,
+      lead.phone,
+      lead.source,
+      lead.notes,
+      ...(once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : []),
+    ];
+    const [row] = await runStatement<MemberRow>(db, prepared(source, once?.mode), values);
+    return row && toLead(row);
+  }
+
+  // Leads waiting for a write of `insertLive`, by requirement (one in practice: the Leads API's).
+  const waiting = new Map<Requirement, Waiting[]>();
+  const manyStatements = new Map<Requirement, { statement: Statement; bindings: Fragment['bindings'] }>();
+  let writing = 0;
+
+  function writeWaiting(): void {
+    for (const [requirement, queue] of waiting) {
+      while (writing < concurrentWrites && queue.length > 0) {
+        const batch = queue.splice(0, MAX_BATCH);
+        writing += 1;
+        writeTogether(requirement, batch)
+          // Whatever failed unforeseen, no lead waits for ever (settling a settled one does nothing).
+          .catch((error: unknown) => batch.forEach((entry) => entry.reject(error)))
+          .finally(() => {
+            writing -= 1;
+            writeWaiting();
+          });
+      }
+      if (queue.length === 0) waiting.delete(requirement);
+    }
+  }
+
+  const writeAlone = (requirement: Requirement, entry: Waiting) => insert(entry.lead, liveKey(entry.tokenHash, requirement)).then(entry.resolve, entry.reject);
+
+  async function writeTogether(requirement: Requirement, batch: Waiting[]): Promise<void> {
+    if (batch.length === 1) return writeAlone(requirement, batch[0]!);
+    let many = manyStatements.get(requirement);
+    if (!many) {
+      const keys = liveKeysOfColumn('i.token_hash', requirement);
+      manyStatements.set(requirement, (many = { statement: statement('leads_insert_live_many', insertManySql(keys)), bindings: keys.bindings }));
+    }
+    const column = (pick: (entry: Waiting) => string | null) => batch.map(pick);
+    let rows: MemberRow[];
+    try {
+      rows = await runStatement<MemberRow>(db, many.statement, [
+        column((entry) => entry.lead.id),
+        column((entry) => entry.tokenHash),
+        column((entry) => entry.lead.locationId),
+        column((entry) => entry.lead.firstName),
+        column((entry) => entry.lead.lastName),
+        column((entry) => entry.lead.email),
+        column((entry) => entry.lead.phone),
+        column((entry) => entry.lead.source),
+        column((entry) => entry.lead.notes),
+        ...many.bindings,
+      ]);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        for (const entry of batch) entry.reject(error);
+        return;
+      }
+      // One lead broke a rule (an email already there, a foreign location) and the
+      // statement wrote nothing: each lead is written alone, for its own answer.
+      await Promise.all(batch.map((entry) => writeAlone(requirement, entry)));
+      return;
+    }
+    const written = new Map(rows.map((row) => [row.id, row]));
+    for (const entry of batch) {
+      const row = written.get(entry.lead.id);
+      entry.resolve(row && toLead(row));
+    }
+  }
+
   return {
+    insert,
+
     /**
-     * Inserts a lead for the key `source` yields, in one statement; the
-     * facility and `created_by_key` come from that key. Undefined when the
-     * source gave no key (the caller finds out why). The database enforces
-     * the rest: one member per email in a facility (EMAIL_CONSTRAINT), a
-     * location of the same facility (LOCATION_CONSTRAINT), and with `once`
-     * an Idempotency-Key used before fails on the record's primary key.
+     * `insert` with the verifier's live-key check of the secret
+     * `tokenHash`, written together with the leads that arrive while
+     * earlier ones are being written: one statement, and one commit, for
+     * many leads, each with its own key check. Alone (the usual case
+     * unless the API is busy) a lead is written at once, by itself. A
+     * lead is answered only once its statement has committed; when one
+     * lead of a statement breaks a constraint, each is written again
+     * alone, so every lead gets the answer it would have had alone.
      */
-    async insert(lead: NewLead, source: KeySource, once?: Once): Promise<Lead | undefined> {
-      const values = [
-        ...source.bindings,
-        lead.id,
-        lead.locationId,
-        lead.firstName,
-        lead.lastName,
-        lead.email,
-        lead.phone,
-        lead.source,
-        lead.notes,
-        ...(once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : []),
-      ];
-      const [row] = await runStatement<MemberRow>(db, prepared(source, once?.mode), values);
-      return row && toLead(row);
+    insertLive(lead: NewLead, tokenHash: string, requirement: Requirement): Promise<Lead | undefined> {
+      return new Promise((resolve, reject) => {
+        const queue = waiting.get(requirement);
+        if (queue) queue.push({ lead, tokenHash, resolve, reject });
+        else waiting.set(requirement, [{ lead, tokenHash, resolve, reject }]);
+        writeWaiting();
+      });
     },
 
     /** A lead created by this very key (another key's, or an unknown id, reads as absent). */
