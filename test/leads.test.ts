@@ -1,5 +1,11 @@
+import { randomUUID } from 'node:crypto';
+
 import test from 'ava';
 
+import { LEADS_CREATE } from '../src/api-keys/scopes.js';
+import { isDatabaseUnavailable } from '../src/http/database-errors.js';
+import { createLeadStore } from '../src/leads/store.js';
+import { hashToken } from '../src/oauth/token-hash.js';
 import { RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
 import { createIdempotencyStore } from '../src/idempotency/store.js';
 import { createKey } from './helpers/keys.js';
@@ -23,7 +29,8 @@ test.after.always(async () => {
 });
 
 const unique = (prefix = 'lead') => `${prefix}.${Date.now()}.${(seq += 1)}@example.com`;
-const lead = (overrides: Record<string, unknown> = {}) => ({ firstName: 'Ada', lastName: 'Lovelace', email: unique(), ...overrides });
+const leadBody = (overrides: Record<string, unknown> = {}) => ({ firstName: 'Ada', lastName: 'Lovelace', email: unique(), ...overrides });
+const lead = leadBody;
 const post = (body: unknown, options: { token?: string; headers?: Record<string, string> } = {}) =>
   api(server, '/api/v1/leads', { token: options.token ?? key, body, headers: options.headers });
 
@@ -160,27 +167,55 @@ test('200 concurrent creates are all answered 201 and all in the database', asyn
   t.is(Number(stored?.n), 200);
 });
 
+test.serial('a lead that cannot start being written within the wait limit gets a 503 and is never written', async (t) => {
+  // One write slot, held up by a lock on the table: the leads behind it wait, past a short limit.
+  const store = createLeadStore(server.db, { concurrentWrites: 1, waitLimitMs: 200 });
+  const needs = { audience: server.config.leadsApiResource, scope: LEADS_CREATE };
+  const newLead = () => ({ id: randomUUID(), locationId: null, firstName: 'Wa', lastName: 'It', email: unique('wait'), phone: null, source: null, notes: null });
+  const leads = [newLead(), newLead(), newLead()];
+  const trx = await server.db.transaction();
+  try {
+    await trx.raw('lock table members in share mode');
+    const first = store.insertLive(leads[0]!, hashToken(key), needs);
+    const late = await Promise.allSettled([store.insertLive(leads[1]!, hashToken(key), needs), store.insertLive(leads[2]!, hashToken(key), needs)]);
+    for (const outcome of late) {
+      t.is(outcome.status, 'rejected');
+      t.true(isDatabaseUnavailable((outcome as PromiseRejectedResult).reason), 'answered 503');
+    }
+    await trx.rollback();
+    t.like(await first, { id: leads[0]!.id, status: 'lead' }, 'the lead being written when the lock went is written');
+  } finally {
+    if (!trx.isCompleted()) await trx.rollback();
+  }
+  t.deepEqual(await server.db('members').whereIn('id', leads.map((lead) => lead.id)).pluck('id'), [leads[0]!.id]);
+});
+
 test('leads sent at once are written together, in few statements, each checked and answered as it would be alone', async (t) => {
-  // A server that writes one statement at a time (a pool of 2): leads arriving meanwhile wait, then go together.
+  // A server that writes leads one statement at a time (DATABASE_POOL_MAX=2 gives it one write slot; the pool itself is
+  // the shared server's): leads arriving meanwhile wait, then go together.
   const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
-  // The many-leads statements the servers run, by how many leads each held.
+  // This test's many-leads statements (other tests write at the same time: found by their emails), by how many leads each held.
   const together: number[] = [];
+  const mine = new Set<string>();
   const listen = (query: { sql: string; bindings?: unknown[] }) => {
-    if (query.sql.includes('unnest(')) together.push((query.bindings?.[0] as unknown[]).length);
+    const emails = query.bindings?.[5];
+    if (query.sql.includes('unnest(') && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
   };
   server.db.setMaxListeners(server.db.getMaxListeners() + 1);
   server.db.on('query', listen);
-  // The embedded database runs each statement on this very thread: nothing arrives while it writes, so every lead goes alone.
+  // The embedded database runs statements on this very thread: leads seldom arrive while one is written, and may all go alone.
   const writesTogether = server.config.database.kind === 'postgres';
+  const lead = (overrides: Record<string, unknown> = {}) => {
+    const body = leadBody(overrides);
+    mine.add(body.email as string);
+    return body;
+  };
   try {
     const send = (body: unknown, token = key) => api(busy, '/api/v1/leads', { token, body });
     const bodies = Array.from({ length: 40 }, () => lead());
     const answers = await Promise.all(bodies.map((body) => send(body)));
     t.deepEqual([...new Set(answers.map((answer) => answer.status))], [201]);
-    if (writesTogether) {
-      t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
-      t.true(together.length < 40);
-    } else t.deepEqual(together, []);
+    if (writesTogether) t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
     const rows = await server.db('members').whereIn('id', answers.map((answer) => answer.body.id as string));
     t.is(rows.length, 40);
     t.deepEqual([...new Set(rows.map((row: { created_by_key: string }) => row.created_by_key))], [keyId]);
@@ -191,6 +226,7 @@ test('leads sent at once are written together, in few statements, each checked a
     const gone = await createKey(server, owner, 'Gone');
     t.is((await api(server, `/api/v1/api-keys/${gone.id}`, { token: owner, method: 'DELETE' })).status, 204);
     const existing = await post(lead());
+    const twice = unique('twice');
     together.length = 0;
     const mixed = await Promise.all([
       ...Array.from({ length: 10 }, () => send(lead())),
@@ -198,16 +234,24 @@ test('leads sent at once are written together, in few statements, each checked a
       send(lead(), gone.key),
       send(lead({ locationId: DEMO.otherGym.locations[0].id })),
       send(lead(), otherKey),
+      send(lead({ email: twice })),
+      send(lead({ email: twice })),
       ...Array.from({ length: 10 }, () => send(lead())),
     ]);
     const statuses = mixed.map((answer) => answer.status);
-    t.deepEqual(statuses, [...Array(10).fill(201), 409, 401, 400, 201, ...Array(10).fill(201)]);
+    t.deepEqual(statuses.slice(0, 14), [...Array(10).fill(201), 409, 401, 400, 201]);
+    t.deepEqual(statuses.slice(16), Array(10).fill(201));
     t.is(mixed[10]!.body.leadId, existing.body.id);
     t.is(mixed[12]!.body.errors[0].path, 'locationId');
     t.is(mixed[13]!.body.facilityId, DEMO.otherGym.id);
+    // The same new email twice in one burst: one is written, the other is told which lead has it.
+    const pair = [mixed[14]!, mixed[15]!];
+    t.deepEqual(pair.map((answer) => answer.status).sort(), [201, 409]);
+    t.is(pair.find((answer) => answer.status === 409)!.body.leadId, pair.find((answer) => answer.status === 201)!.body.id);
     if (writesTogether) t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
     const written = mixed.filter((answer) => answer.status === 201).map((answer) => answer.body.id as string);
-    t.is((await server.db('members').whereIn('id', written)).length, 21);
+    t.is((await server.db('members').whereIn('id', written)).length, 22);
+    t.is((await server.db('members').whereRaw('lower(email) = ?', [twice]).count('* as n').first())?.n, 1);
   } finally {
     server.db.off('query', listen);
     server.db.setMaxListeners(server.db.getMaxListeners() - 1);

@@ -57,15 +57,19 @@ export async function createDatabase(database: Config['database'], logger?: Logg
   return db;
 }
 
-/** Runs `then` once the database is closed (`db.destroy()`), whether or not closing failed. */
+/** Runs `then` once, when the database is first closed (`db.destroy()`), whether or not closing failed. */
 function onDestroy(db: Knex, then: () => unknown): void {
   const client = db.client as { destroy(callback?: unknown): Promise<unknown> };
   const destroy = client.destroy.bind(client);
+  let closed = false;
   client.destroy = async (callback?: unknown) => {
     try {
       return await destroy(callback);
     } finally {
-      await then();
+      if (!closed) {
+        closed = true;
+        await then();
+      }
     }
   };
 }

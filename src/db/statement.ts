@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
 
+import { isDatabaseUnavailable } from '../http/database-errors.js';
 import { postgresPool } from './knex.js';
 
 /** A hot statement: written with knex's `?` placeholders, sent with `$n` ones. */
@@ -73,7 +74,8 @@ function onPool<Row>(pool: pg.Pool, query: { name: string; text: string; values:
         return;
       }
       connection.query(query, (queryError: Error | null, result: pg.QueryResult) => {
-        release();
+        // A connection the error says is broken is not handed to the next caller.
+        release(queryError && isDatabaseUnavailable(queryError) ? queryError : undefined);
         if (queryError) reject(queryError);
         else resolve(result.rows as Row[]);
       });

@@ -12,6 +12,11 @@ const CONNECTION_ERROR_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
+/** Work that waited too long for the database (a write that could not start in time): a 503 like any other. */
+export class DatabaseBusyError extends Error {
+  override name = 'DatabaseBusyError';
+}
+
 /**
  * True when an error means "the database cannot be reached right now" rather
  * than "this query is wrong": the client gets 503 and may retry.
@@ -20,9 +25,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth += 1) {
     const candidate = current as { name?: string; code?: string; message?: string; cause?: unknown };
     // No free connection in time: knex's own pool (the embedded database), or pg's ("timeout exceeded when trying to connect").
-    if (candidate.name === 'KnexTimeoutError') return true;
+    if (candidate.name === 'KnexTimeoutError' || current instanceof DatabaseBusyError) return true;
     if (candidate.code && (CONNECTION_ERROR_CODES.has(candidate.code) || candidate.code.startsWith('08'))) return true;
-    if (typeof candidate.message === 'string' && /Connection terminated|connection (?:is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(candidate.message)) {
+    if (typeof candidate.message === 'string' && /Connection terminated|connection (?:is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(candidate.message)) {
       return true;
     }
     current = candidate.cause;

@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { liveKeySource, liveKeysOfColumn, type Fragment, type Requirement } from '../api-keys/verifier.js';
 import { runStatement, statement, type Statement } from '../db/statement.js';
 import { queryable } from '../db/transaction.js';
-import { isDatabaseUnavailable } from '../http/database-errors.js';
+import { violatedConstraint } from '../db/constraints.js';
+import { DatabaseBusyError } from '../http/database-errors.js';
 import { recordOutcomeSql } from '../idempotency/store.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
@@ -114,7 +115,11 @@ function insertSql(source: KeySource, once: Once['mode'] | undefined): string {
  * Many leads in one statement, each with its own key check: the leads as
  * arrays (`unnest`), each joined to the live key of its own secret by the
  * verifier's rule (`liveKeysOfColumn`); a lead whose key is not live joins
- * nothing and is not written. Bindings: the nine arrays, then the rules'.
+ * nothing and is not written. So that one lead cannot fail the others, a
+ * lead whose email is already a member (`on conflict do nothing`) or whose
+ * location is not of its key's facility (what LOCATION_CONSTRAINT refuses)
+ * is left out too; every lead left out is then written alone, for the
+ * answer it would have had alone. Bindings: the nine arrays, then the rules'.
  */
 function insertManySql(keys: Fragment): string {
   return `with i as (
@@ -123,6 +128,8 @@ function insertManySql(keys: Fragment): string {
   insert into members (id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key)
   select i.id, k.facility_id, i.location_id, i.first_name, i.last_name, i.email, i.phone, i.source, i.notes, 'lead', k.key_id
   from i cross join lateral (${keys.sql}) k
+  where i.location_id is null or exists (select 1 from locations l where l.facility_id = k.facility_id and l.id = i.location_id)
+  on conflict do nothing
   returning ${COLUMNS.join(', ')}, created_by_key`;
 }
 
@@ -130,9 +137,20 @@ function insertManySql(keys: Fragment): string {
 interface Waiting {
   lead: NewLead;
   tokenHash: string;
+  /** When it started waiting (ms since the epoch). */
+  since: number;
   resolve(lead: Lead | undefined): void;
   reject(error: unknown): void;
 }
+
+/** Postgres's deadlock_detected. */
+const DEADLOCK = '40P01';
+
+const compareEmails = (a: string, b: string) => {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+};
 
 /** At most this many leads go in one statement. */
 const MAX_BATCH = 100;
@@ -144,10 +162,17 @@ export interface LeadStoreOptions {
    * Below the pool's size, so that other work still gets connections.
    */
   concurrentWrites?: number;
+  /**
+   * A lead that could not start being written within this long (default
+   * 10 s, as long as a wait for a connection) is answered 503 and never
+   * written: the database is stuck, and the client should retry.
+   */
+  waitLimitMs?: number;
 }
 
 export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
   const concurrentWrites = Math.max(1, options.concurrentWrites ?? 1);
+  const waitLimitMs = options.waitLimitMs ?? 10_000;
   const statements = new Map<string, Statement>();
   const prepared = (source: KeySource, once: Once['mode'] | undefined) => {
     const name = once ? `leads_insert_${source.name}_${once}` : source.name === 'live' ? 'leads_insert_live' : `leads_insert_${source.name}`;
@@ -201,9 +226,37 @@ export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
       }
       if (queue.length === 0) waiting.delete(requirement);
     }
+    // While leads wait, a timer answers those that waited too long; none runs otherwise.
+    if (waiting.size > 0 && !sweeper) {
+      sweeper = setInterval(sweep, Math.min(1_000, waitLimitMs));
+      sweeper.unref();
+    } else if (waiting.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  }
+
+  // Leads that waited past the limit (every write slot stuck) are answered 503 and dropped from the queue.
+  let sweeper: NodeJS.Timeout | undefined;
+  function sweep(): void {
+    const late = Date.now() - waitLimitMs;
+    for (const [requirement, queue] of waiting) {
+      const expired = queue.filter((entry) => entry.since <= late);
+      if (expired.length === 0) continue;
+      const rest = queue.filter((entry) => entry.since > late);
+      if (rest.length > 0) waiting.set(requirement, rest);
+      else waiting.delete(requirement);
+      for (const entry of expired) entry.reject(new DatabaseBusyError(`a lead waited ${waitLimitMs} ms for a write to start`));
+    }
+    writeWaiting();
   }
 
   const writeAlone = (requirement: Requirement, entry: Waiting) => insert(entry.lead, liveKey(entry.tokenHash, requirement)).then(entry.resolve, entry.reject);
+
+  /** Each lead alone, one after another: on this write's one connection at a time, whatever the number. */
+  async function writeEachAlone(requirement: Requirement, entries: Waiting[]): Promise<void> {
+    for (const entry of entries) await writeAlone(requirement, entry);
+  }
 
   async function writeTogether(requirement: Requirement, batch: Waiting[]): Promise<void> {
     if (batch.length === 1) return writeAlone(requirement, batch[0]!);
@@ -212,7 +265,9 @@ export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
       const keys = liveKeysOfColumn('i.token_hash', requirement);
       manyStatements.set(requirement, (many = { statement: statement('leads_insert_live_many', insertManySql(keys)), bindings: keys.bindings }));
     }
-    const column = (pick: (entry: Waiting) => string | null) => batch.map(pick);
+    // In one order of emails everywhere: two statements that meet on the same emails then wait for each other, never deadlock.
+    const ordered = [...batch].sort((a, b) => compareEmails(a.lead.email, b.lead.email));
+    const column = (pick: (entry: Waiting) => string | null) => ordered.map(pick);
     let rows: MemberRow[];
     try {
       rows = await runStatement<MemberRow>(db, many.statement, [
@@ -228,20 +283,21 @@ export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
         ...many.bindings,
       ]);
     } catch (error) {
-      if (isDatabaseUnavailable(error)) {
-        for (const entry of batch) entry.reject(error);
-        return;
-      }
-      // One lead broke a rule (an email already there, a foreign location) and the
-      // statement wrote nothing: each lead is written alone, for its own answer.
-      await Promise.all(batch.map((entry) => writeAlone(requirement, entry)));
+      // A rule the statement does not leave out (a constraint added later, say), or a deadlock all the
+      // same: it wrote nothing, so each lead goes alone.
+      if (violatedConstraint(error) !== undefined || (error as { code?: string }).code === DEADLOCK) return writeEachAlone(requirement, batch);
+      for (const entry of batch) entry.reject(error);
       return;
     }
     const written = new Map(rows.map((row) => [row.id, row]));
+    const leftOut: Waiting[] = [];
     for (const entry of batch) {
       const row = written.get(entry.lead.id);
-      entry.resolve(row && toLead(row));
+      if (row) entry.resolve(toLead(row));
+      else leftOut.push(entry);
     }
+    // Left out (a refused key, an email already there, a foreign location): alone, each gets its own answer.
+    await writeEachAlone(requirement, leftOut);
   }
 
   return {
@@ -251,17 +307,20 @@ export function createLeadStore(db: Knex, options: LeadStoreOptions = {}) {
      * `insert` with the verifier's live-key check of the secret
      * `tokenHash`, written together with the leads that arrive while
      * earlier ones are being written: one statement, and one commit, for
-     * many leads, each with its own key check. Alone (the usual case
-     * unless the API is busy) a lead is written at once, by itself. A
-     * lead is answered only once its statement has committed; when one
-     * lead of a statement breaks a constraint, each is written again
-     * alone, so every lead gets the answer it would have had alone.
+     * many leads, each with its own key check (`insertManySql`). Alone (the
+     * usual case unless the API is busy) a lead is written at once, by
+     * itself. A lead is answered only once its statement has committed. A
+     * lead the statement leaves out (a refused key, an email already there,
+     * a foreign location) is then written alone, so every lead gets the
+     * answer it would have had alone; those go one after another, so no
+     * burst of them takes more than this write's one connection.
      */
     insertLive(lead: NewLead, tokenHash: string, requirement: Requirement): Promise<Lead | undefined> {
       return new Promise((resolve, reject) => {
+        const entry: Waiting = { lead, tokenHash, since: Date.now(), resolve, reject };
         const queue = waiting.get(requirement);
-        if (queue) queue.push({ lead, tokenHash, resolve, reject });
-        else waiting.set(requirement, [{ lead, tokenHash, resolve, reject }]);
+        if (queue) queue.push(entry);
+        else waiting.set(requirement, [entry]);
         writeWaiting();
       });
     },
