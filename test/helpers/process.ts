@@ -37,7 +37,11 @@ export async function spawnServer(env: Record<string, string>, options: { startu
   }
 }
 
-async function spawnOnce(env: Record<string, string>, startupTimeoutMs?: number): Promise<ServerProcess> {
+// A first start on a new embedded database (PGlite's start, the migrations, the demo passwords' scrypt)
+// takes about 7 s alone and has taken over 30 s while the embedded suite loads both cores.
+const STARTUP_TIMEOUT_MS = 120_000;
+
+async function spawnOnce(env: Record<string, string>, startupTimeoutMs = STARTUP_TIMEOUT_MS): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [...SERVER_NODE_ARGS, 'dist/src/main.js'], {
     cwd: ROOT,
