@@ -12,6 +12,16 @@ import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 let server: TestServer;
 let browser: Browser;
 
+/**
+ * The page's title once it reads `expected`, or whatever it reads after 5 s:
+ * the console sets `document.title` in an effect, just after the page's
+ * heading shows.
+ */
+async function titleOnceSet(page: Page, expected: string): Promise<string> {
+  await page.waitForFunction((title) => document.title === title, expected, { timeout: 5_000 }).catch(() => undefined);
+  return page.title();
+}
+
 test.before(async () => {
   // A missing browser is a failure, not a skip: .ci/run installs Debian's chromium.
   await access(CHROMIUM).catch(() => {
@@ -89,7 +99,7 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete, 
     await page.getByRole('heading', { name: 'Welcome, Olivia Owner' }).waitFor();
     t.notRegex(page.url(), /code=|state=/, 'no code or state left in the URL');
     t.regex(await page.evaluate(() => JSON.stringify(sessionStorage)), /accessToken/, 'the token is kept in session storage');
-    t.is(await page.title(), 'Home · Octiv');
+    t.is(await titleOnceSet(page, 'Home · Octiv'), 'Home · Octiv');
     t.truthy(await page.getByRole('banner').getByText('Demo Fitness').isVisible(), 'the facility is named in the header');
     t.regex(await page.getByRole('main').innerText(), /Octiv console of Demo Fitness/);
     await accessible(t, page, 'home');
@@ -97,7 +107,7 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete, 
     // Staff > View/Edit > Access: the Owner grants System Integrations to the Admin.
     await page.getByRole('navigation').getByRole('link', { name: 'Staff' }).click();
     await page.getByRole('cell', { name: 'Adam Admin', exact: true }).waitFor();
-    t.is(await page.title(), 'Staff · Octiv');
+    t.is(await titleOnceSet(page, 'Staff · Octiv'), 'Staff · Octiv');
     await screenshot(page, '02-staff');
     await accessible(t, page, 'staff list');
     await page.getByRole('button', { name: 'Actions for Adam Admin' }).click();
@@ -130,11 +140,11 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete, 
     // Settings is a page of its own, leading to System Integrations.
     await page.getByRole('navigation').getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
-    t.is(await page.title(), 'Settings · Octiv');
+    t.is(await titleOnceSet(page, 'Settings · Octiv'), 'Settings · Octiv');
     await accessible(t, page, 'settings');
     await page.getByRole('main').getByRole('link', { name: 'System Integrations' }).click();
     await page.getByRole('heading', { name: 'API Keys' }).waitFor();
-    t.is(await page.title(), 'System Integrations · Octiv');
+    t.is(await titleOnceSet(page, 'System Integrations · Octiv'), 'System Integrations · Octiv');
     await page.getByText('No API keys yet.').waitFor();
     // How to connect a system is on the page before any key exists.
     t.truthy(await page.getByRole('heading', { name: 'Connect your system' }).isVisible());
@@ -227,7 +237,7 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete, 
     // Sign out ends the session and says so; the next visit asks for a password again.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
-    t.is(await page.title(), 'You are signed out · Octiv');
+    t.is(await titleOnceSet(page, 'You are signed out · Octiv'), 'You are signed out · Octiv');
     await accessible(t, page, 'signed out');
     t.is(await page.evaluate(() => sessionStorage.getItem('octiv.session')), null);
     await page.goto(`${server.url}/console/`);
@@ -282,7 +292,7 @@ test.serial('Activity: who did what, in plain words, with a key\'s history one c
     await acknowledge(page);
     await page.getByRole('link', { name: 'History of Audited In Console' }).click();
     await page.getByRole('heading', { name: 'Activity' }).waitFor();
-    t.is(await page.title(), 'Activity · Octiv');
+    t.is(await titleOnceSet(page, 'Activity · Octiv'), 'Activity · Octiv');
     const events = page.getByRole('list', { name: 'Events, newest first' });
     await events.getByText('Olivia Owner created the key “Audited In Console”').waitFor();
     t.is(await events.getByRole('listitem').count(), 1, 'only this key\'s history');
@@ -447,7 +457,7 @@ test.serial('a trainer sees no System Integrations; unknown pages say so', async
     await accessible(t, page, 'no permission');
     await page.goto(`${server.url}/console/no/such/page`);
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
-    t.is(await page.title(), 'Page not found · Octiv');
+    t.is(await titleOnceSet(page, 'Page not found · Octiv'), 'Page not found · Octiv');
     await accessible(t, page, 'not found');
   });
 });
