@@ -4,8 +4,8 @@ import test, { type ExecutionContext } from 'ava';
 
 import { generateKey } from '../src/api-keys/key-format.js';
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
-import { createApiKeyVerifier, liveKeySource, RULES, type Refusal, type Requirement } from '../src/api-keys/verifier.js';
-import { createLeadStore, type NewLead } from '../src/leads/store.js';
+import { createApiKeyVerifier, RULES, type Refusal, type Requirement } from '../src/api-keys/verifier.js';
+import { createLeadStore, liveKey as liveKeyRowSource, type NewLead } from '../src/leads/store.js';
 import { hashToken } from '../src/oauth/token-hash.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
@@ -219,7 +219,7 @@ async function writtenTogether(subject: Subject) {
 
 /** What every path says of `subject`. */
 async function allPaths(subject: Subject) {
-  const written = await createLeadStore(inWrite.db).insert(newLead(), { name: 'live', ...liveKeySource(hashToken(subject.token), requirement()) });
+  const written = await createLeadStore(inWrite.db).insert(newLead(), liveKeyRowSource(hashToken(subject.token), requirement()));
   const together = await writtenTogether(subject);
   const listed = subject.id
     ? (await api(inWrite, '/api/v1/api-keys', { token: subject.listAs ?? owner })).body.items.find((item: { id: string }) => item.id === subject.id)

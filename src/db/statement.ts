@@ -40,19 +40,15 @@ interface PooledClient {
  * listeners on the knex instance (tracing, tests) still see it.
  */
 export async function runStatement<Row>(db: Knex, prepared: Statement, values: unknown[]): Promise<Row[]> {
+  db.emit('query', { method: 'raw', sql: prepared.text, bindings: values });
+  const named = { name: prepared.name, text: prepared.text, values };
   const pool = postgresPool(db);
-  if (pool) {
-    db.emit('query', { method: 'raw', sql: prepared.text, bindings: values });
-    return onPool<Row>(pool, { name: prepared.name, text: prepared.text, values });
-  }
+  if (pool) return onPool<Row>(pool, named);
+  // A knex made without `createDatabase` (the scale bench's), or the embedded database.
   const client = db.client as unknown as PooledClient;
   const connection = await client.acquireConnection();
   try {
-    db.emit('query', { method: 'raw', sql: prepared.text, bindings: values });
-    const result =
-      connection instanceof pg.Client
-        ? await connection.query({ name: prepared.name, text: prepared.text, values })
-        : await connection.query(prepared.text, values);
+    const result = connection instanceof pg.Client ? await connection.query(named) : await connection.query(prepared.text, values);
     return result.rows as Row[];
   } finally {
     // Handed back at once (knex's release does nothing asynchronous): no promise awaited for it.
