@@ -9,7 +9,7 @@ import autocannon from 'autocannon';
 import knexFactory from 'knex';
 
 import { DEMO } from '../seeds/demo.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { loadConfig } from '../src/config.js';
 import { openEmbedded } from '../src/db/embedded.js';
 import { DEVICE_COOKIE } from '../src/staff/trusted-device.js';
@@ -558,13 +558,8 @@ async function scale(admin: knexFactory.Knex, children: ChildProcess[], database
     summary.push(`introspection: large/small at 50 connections ${at50(ratios.first).toFixed(2)} (target >= 0.90)`);
   }
   summary.push(`peak RSS of the server on the large database: ${rssMiB(big.server.pid!, 'VmHWM').toFixed(1)} MiB (target <= 150)`);
-  const db = knexFactory({ client: 'pg', connection: big.databaseUrl, pool: { min: 0, max: 1 } });
-  try {
-    console.log(`\nquery plans on the large database (EXPLAIN ANALYZE, rolled back):`);
-    for (const line of await explainHotStatements(db, big.databaseUrl, big.key, big.config.leadsApiResource)) console.log(line);
-  } finally {
-    await db.destroy();
-  }
+  console.log(`\nquery plans on the large database (EXPLAIN ANALYZE, rolled back):`);
+  for (const line of await explainHotStatements(big.config, big.databaseUrl, big.key)) console.log(line);
   console.log(`\ntables of the large database:`);
   for (const line of await tableSizes(big.databaseUrl)) console.log(`  ${line}`);
 }

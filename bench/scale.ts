@@ -4,9 +4,11 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
-import { createApiKeyVerifier, type Requirement } from '../src/api-keys/verifier.js';
-import { createLeadStore, liveKey } from '../src/leads/store.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import type { Config } from '../src/config.js';
+import { createDatabase } from '../src/db/database.js';
+import { createLogger } from '../src/logger.js';
+import { createServices } from '../src/services.js';
+import { hashToken } from '../src/shared/token-hash.js';
 
 /**
  * The scale run's database: many facilities, keys and leads, written by
@@ -124,14 +126,13 @@ export async function tableSizes(databaseUrl: string): Promise<string[]> {
  * The plans of the hot statements, with the texts the server sends: the
  * Leads API's one-statement write (the key check inside it) and the
  * verifier's verdict (introspection). The statements are captured from the
- * server's own code (its stores, on a knex instance's query events) and
+ * server's own code (the composition root's services, on the fast path's statement events) and
  * explained with their values, inside a transaction that is rolled back.
  */
-export async function explainHotStatements(db: Knex, databaseUrl: string, key: string, audience: string): Promise<string[]> {
-  const captured: { sql: string; bindings: unknown[] }[] = [];
-  db.on('query', (query: { sql: string; bindings?: unknown[] }) => captured.push({ sql: query.sql, bindings: query.bindings ?? [] }));
-  const requirement: Requirement = { audience, scope: LEADS_CREATE };
-  const tokenHash = hashToken(key);
+export async function explainHotStatements(config: Config, databaseUrl: string, key: string): Promise<string[]> {
+  const database = await createDatabase({ kind: 'postgres', url: databaseUrl, poolMax: 1 });
+  const captured: { text: string; values: readonly unknown[] }[] = [];
+  database.fast.onStatement((sent) => captured.push(sent));
   const lead = {
     id: randomUUID(),
     locationId: null,
@@ -142,8 +143,16 @@ export async function explainHotStatements(db: Knex, databaseUrl: string, key: s
     source: null,
     notes: null,
   };
-  await createLeadStore(db).insert(lead, liveKey(tokenHash, requirement));
-  await createApiKeyVerifier(db).verifyHash(tokenHash, requirement);
+  try {
+    // The server's own statements, from the composition root's services.
+    const services = await createServices(config, database, createLogger('warn'), { role: 'operator' });
+    const requirement = services.requirements.of(LEADS_CREATE);
+    const tokenHash = hashToken(key);
+    await services.leadWriter.insert(lead, { kind: 'live', tokenHash, requirement });
+    await services.verifier.verifyHash(tokenHash, requirement);
+  } finally {
+    await database.close();
+  }
   const [insert, verdict] = captured;
   const out: string[] = [];
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -155,8 +164,8 @@ export async function explainHotStatements(db: Knex, databaseUrl: string, key: s
       ["Introspection: the verifier's verdict", verdict!],
     ] as const) {
       // A fresh id and email, so the explained insert does not collide with the one just made.
-      const values = query.bindings.map((value) => (value === lead.id ? randomUUID() : value === lead.email ? `plan.${randomUUID()}@example.com` : value));
-      const result = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off, timing off, summary off) ${query.sql}`, values);
+      const values = query.values.map((value) => (value === lead.id ? randomUUID() : value === lead.email ? `plan.${randomUUID()}@example.com` : value));
+      const result = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off, timing off, summary off) ${query.text}`, values);
       out.push(`${title}:`, ...result.rows.map((row) => `    ${row['QUERY PLAN']}`));
     }
   } finally {

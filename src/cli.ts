@@ -2,9 +2,11 @@ import { parseArgs } from 'node:util';
 
 import { seedDemo } from '../seeds/demo.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createDatabase } from './db/knex.js';
+import { createDatabase, type Database } from './db/database.js';
 import { migrateDownAll, migrateToLatest } from './db/migrate.js';
+import { createLogger } from './logger.js';
 import { createOperatorCommands, OperatorError } from './operator/commands.js';
+import { createServices } from './services.js';
 
 /** Exit codes: 0 done, 1 the command failed (the message says why), 2 the command line is wrong (usage printed). */
 const USAGE_ERROR = 2;
@@ -156,12 +158,18 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-let database: Awaited<ReturnType<typeof createDatabase>> | undefined;
-async function withDatabase<T>(work: (db: NonNullable<typeof database>) => Promise<T>): Promise<T> {
+let database: Database | undefined;
+async function withDatabase<T>(work: (db: Database['knex']) => Promise<T>): Promise<T> {
   database ??= await createDatabase(loadConfig().database);
-  return work(database);
+  return work(database.knex);
 }
-operator = async () => withDatabase(async (db) => createOperatorCommands(loadConfig(), db));
+operator = async () =>
+  withDatabase(async () => {
+    const config = loadConfig();
+    // The command line's own log lines are warnings only: its answers go to standard output.
+    const logger = createLogger('warn', process.stderr);
+    return createOperatorCommands(await createServices(config, database!, logger, { role: 'operator' }));
+  });
 
 function usage(): string {
   return [
@@ -213,7 +221,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${message}\n`);
     return 1;
   } finally {
-    await database?.destroy();
+    await database?.close();
   }
 }
 

@@ -2,12 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { hasDemoData, isEmpty, seedDemo } from '../seeds/demo.js';
-import { createSystem } from './app.js';
+import { createApp } from './app.js';
 import { ConfigError, DEV_DEFAULTS, loadConfig, type Config } from './config.js';
+import { createDatabase } from './db/database.js';
 import { startHousekeeping } from './db/housekeeping.js';
-import { createDatabase } from './db/knex.js';
 import { migrateToLatest } from './db/migrate.js';
 import { createLogger, stdoutDestination, type Logger } from './logger.js';
+import { createServices } from './services.js';
 
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -17,7 +18,8 @@ const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
  * accepting, lets in-flight requests finish, then closes the pool.
  */
 export async function start(config: Config, logger: Logger) {
-  const db = await createDatabase(config.database, logger);
+  const database = await createDatabase(config.database, { logger });
+  const db = database.knex;
   const applied = await migrateToLatest(db);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   if (config.database.kind === 'embedded' && !config.production && (await isEmpty(db))) {
@@ -26,12 +28,12 @@ export async function start(config: Config, logger: Logger) {
   }
   const seeded = !config.production && (await hasDemoData(db));
 
-  const system = await createSystem({ config, db, logger });
-  const { app, housekeeping } = system;
-  const cleanup = startHousekeeping(housekeeping, {
+  const services = await createServices(config, database, logger, { role: 'server' });
+  const app = createApp(services);
+  const cleanup = startHousekeeping(services.housekeeping, {
     intervalMs: HOUSEKEEPING_INTERVAL_MS,
     logger,
-    ...(system.metrics ? { onRemoved: system.metrics.housekeepingRemoved } : {}),
+    ...(services.metrics ? { onRemoved: services.metrics.housekeepingRemoved } : {}),
   });
 
   let draining = false;
@@ -72,8 +74,8 @@ export async function start(config: Config, logger: Logger) {
       await closed;
       clearTimeout(force);
       await cleanup.stop();
-      await system.stop();
-      await db.destroy();
+      await services.stop();
+      await database.close();
       logger.info('stopped');
     })();
     return stopping;

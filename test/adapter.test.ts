@@ -5,23 +5,26 @@ import type { Knex } from 'knex';
 
 import { inTransaction } from '../src/db/transaction.js';
 import { createKnexAdapter, deleteExpiredPayloads } from '../src/oauth/adapter.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
+import type { Database } from '../src/db/database.js';
 import { createTestDatabase, openMigrated, type TestDatabase, type TestDatabaseKind } from './helpers/database.js';
 
 // The adapter contract runs on both database kinds in every run, whatever
 // TEST_DATABASE says, since the server supports both.
 for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
   let database: TestDatabase;
+  let opened: Database;
   let db: Knex;
   let Adapter: ReturnType<typeof createKnexAdapter>;
 
   test.before(async () => {
     database = await createTestDatabase(kind);
-    db = await openMigrated(database);
+    opened = await openMigrated(database);
+    db = opened.knex;
     Adapter = createKnexAdapter(db);
   });
   test.after.always(async () => {
-    await db?.destroy();
+    await opened?.close();
     await database?.drop();
   });
 

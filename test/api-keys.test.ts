@@ -273,7 +273,7 @@ test('GET /scopes lists the catalogue for any signed-in staff member', async (t)
   const trainer = await signIn(server, 'trainer@demo.test');
   const response = await api(server, '/api/v1/scopes', { token: trainer });
   t.is(response.status, 200);
-  t.deepEqual(response.body.items.map((item: { name: string }) => item.name), ['leads:create']);
-  t.truthy(response.body.items[0].description);
+  t.deepEqual(response.body.items.map((item: { name: string }) => item.name), ['leads:create', 'leads:read']);
+  for (const item of response.body.items) t.regex(item.description, /^[A-Z].{20,}\.$/, 'a sentence an Owner reads');
   t.is((await api(server, '/api/v1/scopes')).status, 401);
 });

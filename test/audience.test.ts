@@ -4,7 +4,7 @@ import test from 'ava';
 
 import { LEADS_API_DEFAULT_AUDIENCE } from '../src/config.js';
 import { up as renameLegacyAudiences } from '../migrations/20261201130000_stable_leads_audience.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { createTestDatabase } from './helpers/database.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';

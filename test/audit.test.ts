@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import test from 'ava';
 
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { createAuditStore } from '../src/audit/store.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn, startLogin } from './helpers/oauth.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { migrateToLatest } from '../src/db/migrate.js';
-import { createDatabase } from '../src/db/knex.js';
+import { createDatabase } from '../src/db/database.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { api, signIn } from './helpers/oauth.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -19,9 +19,9 @@ let env: Record<string, string>;
 
 test.before(async () => {
   database = await createTestDatabase();
-  const db = await createDatabase(database.config);
-  await migrateToLatest(db);
-  await db.destroy();
+  const opened = await createDatabase(database.config);
+  await migrateToLatest(opened.knex);
+  await opened.close();
   env = {
     PATH: process.env.PATH ?? '',
     ...database.env,

@@ -508,8 +508,10 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.activeElement?.id === 'key-name');
     await page.keyboard.type('Keyboard Key');
-    await page.keyboard.press('Tab'); // -> leads:create (already ticked: the only scope)
+    await page.keyboard.press('Tab'); // -> leads:create (ticked to begin with)
     t.true(await page.getByRole('checkbox', { name: 'leads:create' }).isChecked());
+    await page.keyboard.press('Tab'); // -> leads:read (a choice)
+    t.false(await page.getByRole('checkbox', { name: 'leads:read' }).isChecked());
     await page.keyboard.press('Tab'); // -> the expiry choices (one stop; arrows move within)
     await page.keyboard.press('Tab'); // -> Cancel
     await page.keyboard.press('Tab'); // -> Generate Key

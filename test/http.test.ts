@@ -1,16 +1,13 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import test from 'ava';
 
 import { createApp } from '../src/app.js';
-import { createUsageTracker } from '../src/api-keys/usage.js';
-import { createAuditLog } from '../src/audit/service.js';
-import { createAuditStore } from '../src/audit/store.js';
-import { createDatabase } from '../src/db/knex.js';
+import { createDatabase } from '../src/db/database.js';
 import { createLogger } from '../src/logger.js';
-import { createProvider } from '../src/oauth/provider.js';
 import { loadServerKeys } from '../src/oauth/server-keys.js';
-import { createStaffStore } from '../src/staff/store.js';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServices } from '../src/services.js';
 import { api } from './helpers/oauth.js';
 import { captureLines, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
 
@@ -122,12 +119,10 @@ test('NUL bytes in OAuth request parameters never cause a 500', async (t) => {
 test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz still 200', async (t) => {
   const logs: string[] = [];
   const logger = createLogger('info', captureLines(logs));
-  const unreachable = await createDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 }, logger);
-  const keys = await loadServerKeys(server.db, { secretsKey: TEST_SECRETS_KEY });
-  const provider = createProvider({ config: server.config, db: unreachable, logger, keys, staffStore: createStaffStore(unreachable) });
-  const audit = createAuditLog({ store: createAuditStore(unreachable) });
-  const usage = createUsageTracker({ db: unreachable, logger, audit });
-  const app = createApp({ config: server.config, db: unreachable, logger, provider, usage, audit });
+  const unreachable = await createDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 }, { logger });
+  const serverKeys = await loadServerKeys(server.db, { secretsKey: TEST_SECRETS_KEY });
+  const services = await createServices(server.config, unreachable, logger, { role: 'server', serverKeys });
+  const app = createApp(services);
   const broken = http.createServer(app.callback());
   await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
@@ -144,9 +139,9 @@ test('with the database unreachable: /readyz 503, API 503 problem+json, /healthz
     t.true(logs.some((line) => line.includes('"status":503')), 'the failure is logged');
   } finally {
     broken.closeAllConnections();
-    await usage.stop();
+    await services.stop();
     broken.close();
-    await unreachable.destroy();
+    await unreachable.close();
   }
 });
 

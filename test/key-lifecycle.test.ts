@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import test from 'ava';
 
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
-import { isDatabaseUnavailable } from '../src/http/database-errors.js';
-import { createLeadStore } from '../src/leads/store.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { isDatabaseUnavailable } from '../src/db/errors.js';
+import { createLeadWriter } from '../src/leads/writer.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
 import { createIdempotencyStore } from '../src/idempotency/store.js';
 import { createKey } from './helpers/keys.js';
@@ -169,15 +169,15 @@ test('200 concurrent creates are all answered 201 and all in the database', asyn
 
 test.serial('a lead that cannot start being written within the wait limit gets a 503 and is never written', async (t) => {
   // One write slot, held up by a lock on the table: the leads behind it wait, past a short limit.
-  const store = createLeadStore(server.db, { concurrentWrites: 1, waitLimitMs: 200 });
-  const needs = { audience: server.config.leadsApiResource, scope: LEADS_CREATE };
+  const writer = createLeadWriter(server.services.database.fast, { concurrentWrites: 1, waitLimitMs: 200 });
+  const needs = server.services.requirements.of(LEADS_CREATE);
   const newLead = () => ({ id: randomUUID(), locationId: null, firstName: 'Wa', lastName: 'It', email: unique('wait'), phone: null, source: null, notes: null });
   const leads = [newLead(), newLead(), newLead()];
   const trx = await server.db.transaction();
   try {
     await trx.raw('lock table members in share mode');
-    const first = store.insertLive(leads[0]!, hashToken(key), needs);
-    const late = await Promise.allSettled([store.insertLive(leads[1]!, hashToken(key), needs), store.insertLive(leads[2]!, hashToken(key), needs)]);
+    const first = writer.insertLive(leads[0]!, hashToken(key), needs);
+    const late = await Promise.allSettled([writer.insertLive(leads[1]!, hashToken(key), needs), writer.insertLive(leads[2]!, hashToken(key), needs)]);
     for (const outcome of late) {
       t.is(outcome.status, 'rejected');
       t.true(isDatabaseUnavailable((outcome as PromiseRejectedResult).reason), 'answered 503');
@@ -197,12 +197,10 @@ test('leads sent at once are written together, in few statements, each checked a
   // This test's many-leads statements (other tests write at the same time: found by their emails), by how many leads each held.
   const together: number[] = [];
   const mine = new Set<string>();
-  const listen = (query: { sql: string; bindings?: unknown[] }) => {
-    const emails = query.bindings?.[5];
-    if (query.sql.includes('unnest(') && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
-  };
-  server.db.setMaxListeners(server.db.getMaxListeners() + 1);
-  server.db.on('query', listen);
+  const stop = server.services.database.fast.onStatement((sent) => {
+    const emails = sent.values[7];
+    if (sent.text.includes('unnest(') && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
+  });
   // The embedded database runs statements on this very thread: leads seldom arrive while one is written, and may all go alone.
   const writesTogether = server.config.database.kind === 'postgres';
   const lead = (overrides: Record<string, unknown> = {}) => {
@@ -253,8 +251,7 @@ test('leads sent at once are written together, in few statements, each checked a
     t.is((await server.db('members').whereIn('id', written)).length, 22);
     t.is((await server.db('members').whereRaw('lower(email) = ?', [twice]).count('* as n').first())?.n, 1);
   } finally {
-    server.db.off('query', listen);
-    server.db.setMaxListeners(server.db.getMaxListeners() - 1);
+    stop();
     await busy.close();
   }
 });

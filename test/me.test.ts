@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import test from 'ava';
 
-import { API_KEYS_CLIENT_ID, OCTIV_APP_CLIENT_ID } from '../src/oauth/clients.js';
+import { API_KEYS_CLIENT_ID, OCTIV_APP_CLIENT_ID } from '../src/shared/clients.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import { DEMO, isEmpty, seedDemo } from '../seeds/demo.js';
-import { createDatabase } from '../src/db/knex.js';
+import { createDatabase } from '../src/db/database.js';
 import { migrateDownAll, migrateToLatest } from '../src/db/migrate.js';
 import { migrations } from '../migrations/index.js';
 import { verifyPassword } from '../src/staff/passwords.js';
@@ -9,7 +9,8 @@ import { createTestDatabase } from './helpers/database.js';
 
 test('migrations go up, all the way down, and up again; the seed is idempotent', async (t) => {
   const database = await createTestDatabase();
-  const db = await createDatabase(database.config);
+  const opened = await createDatabase(database.config);
+  const db = opened.knex;
   try {
     t.deepEqual(await migrateToLatest(db), migrations.map((migration) => migration.name));
     t.deepEqual(await migrateToLatest(db), [], 'a second run applies nothing');
@@ -31,21 +32,22 @@ test('migrations go up, all the way down, and up again; the seed is idempotent',
     t.deepEqual(tables.filter((name: string) => !name.startsWith('knex_')), []);
     t.deepEqual(await migrateToLatest(db), migrations.map((migration) => migration.name));
   } finally {
-    await db.destroy();
+    await opened.close();
     await database.drop();
   }
 });
 
 test('the database refuses an Owner without System Integrations', async (t) => {
   const database = await createTestDatabase();
-  const db = await createDatabase(database.config);
+  const opened = await createDatabase(database.config);
+  const db = opened.knex;
   try {
     await migrateToLatest(db);
     await seedDemo(db, { password: 'demo-password' });
     const error = await t.throwsAsync(db('staff').where({ email: 'owner@demo.test' }).update({ system_integrations: false }));
     t.regex(String(error?.message), /staff_owner_has_system_integrations/);
   } finally {
-    await db.destroy();
+    await opened.close();
     await database.drop();
   }
 });

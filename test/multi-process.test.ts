@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { loadConfig } from '../src/config.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { api, signIn, startLogin } from './helpers/oauth.js';
 import { spawnServer, type ServerProcess } from './helpers/process.js';

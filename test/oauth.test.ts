@@ -3,7 +3,8 @@ import http from 'node:http';
 import test from 'ava';
 import * as client from 'openid-client';
 
-import { createSystem } from '../src/app.js';
+import { createApp } from '../src/app.js';
+import { createServices } from '../src/services.js';
 import { createLogger } from '../src/logger.js';
 import { loadServerKeys } from '../src/oauth/server-keys.js';
 import { api, discover, startLogin } from './helpers/oauth.js';
@@ -70,8 +71,8 @@ test('a restart keeps signing keys, sessions and tokens valid', async (t) => {
 
   // A second process on the same database: a new provider and app built from scratch.
   const logs: string[] = [];
-  const restarted = await createSystem({ config: server.config, db: server.db, logger: createLogger('info', captureLines(logs)) });
-  const other = http.createServer(restarted.app.callback());
+  const restarted = await createServices(server.config, server.services.database, createLogger('info', captureLines(logs)), { role: 'server' });
+  const other = http.createServer(createApp(restarted).callback());
   await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
   try {

@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:cryp
 import test from 'ava';
 
 import { generateKey } from '../src/api-keys/key-format.js';
-import { hashToken } from '../src/oauth/token-hash.js';
+import { hashToken } from '../src/shared/token-hash.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { startTestServer, type TestServer } from './helpers/server.js';

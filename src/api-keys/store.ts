@@ -5,7 +5,7 @@ import type { RateLimit } from '../facilities/store.js';
 import { KEY_PREFIX } from './key-format.js';
 import type { Actor } from '../audit/model.js';
 import type { ApiKey } from './model.js';
-import { KEY_SECRET_JOINS, PREVIOUS, refusalExpression, statusOf, type Refusal, type Requirement } from './verifier.js';
+import { KEY_SECRET_JOINS, PREVIOUS, refusalSql, requirementRow, statusOf, type Refusal, type Requirement } from './verifier.js';
 
 export const LIVE_NAME_CONSTRAINT = 'api_keys_live_name_unique';
 
@@ -94,6 +94,17 @@ export interface NewSecret {
   secret: string;
 }
 
+/** A key's effective rate limit: its own, or its facility's default (`k` the key, `f` its facility). */
+const EFFECTIVE_RATE_LIMIT =
+  'coalesce(k.rate_limit, f.api_key_rate_limit) as rate_limit, coalesce(k.rate_window_seconds, f.api_key_rate_window_seconds) as rate_window_seconds';
+
+/** The rate limit of the key a secret belongs to (whatever its state: the key check decides that). */
+export interface SecretRatePolicy {
+  keyId: string;
+  limit: number;
+  windowSeconds: number;
+}
+
 export function createApiKeyStore(db: Knex) {
   /**
    * The facility's undeleted keys, each judged by the verifier's rules: its
@@ -102,11 +113,11 @@ export function createApiKeyStore(db: Knex) {
    * agree. Last use is the latest of its secrets'.
    */
   const listed = (requirement: Requirement) => {
-    const current = refusalExpression(requirement);
-    const previous = refusalExpression(requirement, PREVIOUS);
+    const q = requirementRow(requirement);
     return queryable(db)('api_keys as k')
       .join('facilities as f', 'f.id', 'k.facility_id')
       .join('staff as st', 'st.id', 'k.created_by')
+      .joinRaw(q.sql, q.bindings)
       .joinRaw(KEY_SECRET_JOINS)
       .joinRaw(
         `left join lateral (select u0.last_used_at, u0.last_used_ip from api_key_secrets u0
@@ -122,11 +133,10 @@ export function createApiKeyStore(db: Knex) {
         'k.created_by',
         'st.name as created_by_name',
         'k.expires_at',
-        db.raw('coalesce(k.rate_limit, f.api_key_rate_limit) as rate_limit'),
-        db.raw('coalesce(k.rate_window_seconds, f.api_key_rate_window_seconds) as rate_window_seconds'),
+        db.raw(EFFECTIVE_RATE_LIMIT),
         's.hint',
-        db.raw(`${current.sql} as refusal`, current.bindings),
-        db.raw(`${previous.sql} as previous_refusal`, previous.bindings),
+        db.raw(`${refusalSql()} as refusal`),
+        db.raw(`${refusalSql(PREVIOUS)} as previous_refusal`),
         'p.ends_at as previous_ends_at',
         'p.last_used_at as previous_last_used_at',
         'u.last_used_at',
@@ -185,13 +195,24 @@ export function createApiKeyStore(db: Knex) {
       return new Map(rows.map((row) => [row.token_hash, { keyId: row.id, revokedReason: row.revoked_reason }]));
     },
 
+    /** The rate limit of the key that owns a secret (undefined for a secret that is not ours). */
+    async ratePolicyOfSecret(tokenHash: string): Promise<SecretRatePolicy | undefined> {
+      const row = (await queryable(db)('api_key_secrets as s')
+        .join('api_keys as k', 'k.id', 's.key_id')
+        .join('facilities as f', 'f.id', 'k.facility_id')
+        .where('s.token_hash', tokenHash)
+        .first('k.id as key_id', db.raw(EFFECTIVE_RATE_LIMIT))) as { key_id: string; rate_limit: number; rate_window_seconds: number } | undefined;
+      return row && { keyId: row.key_id, limit: row.rate_limit, windowSeconds: row.rate_window_seconds };
+    },
+
     /** How many undeleted keys, across facilities, the verifier refuses for `reason` (a configuration check at start). */
     async countRefused(requirement: Requirement, reason: Refusal): Promise<number> {
-      const current = refusalExpression(requirement);
+      const q = requirementRow(requirement);
       const row = (await queryable(db)('api_keys as k')
+        .joinRaw(q.sql, q.bindings)
         .joinRaw(KEY_SECRET_JOINS)
         .whereNull('k.deleted_at')
-        .whereRaw(`${current.sql} = ?`, [...current.bindings, reason])
+        .whereRaw(`${refusalSql()} = ?`, [reason])
         .count('* as n')
         .first()) as { n: number | string } | undefined;
       return Number(row?.n ?? 0);

@@ -3,15 +3,9 @@ import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/service.js';
 import { inTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
+import { USAGE_RESOLUTION_MS, type Use, type UsageStore } from './usage-store.js';
 
-/** A key's last use is written at most this often (per key, whichever process saw it). */
-export const USAGE_RESOLUTION_MS = 60_000;
-
-interface Use {
-  tokenHash: string;
-  ip: string;
-  at: Date;
-}
+export { USAGE_RESOLUTION_MS };
 
 /**
  * Records when and from where each key secret was last used, off the
@@ -26,8 +20,16 @@ interface Use {
  * is recorded for the key, and only an address new to it makes an event, in
  * the same transaction.
  */
-export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: AuditLog; flushIntervalMs?: number }) {
-  const { db, logger, audit } = deps;
+export function createUsageTracker(deps: {
+  db: Knex;
+  store: UsageStore;
+  logger: Logger;
+  audit: AuditLog;
+  /** Write on a timer (a server); without it, only `flush()` and `stop()` write (the command line). */
+  background?: boolean;
+  flushIntervalMs?: number;
+}) {
+  const { db, store, logger, audit } = deps;
   // By secret, then by address: when each was last noted (no string built per request).
   const noted = new Map<string, Map<string, number>>();
   let pending: Use[] = [];
@@ -39,30 +41,14 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
     // In one order (by secret): two processes' writes then tend to lock rows in the same order. A write
     // that still meets a deadlock fails alone: it is logged and dropped (last use is a convenience).
     const rows = [...latest.values()].sort((a, b) => (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0));
-    await inTransaction(db, async (trx) => {
-      await trx.raw(
-        `update api_key_secrets s set last_used_at = v.at, last_used_ip = v.ip
-         from unnest(?::text[], ?::timestamptz[], ?::text[]) as v(token_hash, at, ip)
-         where s.token_hash = v.token_hash
-           and (s.last_used_at is null or s.last_used_at <= v.at - (? * interval '1 millisecond'))`,
-        [rows.map((use) => use.tokenHash), rows.map((use) => use.at.toISOString()), rows.map((use) => use.ip), USAGE_RESOLUTION_MS],
-      );
-      const { rows: firsts } = (await trx.raw(
-        `with inserted as (
-           insert into api_key_ips (key_id, ip)
-           select distinct s.key_id, v.ip from unnest(?::text[], ?::text[]) as v(token_hash, ip) join api_key_secrets s on s.token_hash = v.token_hash
-           order by s.key_id, v.ip
-           on conflict do nothing
-           returning key_id, ip)
-         select i.key_id, i.ip, k.facility_id, k.name from inserted i join api_keys k on k.id = i.key_id`,
-        [uses.map((use) => use.tokenHash), uses.map((use) => use.ip)],
-      )) as { rows: { key_id: string; ip: string; facility_id: string; name: string }[] };
-      for (const first of firsts) {
+    await inTransaction(db, async () => {
+      await store.recordLastUse(rows);
+      for (const first of await store.addAddresses(uses)) {
         await audit.record({
-          facilityId: first.facility_id,
+          facilityId: first.facilityId,
           action: 'api_key.first_used_from_ip',
           actor: { type: 'system', name: 'usage tracking' },
-          target: { type: 'api_key', id: first.key_id, name: first.name },
+          target: { type: 'api_key', id: first.keyId, name: first.keyName },
           origin: { ip: first.ip, userAgent: null, requestId: null },
           details: { ip: first.ip },
         });
@@ -96,8 +82,8 @@ export function createUsageTracker(deps: { db: Knex; logger: Logger; audit: Audi
     return writes;
   }
 
-  const timer = setInterval(() => void flush(), deps.flushIntervalMs ?? 5_000);
-  timer.unref();
+  const timer = deps.background === false ? undefined : setInterval(() => void flush(), deps.flushIntervalMs ?? 5_000);
+  timer?.unref();
 
   return {
     /** Notes a use of a secret from an address (cheap; never waits). */

@@ -1,9 +1,10 @@
-import type { Knex } from 'knex';
-
-import { runStatement, statement } from '../db/statement.js';
-import { API_KEYS_CLIENT_ID } from '../oauth/clients.js';
-import { hashToken } from '../oauth/token-hash.js';
+import { defineStatement, type FastPath } from '../db/fast-path.js';
+import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
+import type { Requirement } from '../shared/requirement.js';
+import { hashToken } from '../shared/token-hash.js';
 import { isWellFormedKey } from './key-format.js';
+
+export type { Requirement } from '../shared/requirement.js';
 
 /**
  * The one verifier of API keys: what makes a key live is written here once,
@@ -30,12 +31,6 @@ export type Refusal =
   | 'wrong_audience'
   | 'insufficient_scope';
 
-/** What the caller needs the key for: an API (its resource indicator) and the scope the operation needs. */
-export interface Requirement {
-  audience: string;
-  scope: string;
-}
-
 /** A live key, as the verifier found it. */
 export interface LiveKey {
   keyId: string;
@@ -49,13 +44,20 @@ export interface LiveKey {
   expiresAt: number | undefined;
 }
 
-export type Verification = ({ ok: true } & LiveKey) | { ok: false; reason: Refusal };
+/** A refusal, and the key the secret belongs to when the server can tell (a rotated-out or revoked secret of a known key). */
+export type Verification = ({ ok: true } & LiveKey) | { ok: false; reason: Refusal; keyId?: string };
 
-/** Table aliases a rule's SQL is written over: the key (`api_keys`), the secret (`api_key_secrets`), the token (`oidc_payloads`). */
+/**
+ * Table aliases a rule's SQL is written over: the key (`api_keys`), the
+ * secret (`api_key_secrets`), the token (`oidc_payloads`), and `q`, a row
+ * holding what is required (`audience`, `scopes`). Rules hold no
+ * placeholders: each statement brings its `q` in the form it is sent.
+ */
 export interface Aliases {
   k: string;
   s: string;
   t: string;
+  q: string;
 }
 
 /** One rule: a SQL condition that holds for a live key; when it does not, the key is refused with `reason`. */
@@ -63,9 +65,9 @@ export interface Rule {
   id: string;
   reason: Exclude<Refusal, 'malformed'>;
   sql(a: Aliases): string;
-  /** Values for the rule's `?` placeholders, in order. */
-  bindings?(requirement: Requirement): SqlValue[];
 }
+
+const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 /**
  * Every rule of a live key, in the order a refusal is reported. The checks
@@ -85,15 +87,15 @@ export const RULES: readonly Rule[] = [
   { id: 'token-exp', reason: 'expired', sql: ({ t }) => `(${t}.payload->>'exp')::bigint > extract(epoch from now())` },
   { id: 'token-not-consumed', reason: 'invalid', sql: ({ t }) => `${t}.consumed_at is null` },
   { id: 'token-without-grant', reason: 'invalid', sql: ({ t }) => `${t}.grant_id is null` },
-  { id: 'token-of-key-client', reason: 'invalid', sql: ({ t }) => `${t}.payload->>'clientId' = ?`, bindings: () => [API_KEYS_CLIENT_ID] },
+  { id: 'token-of-key-client', reason: 'invalid', sql: ({ t }) => `${t}.payload->>'clientId' = ${quote(API_KEYS_CLIENT_ID)}` },
   { id: 'token-names-key', reason: 'invalid', sql: ({ k, t }) => `${t}.payload->'extra'->>'key_id' = ${k}.id::text` },
   { id: 'token-names-facility', reason: 'invalid', sql: ({ k, t }) => `${t}.payload->'extra'->>'facility_id' = ${k}.facility_id::text` },
   // `aud` is one string or a list: jsonb containment of a string matches both.
-  { id: 'audience', reason: 'wrong_audience', sql: ({ t }) => `${t}.payload->'aud' @> to_jsonb(?::text)`, bindings: (r) => [r.audience] },
-  { id: 'scope', reason: 'insufficient_scope', sql: ({ t }) => `? = any(string_to_array(${t}.payload->>'scope', ' '))`, bindings: (r) => [r.scope] },
+  { id: 'audience', reason: 'wrong_audience', sql: ({ t, q }) => `${t}.payload->'aud' @> to_jsonb(${q}.audience)` },
+  { id: 'scope', reason: 'insufficient_scope', sql: ({ t, q }) => `string_to_array(${t}.payload->>'scope', ' ') && ${q}.scopes` },
 ];
 
-const ALIASES: Aliases = { k: 'k', s: 's', t: 't' };
+const ALIASES: Aliases = { k: 'k', s: 's', t: 't', q: 'q' };
 
 /**
  * A key's status in the list, from the verdicts on its current secret and on
@@ -109,75 +111,46 @@ export function statusOf(current: Refusal | null, previous: Refusal | null): Key
   return 'invalid';
 }
 
-/** A value bound to a `?` placeholder. */
-export type SqlValue = string | number | boolean | null;
-
-/** SQL with `?` placeholders and their values, in order. */
-export interface Fragment {
-  sql: string;
-  bindings: SqlValue[];
-}
-
-/** The rules' bindings for a requirement, in rule order (computed once per requirement object). */
-const ruleBindings = new WeakMap<Requirement, SqlValue[]>();
-function bindingsFor(requirement: Requirement): SqlValue[] {
-  let bindings = ruleBindings.get(requirement);
-  if (!bindings) ruleBindings.set(requirement, (bindings = RULES.flatMap((rule) => rule.bindings?.(requirement) ?? [])));
-  return bindings;
-}
-
-/** All rules as one condition: true only for a live key (NULL, from a missing row, reads as refused). Bindings: `bindingsFor`. */
+/** All rules as one condition: true only for a live key (NULL, from a missing row, reads as refused). */
 const liveConditionSql = (aliases: Aliases) => RULES.map((rule) => `(${rule.sql(aliases)})`).join('\n    and ');
 
 /**
- * The first rule a key breaks, as a SQL expression: the reason, or NULL for a
- * live key. `is not true` also catches conditions that are NULL because a
- * row is missing.
+ * The first rule a key breaks, as a SQL expression: the reason, or NULL for
+ * a live key. `is not true` also catches conditions that are NULL because a
+ * row is missing. The statement must provide the row `q` (see `Aliases`).
  */
-export function refusalExpression(requirement: Requirement, aliases: Aliases = ALIASES): Fragment {
-  return { sql: refusalSql(aliases), bindings: bindingsFor(requirement) };
-}
-
-function refusalSql(aliases: Aliases): string {
+export function refusalSql(aliases: Aliases = ALIASES): string {
   return `case ${RULES.map((rule) => `when (${rule.sql(aliases)}) is not true then '${rule.reason}'`).join('\n    ')} end`;
 }
 
-/** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
-const tokenJoin = (a: Aliases) => `${a.t}.model = 'AccessToken' and ${a.t}.id = ${a.s}.token_hash`;
-
-/** The live key of the secret whose hash `hash` gives (a placeholder, or a column of an outer row). */
-const liveKeySql = (hash: string) => `select k.id as key_id, k.facility_id
-  from api_key_secrets s
-  join api_keys k on k.id = s.key_id
-  join oidc_payloads t on ${tokenJoin(ALIASES)}
-  where s.token_hash = ${hash}
-    and ${liveConditionSql(ALIASES)}`;
-
-const LIVE_KEY_SQL = liveKeySql('?');
-
-/**
- * The live key a secret belongs to, as a row source of `(key_id, facility_id)`
- * for a statement that writes only for a live key: select from it, and no
- * live key means no row, so nothing is written, in the same statement (and
- * snapshot) as the check. Bindings: the secret's hash, then the rules'. (The
- * Leads API's hot path: the text is built once.)
- */
-export function liveKeySource(tokenHash: string, requirement: Requirement): Fragment {
-  return { sql: LIVE_KEY_SQL, bindings: [tokenHash, ...bindingsFor(requirement)] };
+/** `q` for a knex query: `cross join` it, with the requirement's audience and scopes as bindings. */
+export function requirementRow(requirement: Requirement): { sql: string; bindings: (string | string[])[] } {
+  return { sql: 'cross join (select ?::text as audience, ?::text[] as scopes) q', bindings: [requirement.audience, [...requirement.scopes]] };
 }
 
+/** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
+const tokenJoin = (a: Pick<Aliases, 's' | 't'>) => `${a.t}.model = 'AccessToken' and ${a.t}.id = ${a.s}.token_hash`;
+
 /**
- * The same row source for many secrets at once: `liveKeySource` with the
- * hash taken from the column `hashColumn` of each outer row, for a lateral
- * join (`cross join lateral (...) k`): a row whose secret is not a live key
- * joins nothing, so nothing is written for it. Bindings: the rules'.
+ * The live key of the secret whose hash is the SQL expression `hash` (a
+ * parameter, or a column of an outer row), judged against the requirement
+ * row `q` (a CTE of the statement): a row source of `(key_id, facility_id)` for a statement that
+ * writes only for a live key. Select from it, and no live key means no row,
+ * so nothing is written, in the same statement (and snapshot) as the check;
+ * as a lateral join, a row whose secret is not a live key joins nothing.
  */
-export function liveKeysOfColumn(hashColumn: string, requirement: Requirement): Fragment {
-  return { sql: liveKeySql(hashColumn), bindings: bindingsFor(requirement) };
+export function liveKeySql(hash: string, q: string): string {
+  const aliases = { ...ALIASES, q };
+  return `select k.id as key_id, k.facility_id
+  from ${q}
+  join api_key_secrets s on s.token_hash = ${hash}
+  join api_keys k on k.id = s.key_id
+  join oidc_payloads t on ${tokenJoin(aliases)}
+  where ${liveConditionSql(aliases)}`;
 }
 
 /** Aliases of a key's previous secret (during a rotation) and its token, beside `k`. */
-export const PREVIOUS: Aliases = { k: 'k', s: 'p', t: 'pt' };
+export const PREVIOUS: Aliases = { k: 'k', s: 'p', t: 'pt', q: 'q' };
 
 /**
  * The row sources a key's list entry is judged from, beside the key `k`: its
@@ -203,34 +176,34 @@ interface VerdictRow {
 /**
  * One statement: the secret, its key and its token, and the first rule they
  * break. A row always comes back (left joins from the hash), so "unknown" is
- * a verdict like the others. Bindings: the hash, then `bindingsFor`.
+ * a verdict like the others. Values: the hash, the audience, the scopes.
  */
-const VERDICT_SQL = `with q as (select ?::text as token_hash)
-  select ${refusalSql(ALIASES)} as refusal,
+const VERDICT = defineStatement(
+  'api_key_verdict',
+  (p) => `with q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes)
+  select ${refusalSql()} as refusal,
     k.id as key_id, k.facility_id, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
     case when coalesce(k.expires_at, s.ends_at) is not null
       then least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint)) end as expires_at
   from q
   left join api_key_secrets s on s.token_hash = q.token_hash
   left join api_keys k on k.id = s.key_id
-  left join oidc_payloads t on ${tokenJoin(ALIASES)}`;
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}`,
+);
 
-const audienceList = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
+const audienceOf = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
 
-export function createApiKeyVerifier(db: Knex) {
-  // The verdict's text is the same for every requirement (only its bindings differ): one prepared statement.
-  const verdict = statement('api_key_verdict', VERDICT_SQL);
-
+export function createApiKeyVerifier(fast: FastPath) {
   /** The verdict on a secret, from its hash. */
   async function verifyHash(tokenHash: string, requirement: Requirement): Promise<Verification> {
-    const [row] = await runStatement<VerdictRow>(db, verdict, [tokenHash, ...bindingsFor(requirement)]);
-    if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown' };
+    const [row] = await fast.run<VerdictRow>(VERDICT, [tokenHash, requirement.audience, requirement.scopes]);
+    if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown', ...(row?.key_id ? { keyId: row.key_id } : {}) };
     return {
       ok: true,
       keyId: row.key_id!,
       facilityId: row.facility_id!,
       scopes: (row.scope ?? '').split(' ').filter(Boolean),
-      audience: audienceList(row.aud),
+      audience: audienceOf(row.aud),
       issuedAt: Number(row.iat ?? 0),
       expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
     };

@@ -1,3 +1,7 @@
+import type { RequestOrigin } from '../http/request-context.js';
+
+export type { RequestOrigin } from '../http/request-context.js';
+
 /** Every action the audit log records. */
 export const AUDIT_ACTIONS = [
   'api_key.created',
@@ -25,12 +29,6 @@ export interface Target {
   name: string;
 }
 
-/** Where a request came from: what an audit event keeps of it. */
-export interface RequestOrigin {
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-}
 
 /** No request: the command line, a background task. */
 export const NO_ORIGIN: RequestOrigin = { ip: null, userAgent: null, requestId: null };

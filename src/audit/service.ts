@@ -1,11 +1,10 @@
 import { afterCommit } from '../db/transaction.js';
 import { validationFailed } from '../http/errors.js';
-import type { StaffMember } from '../staff/model.js';
 import type { Actor, AuditAction, AuditEvent, NewAuditEvent } from './model.js';
 import type { AuditStore } from './store.js';
 
 /** The actor a staff member is in an event (the name is kept as it was then). */
-export function staffActor(staff: StaffMember): Actor {
+export function staffActor(staff: { id: string; name: string }): Actor {
   return { type: 'staff', id: staff.id, name: staff.name };
 }
 
@@ -56,7 +55,7 @@ export function createAuditLog(deps: { store: AuditStore }) {
     },
 
     /** A page of the staff member's facility's events, newest first, and the cursor of the next page (null at the end). */
-    async list(staff: StaffMember, query: AuditListQuery): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
+    async list(staff: { facilityId: string }, query: AuditListQuery): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
       const { cursor, ...filters } = query;
       const items = await store.list({ ...filters, facilityId: staff.facilityId, limit: query.limit + 1, ...(cursor ? { after: decodeCursor(cursor) } : {}) });
       const more = items.length > query.limit;

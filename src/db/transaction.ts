@@ -40,3 +40,8 @@ export function afterCommit(notify: () => void): void {
   if (current) current.afterCommit.push(notify);
   else notify();
 }
+
+/** True inside `inTransaction` (the fast path refuses to run there). */
+export function inOpenTransaction(): boolean {
+  return currentTransaction.getStore() !== undefined;
+}

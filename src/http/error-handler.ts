@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Context, Next } from 'koa';
 
 import { AppError, notFound, serviceUnavailable } from './errors.js';
-import { isDatabaseUnavailable } from './database-errors.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import { renderErrorPage } from './html.js';
 import type { RequestState } from './request-context.js';
 

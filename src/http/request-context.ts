@@ -2,8 +2,14 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import type { RequestOrigin } from '../audit/model.js';
 import type { Logger } from '../logger.js';
+
+/** Where a request came from: what an audit event keeps of it. */
+export interface RequestOrigin {
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+}
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -5,10 +5,8 @@ import { z } from 'zod';
 import { readJsonBody, readRawJsonBody } from './body.js';
 import { notFound, validationFailed } from './errors.js';
 import { parseOrThrow } from './validation.js';
-import type { ApiKeyCredential } from '../resource-server/api-key-auth.js';
-import type { StaffMember } from '../staff/model.js';
 
-type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface RouteResponse {
   description: string;
@@ -16,12 +14,21 @@ export interface RouteResponse {
   headers?: Record<string, string>;
 }
 
-/** Who may call a route, and what its handler gets as the caller. */
+/**
+ * Who may call a route, and what its handler gets as the caller: one entry
+ * per kind of credential. This module knows only `none`; each authenticator
+ * adds its own entry where it is defined (declaration merging), so the HTTP
+ * layer depends on none of them.
+ */
 export interface Principals {
-  /** A signed-in staff member (admin API access token). */
-  staff: StaffMember;
-  /** An API key presented on the request; `verify()` gives the key's facility and id. */
-  apiKey: ApiKeyCredential;
+  none: undefined;
+}
+
+/**
+ * What a route declares its credential must allow, per kind (an API key's
+ * scope, say); added by each authenticator like `Principals`.
+ */
+export interface Requires {
   none: undefined;
 }
 
@@ -34,7 +41,14 @@ export type Security = keyof Principals;
  */
 export type Authenticate<T> = (ctx: Context, run: (principal: T) => Promise<void>) => Promise<void>;
 
-export type Authenticators = { [S in Exclude<Security, 'none'>]: Authenticate<Principals[S]> };
+/**
+ * Makes the authentication of one route, once, when routes are mounted: it
+ * reads what the route declares (`requires`) and may refuse to mount a
+ * route that declares too little.
+ */
+export type Authenticator<S extends Security> = (route: AnyRoute) => Authenticate<Principals[S]>;
+
+export type Authenticators = { [S in Exclude<Security, 'none'>]: Authenticator<S> };
 
 /** A rule declared on a route (a permission, a role), checked after authentication. */
 export type Guard<T> = (principal: T) => void;
@@ -64,6 +78,8 @@ export interface Route<P = unknown, Q = unknown, B = unknown, S extends Security
   tag: string;
   /** Who may call it; the matching authenticator runs first and gives `handle` its principal. */
   security: S;
+  /** What the credential must allow (an API key's scope); the authenticator reads it when the route is mounted. */
+  requires?: Requires[S];
   /** Guards declared on the route (permissions, roles), run after authentication. */
   guards?: Guard<Principals[S]>[];
   params?: z.ZodType<P>;
@@ -89,6 +105,14 @@ export type AnyRoute = Route<any, any, any, any>;
 
 const noAuthentication: Authenticate<undefined> = (_ctx, run) => run(undefined);
 
+/** The authentication of one route: none, or the route's own, made by its kind's authenticator. */
+function authenticationOf(route: AnyRoute, authenticators: Authenticators): Authenticate<unknown> {
+  if (route.security === 'none') return noAuthentication as Authenticate<unknown>;
+  const authenticator = authenticators[route.security as Exclude<Security, 'none'>] as Authenticator<Exclude<Security, 'none'>> | undefined;
+  if (!authenticator) throw new Error(`route ${route.operationId}: no authenticator for security "${String(route.security)}"`);
+  return authenticator(route) as Authenticate<unknown>;
+}
+
 /**
  * Mounts routes on a router: authenticate, run the declared guards, parse and
  * validate params, query and body, then call the handler with typed input.
@@ -96,7 +120,7 @@ const noAuthentication: Authenticate<undefined> = (_ctx, run) => run(undefined);
  */
 export function mountRoutes(router: Router, routes: AnyRoute[], authenticators: Authenticators): void {
   for (const route of routes) {
-    const authenticate: Authenticate<unknown> = route.security === 'none' ? noAuthentication : authenticators[route.security as Exclude<Security, 'none'>];
+    const authenticate = authenticationOf(route, authenticators);
     const guards = (route.guards ?? []) as Guard<unknown>[];
     const headers = declaredHeaders(route);
     const handle: Middleware = function authenticateValidateAndHandle(ctx) {

@@ -24,24 +24,39 @@ const TABLE = 'idempotency_records';
 /**
  * SQL that records an effect's outcome in the same statement as the effect
  * (a data-modifying CTE): the effect and its record commit together, in one
- * round trip. `scope` and `result` are SQL expressions over the rows `from`
- * names, so no row there, no record.
+ * round trip. Every part is a SQL expression over the rows `from` names
+ * (and `where` filters), so no row there, no record: the API key the record
+ * is scoped to (`scope`), the Idempotency-Key (`key`), the body's
+ * fingerprint (`fingerprint`) and the result kept for replays (`result`).
  *
- * - `insert`: the first attempt of a key writes a completed record.
- *   Bindings: the Idempotency-Key, then the fingerprint. A key used before
- *   fails the whole statement on the primary key; the caller then takes the
- *   `run` path, which replays, refuses (422) or waits (409).
- * - `complete`: completes the record `run` claimed. Binding: the key.
+ * - `insert`: the first attempt of a key writes a completed record. A key
+ *   used before fails the whole statement on the primary key; the caller
+ *   then takes the `run` path, which replays, refuses (422) or waits (409).
+ * - `complete`: completes the record `run` claimed (`fingerprint` unused).
  */
-export function recordOutcomeSql(sql: { mode: 'insert' | 'complete'; scope: string; status: number; result: string; from: string }): string {
+export function recordOutcomeSql(sql: {
+  mode: 'insert' | 'complete';
+  scope: string;
+  key: string;
+  fingerprint: string;
+  status: number;
+  result: string;
+  from: string;
+  where?: string;
+}): string {
   if (sql.mode === 'insert') {
     return `insert into ${TABLE} (api_key_id, idempotency_key, fingerprint, response_status, response_body, completed_at)
-  select ${sql.scope}, ?, ?, ${sql.status}, ${sql.result}, now()
-  from ${sql.from}`;
+  select ${sql.scope}, ${sql.key}, ${sql.fingerprint}, ${sql.status}, ${sql.result}, now()
+  from ${sql.from}${sql.where ? `\n  where ${sql.where}` : ''}`;
   }
   return `update ${TABLE} set response_status = ${sql.status}, response_body = ${sql.result}, completed_at = now()
   from ${sql.from}
-  where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ?`;
+  where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ${sql.key}${sql.where ? ` and ${sql.where}` : ''}`;
+}
+
+/** A condition on a row of `from`: no record exists yet for this API key and Idempotency-Key (a used key is left out). */
+export function keyUnusedSql(scope: string, key: string): string {
+  return `not exists (select 1 from ${TABLE} r where r.api_key_id = ${scope} and r.idempotency_key = ${key})`;
 }
 
 interface RecordRow {

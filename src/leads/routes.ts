@@ -28,7 +28,8 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
       description:
         'Send `Authorization: Bearer oct_pat_...`. With an `Idempotency-Key`, retries with the same body replay the first response (`Idempotent-Replayed: true`).',
       tag: 'Leads',
-      security: 'apiKey',
+      security: 'apiKeyInWrite',
+      requires: { scope: 'leads:create' },
       body: createLeadBody,
       bodyLimit: DEFAULT_BODY_LIMIT,
       requestHeaders: {
@@ -60,6 +61,7 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
       description: 'Another key\'s lead, or an unknown id, is 404.',
       tag: 'Leads',
       security: 'apiKey',
+      requires: { scope: 'leads:create' },
       params: z.object({ id: z.uuid() }),
       responses: { 200: { description: 'The lead, as the 201 gave it', body: leadSchema } },
       async handle(ctx, { principal, params }) {

@@ -5,7 +5,8 @@ import { conflict, notFound, validationFailed } from '../http/errors.js';
 import type { Idempotency } from '../idempotency/service.js';
 import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
 import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, leadFromSnapshot, liveKey, LOCATION_CONSTRAINT, verifiedKey, type Lead, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
+import type { LeadWriter, Once } from './writer.js';
 
 export interface IdempotencyKey {
   key: string;
@@ -17,8 +18,8 @@ export function presentLead(lead: Lead) {
   return { ...lead, createdAt: lead.createdAt.toISOString() };
 }
 
-export function createLeadService(deps: { store: LeadStore; idempotency: Idempotency; onCreated?: () => void }) {
-  const { store, idempotency } = deps;
+export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; idempotency: Idempotency; onCreated?: () => void }) {
+  const { store, writer, idempotency } = deps;
   const created = (lead: Lead) => {
     deps.onCreated?.();
     return lead;
@@ -41,22 +42,29 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
   /**
    * One statement that writes a lead for the credential's key: checked
    * inside the statement itself when the credential allows it (in-write;
-   * without an Idempotency-Key, together with other leads arriving at the
-   * same time, see `insertLive`), else the key `verify()` accepted. Either
-   * way, a refused key writes nothing. Undefined only when the key was
-   * refused inside the statement: then `verify()` says why (and throws the
-   * 401/403). Were the key live by then after all, the write is tried once
-   * more the same way; it is never retried without a check.
+   * together with other leads arriving at the same time, see
+   * `insertLive`), else the key `verify()` accepted. Either way, a refused
+   * key writes nothing. A key checked by the write is accepted only when
+   * the write wrote; when it wrote nothing, `verify()` says why (and throws
+   * the 401/403). Were the key live by then after all, the write is tried
+   * once more the same way; it is never retried without a check.
    */
-  async function write(credential: ApiKeyCredential, lead: NewLead, once?: Parameters<LeadStore['insert']>[2]): Promise<Lead> {
-    const { inWrite } = credential;
+  async function write(credential: ApiKeyCredential, lead: NewLead, once?: Once): Promise<Lead> {
+    const check = credential.inWrite;
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const written = !inWrite
-        ? await store.insert(lead, verifiedKey(await credential.verify()), once)
-        : once
-          ? await store.insert(lead, liveKey(inWrite.tokenHash, inWrite.requirement), once)
-          : await store.insertLive(lead, inWrite.tokenHash, inWrite.requirement);
-      if (written) return written;
+      let written: Lead | undefined;
+      if (!check) {
+        const principal = await credential.verify();
+        written = await writer.insert(lead, { kind: 'verified', keyId: principal.keyId, facilityId: principal.facilityId }, once);
+      } else if (once?.mode === 'complete') {
+        written = await writer.insert(lead, { kind: 'live', tokenHash: check.tokenHash, requirement: check.requirement }, once);
+      } else {
+        written = await writer.insertLive(lead, check.tokenHash, check.requirement, once && { key: once.key, fingerprint: once.fingerprint });
+      }
+      if (written) {
+        check?.accepted();
+        return written;
+      }
       await credential.verify();
     }
     throw new Error('the key check in the write and the verifier disagree');
@@ -110,8 +118,7 @@ export function createLeadService(deps: { store: LeadStore; idempotency: Idempot
     },
 
     /** A lead, to the key that created it; anything else is 404. */
-    async get(credential: ApiKeyCredential, id: string): Promise<Lead> {
-      const principal = await credential.verify();
+    async get(principal: ApiKeyPrincipal, id: string): Promise<Lead> {
       const lead = await store.findCreatedBy(principal.keyId, id);
       if (!lead) throw notFound('No lead with this id was created by this API key.');
       return lead;

@@ -1,10 +1,8 @@
-import type { Knex } from 'knex';
-
 import type { Logger } from '../logger.js';
 import type { LimitStore } from './store.js';
 
 /** What a key may do, as the facility set it (the key's own limit, or the facility's default). */
-interface KeyPolicy {
+export interface KeyPolicy {
   keyId: string;
   limit: number;
   windowSeconds: number;
@@ -52,24 +50,16 @@ const POLICY_TTL_MS = 60_000;
  * When the store fails, each process keeps counting on its own (fail-open
  * to per-process limits, logged): a limit store outage never stops leads.
  */
-export function createKeyLimits(deps: { db: Knex; store: LimitStore; logger: Logger }) {
-  const { db, store, logger } = deps;
+export function createKeyLimits(deps: {
+  /** Reads the limit of the key a secret belongs to (the API key store's `ratePolicyOfSecret`). */
+  loadPolicy: (tokenHash: string) => Promise<KeyPolicy | undefined>;
+  store: LimitStore;
+  logger: Logger;
+}) {
+  const { loadPolicy, store, logger } = deps;
   const policies = new Map<string, { policy: KeyPolicy | undefined; loadedAt: number; loading?: Promise<KeyPolicy | undefined> }>();
   const windows = new Map<string, Window>();
   let storeFailing = false;
-
-  async function loadPolicy(tokenHash: string): Promise<KeyPolicy | undefined> {
-    const row = (await db('api_key_secrets as s')
-      .join('api_keys as k', 'k.id', 's.key_id')
-      .join('facilities as f', 'f.id', 'k.facility_id')
-      .where('s.token_hash', tokenHash)
-      .first(
-        'k.id as key_id',
-        db.raw('coalesce(k.rate_limit, f.api_key_rate_limit) as rate_limit'),
-        db.raw('coalesce(k.rate_window_seconds, f.api_key_rate_window_seconds) as rate_window_seconds'),
-      )) as { key_id: string; rate_limit: number; rate_window_seconds: number } | undefined;
-    return row && { keyId: row.key_id, limit: row.rate_limit, windowSeconds: row.rate_window_seconds };
-  }
 
   /**
    * The key's policy: from memory (no promise: the hot path stays

@@ -1,9 +1,9 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
 import type { Context, Next } from 'koa';
-import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import type { NewAuditEvent } from '../audit/model.js';
-import { poolFigures } from '../db/knex.js';
 import type { RequestState } from '../http/request-context.js';
 
 /** A request's route template for labels: the router's matched path, or a fixed name (never a raw path). */
@@ -23,7 +23,7 @@ const KEY_ENDINGS: Record<string, string> = { 'api_key.deleted': 'deleted', 'api
  * process. Route labels are templates (`/api/v1/api-keys/:id`), never raw
  * paths: no id ever becomes a label.
  */
-export function createMetrics(deps: { db: Knex }) {
+export function createMetrics(deps: { poolFigures: () => { size: number; inUse: number; idle: number; waiting: number } }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -42,11 +42,11 @@ export function createMetrics(deps: { db: Knex }) {
   const keyRefusals = new Counter({ name: 'api_key_refusals_total', help: 'Requests whose API key was refused, by the verifier\'s reason.', labelNames: ['reason'], registers });
   const limitsHit = new Counter({ name: 'rate_limits_hit_total', help: 'Requests answered 429, by route template.', labelNames: ['route'], registers });
   const housekeeping = new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows removed by housekeeping, by task.', labelNames: ['task'], registers });
-  const pool = () => poolFigures(deps.db);
-  new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool()?.size ?? 0); } });
-  new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool()?.inUse ?? 0); } });
-  new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool()?.idle ?? 0); } });
-  new Gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a connection.', registers, collect() { this.set(pool()?.waiting ?? 0); } });
+  const pool = deps.poolFigures;
+  new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool().size); } });
+  new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool().inUse); } });
+  new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool().idle); } });
+  new Gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a connection.', registers, collect() { this.set(pool().waiting); } });
 
   return {
     registry,
@@ -83,3 +83,20 @@ export function createMetrics(deps: { db: Knex }) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** GET /metrics: Prometheus text, to the bearer of METRICS_TOKEN (compared in constant time). */
+export function createMetricsRoute(metrics: Metrics, token: string) {
+  const expected = createHash('sha256').update(token).digest();
+  return async function serveMetrics(ctx: Context): Promise<void> {
+    const presented = /^Bearer (.+)$/i.exec(ctx.get('Authorization'))?.[1] ?? '';
+    if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+      ctx.body = { error: 'The metrics need Authorization: Bearer <METRICS_TOKEN>.' };
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  };
+}

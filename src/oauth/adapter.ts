@@ -3,7 +3,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
-import { hashToken } from './token-hash.js';
+import { hashToken } from '../shared/token-hash.js';
 
 /**
  * Models whose id is itself a bearer credential (a token, or a cookie's

@@ -1,26 +1,7 @@
 import type { ClientMetadata } from 'oidc-provider';
 
-import { LEADS_CREATE } from '../api-keys/scopes.js';
 import type { Config } from '../config.js';
-import type { ResourceServerClient } from './key-introspection.js';
-
-export const OCTIV_APP_CLIENT_ID = 'octiv-app';
-/**
- * The client that owns API keys. It has no grant types and no secret, so no
- * flow can use it; it exists because every token must name a client.
- */
-export const API_KEYS_CLIENT_ID = 'octiv-api-keys';
-
-/**
- * Resource-server clients allowed to introspect, and what each one's API
- * requires of a key (introspection answers `active` only for keys that API
- * would accept).
- */
-export function resourceServerClients(config: Config): Map<string, ResourceServerClient> {
-  return new Map([
-    [config.leadsApiClient.id, { secret: config.leadsApiClient.secret, requirement: { audience: config.leadsApiResource, scope: LEADS_CREATE } }],
-  ]);
-}
+import { API_KEYS_CLIENT_ID, OCTIV_APP_CLIENT_ID } from '../shared/clients.js';
 
 export function clientsFor(config: Config): ClientMetadata[] {
   return [
@@ -53,6 +34,3 @@ export function clientsFor(config: Config): ClientMetadata[] {
     },
   ];
 }
-
-/** First-party clients skip the consent screen. */
-export const FIRST_PARTY_CLIENTS = new Set([OCTIV_APP_CLIENT_ID]);

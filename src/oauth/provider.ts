@@ -3,15 +3,12 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 
 import type { Config } from '../config.js';
 import { escapeHtml, renderErrorPage, renderPage } from '../http/html.js';
-import { audienceList } from '../resource-server/introspection.js';
 import type { Logger } from '../logger.js';
+import { ADMIN_SCOPE, API_KEYS_CLIENT_ID, audienceList, FIRST_PARTY_CLIENTS, OCTIV_APP_CLIENT_ID } from '../shared/clients.js';
 import type { StaffStore } from '../staff/store.js';
 import { createKnexAdapter } from './adapter.js';
-import { API_KEYS_CLIENT_ID, clientsFor, FIRST_PARTY_CLIENTS, OCTIV_APP_CLIENT_ID, resourceServerClients } from './clients.js';
+import { clientsFor } from './clients.js';
 import type { ServerKeys } from './server-keys.js';
-
-/** The admin API's only scope; resource scopes stay out of the provider's `scopes` list. */
-export const ADMIN_SCOPE = 'admin';
 const OPENID_SCOPES = 'openid profile email';
 const STAFF_ACCESS_TOKEN_TTL = 60 * 60;
 
@@ -23,6 +20,8 @@ export interface ProviderDeps {
   staffStore: StaffStore;
   /** True for a value shaped like an API key: the provider never looks those up (the key verifier does). */
   isApiKey?: (value: string) => boolean;
+  /** The resource-server clients that may introspect, by client id, and the audience of each one's API. */
+  resourceServerAudiences: ReadonlyMap<string, string>;
 }
 
 /**
@@ -31,8 +30,7 @@ export interface ProviderDeps {
  * resource servers, and the opaque access tokens that are our API keys.
  */
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, db, logger, keys, staffStore } = deps;
-  const resourceServers = resourceServerClients(config);
+  const { config, db, logger, keys, staffStore, resourceServerAudiences } = deps;
   const https = config.publicUrl.startsWith('https://');
 
   const configuration: Configuration = {
@@ -58,7 +56,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         // are answered by the key verifier before a request reaches the provider
         // (key-introspection.ts): here they are never active.
         allowedPolicy: async (_ctx, client, token) => {
-          const audience = resourceServers.get(client.clientId)?.requirement.audience;
+          const audience = resourceServerAudiences.get(client.clientId);
           return (
             audience !== undefined &&
             token.kind === 'AccessToken' &&

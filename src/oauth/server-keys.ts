@@ -1,9 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Knex } from 'knex';
 
+import type { Config } from '../config.js';
 import { inTransaction } from '../db/transaction.js';
+import type { Logger } from '../logger.js';
 
 export interface ServerKeys {
   /** Private signing keys for oidc-provider (ID tokens, JWT responses). */
@@ -93,4 +97,28 @@ export async function loadServerKeys(
     jwks: (fromEnvironment.jwks ?? stored.get('signing')) as { keys: JWK[] },
     cookieKeys: (fromEnvironment.cookieKeys ?? stored.get('cookie')?.keys) as string[],
   };
+}
+
+/**
+ * The key that seals stored server keys: SECRETS_KEY; on the embedded
+ * database without it, a key made on first start in DATA_DIR/secrets.key
+ * (a file beside the database, never in it). Postgres without either stores
+ * them in clear: allowed in development only, and said.
+ */
+export async function resolveSecretsKey(config: Config, logger: Logger): Promise<string | undefined> {
+  if (config.secretsKey) return config.secretsKey;
+  if (config.database.kind === 'embedded') {
+    const file = path.join(path.resolve(config.database.dataDir), 'secrets.key');
+    try {
+      return (await readFile(file, 'utf8')).trim();
+    } catch {
+      const key = randomBytes(32).toString('base64url');
+      await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+      return (await readFile(file, 'utf8')).trim();
+    }
+  }
+  if (!(config.cookieKeys && config.jwks)) {
+    logger.warn('SECRETS_KEY is not set: the generated signing and cookie keys are stored in the database in clear (refused in production)');
+  }
+  return undefined;
 }

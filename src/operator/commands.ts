@@ -1,23 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 
-import type { Knex } from 'knex';
-
-import { createApiKeyService } from '../api-keys/service.js';
-import { createApiKeyStore } from '../api-keys/store.js';
-import { LEADS_CREATE } from '../api-keys/scopes.js';
 import type { ApiKey } from '../api-keys/model.js';
-import { housekeepingTasks } from '../app.js';
 import { NO_ORIGIN, type AuditEvent } from '../audit/model.js';
 import { auditCsv } from '../audit/routes.js';
-import { createAuditLog } from '../audit/service.js';
-import { createAuditStore } from '../audit/store.js';
-import type { Config } from '../config.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { inTransaction } from '../db/transaction.js';
-import { createFacilityStore } from '../facilities/store.js';
+import type { Services } from '../services.js';
 import { ROLES, type Role, type StaffMember } from '../staff/model.js';
 import { hashPassword } from '../staff/passwords.js';
-import { createStaffStore, STAFF_EMAIL_CONSTRAINT } from '../staff/store.js';
+import { STAFF_EMAIL_CONSTRAINT } from '../staff/store.js';
 
 /** A problem the operator can fix (a bad argument, an unknown id): exit code 1 with this message. */
 export class OperatorError extends Error {}
@@ -33,12 +24,9 @@ function initialPassword(): string {
  * The command line only ends keys (it never mints one), so it runs without
  * oidc-provider.
  */
-export function createOperatorCommands(config: Config, db: Knex) {
-  const facilities = createFacilityStore(db);
-  const staff = createStaffStore(db);
-  const keys = createApiKeyStore(db);
-  const audit = createAuditStore(db);
-  const requirement = { audience: config.leadsApiResource, scope: LEADS_CREATE };
+export function createOperatorCommands(services: Services) {
+  const { config, facilityStore: facilities, staffStore: staff, apiKeyStore: keys, auditStore: audit } = services;
+  const db = services.database.knex;
 
   async function addStaff(input: { facilityId: string; email: string; name: string; role: Role }): Promise<{ staff: StaffMember; password: string }> {
     const password = initialPassword();
@@ -74,13 +62,12 @@ export function createOperatorCommands(config: Config, db: Knex) {
 
     async listKeys(facilityId: string): Promise<ApiKey[]> {
       await facilityMustExist(facilityId);
-      return keys.list(facilityId, requirement);
+      return keys.list(facilityId, services.requirements.anyLeadsScope);
     },
 
     /** Revokes a key of any facility at once, through the same function as a delete, audited as the system. */
     async revokeKey(id: string, reason: string): Promise<void> {
-      const service = createApiKeyService({ config, db, store: keys, facilities, audit: createAuditLog({ store: audit }), requirement });
-      await service
+      await services.apiKeys
         .end({ facilityId: null, id }, { kind: 'revoked', actor: { type: 'system', name: 'operator' }, reason, origin: NO_ORIGIN })
         .catch((error: { status?: number }) => {
           if (error.status === 404) throw new OperatorError(`No live key with the id ${id} (unknown, deleted or already revoked).`);
@@ -106,7 +93,7 @@ export function createOperatorCommands(config: Config, db: Knex) {
     /** Every clean-up, in bounded batches: what expired, and audit events past the retention. */
     async purge(): Promise<Record<string, number>> {
       const removed: Record<string, number> = {};
-      for (const task of housekeepingTasks(config, db)) removed[task.name] = await task.run();
+      for (const task of services.housekeeping) removed[task.name] = await task.run();
       removed[`audit events older than ${config.auditRetentionDays} days`] = await audit.purgeOlderThan(config.auditRetentionDays);
       return removed;
     },

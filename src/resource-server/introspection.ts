@@ -1,5 +1,7 @@
 import type Provider from 'oidc-provider';
 
+import { audienceList } from '../shared/clients.js';
+
 /** What a resource server learns about a token; `active: false` says nothing more. */
 export type Introspection =
   | { active: false }
@@ -23,11 +25,6 @@ export interface Introspector {
 
 export const INACTIVE: Introspection = { active: false };
 
-/** A token's `aud` (one string, a list, or absent) as a list. */
-export function audienceList(aud: string | string[] | undefined): string[] {
-  if (!aud) return [];
-  return Array.isArray(aud) ? aud : [aud];
-}
 
 /**
  * The in-process introspector: the same checks as the provider's

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import type { LiveKey } from '../api-keys/verifier.js';
 import { serviceUnavailable } from '../http/errors.js';
-import { audienceList } from './introspection.js';
+import { audienceList } from '../shared/clients.js';
 
 /** What RFC 7662 says of a presented key: inactive (nothing more), or the live key. */
 export type RemoteIntrospection = { active: false } | { active: true; key: LiveKey };

@@ -6,7 +6,7 @@ import type { ApiKeyStore } from '../api-keys/store.js';
 import type { ApiKeyVerifier, Requirement } from '../api-keys/verifier.js';
 import type { RequestOrigin } from '../audit/model.js';
 import { AppError } from '../http/errors.js';
-import { hashToken } from '../oauth/token-hash.js';
+import { hashToken } from '../shared/token-hash.js';
 
 /** One finding of a secret-scanning report (GitHub's partner program format). */
 export interface ReportItem {

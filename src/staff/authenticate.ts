@@ -1,11 +1,22 @@
 import { forbidden } from '../http/errors.js';
-import type { Authenticate, Guard } from '../http/route.js';
+import type { Authenticate, Authenticator, Guard } from '../http/route.js';
 import { bearerChallenge, extractBearer } from '../resource-server/bearer.js';
 import { allows, type Introspector } from '../resource-server/introspection.js';
 import { PERMISSION_LABELS, type Permission, type Role, type StaffMember } from './model.js';
 import type { StaffStore } from './store.js';
 
 export const ADMIN_REALM = 'api';
+
+declare module '../http/route.js' {
+  interface Principals {
+    /** A signed-in staff member (admin API access token). */
+    staff: StaffMember;
+  }
+  interface Requires {
+    /** Permissions and roles are guards on the route (`requirePermission`, `requireRole`). */
+    staff: undefined;
+  }
+}
 
 /**
  * Authenticates a staff access token for the admin API: a live token for the
@@ -18,8 +29,8 @@ export function createStaffAuthenticator(deps: {
   staffStore: StaffStore;
   audience: string;
   scope: string;
-}): Authenticate<StaffMember> {
-  return async function authenticateStaff(ctx, run) {
+}): Authenticator<'staff'> {
+  const authenticate: Authenticate<StaffMember> = async function authenticateStaff(ctx, run) {
     const token = extractBearer(ctx, ADMIN_REALM);
     const result = await deps.introspector.introspect(token);
     const staff = allows(result, deps.audience, deps.scope) && result.active && result.sub ? await deps.staffStore.findById(result.sub) : undefined;
@@ -28,6 +39,8 @@ export function createStaffAuthenticator(deps: {
     }
     await run(staff);
   };
+  // One check for every staff route: what a route may do is in its guards.
+  return () => authenticate;
 }
 
 /** Declares on a route that the caller must hold a permission (read fresh per request). */

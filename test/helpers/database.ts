@@ -6,7 +6,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 
 import type { Config } from '../../src/config.js';
-import { createDatabase } from '../../src/db/knex.js';
+import { createDatabase, type Database } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import type { Logger } from '../../src/logger.js';
 
@@ -75,8 +75,8 @@ export async function createTestDatabase(kind: TestDatabaseKind = TEST_DATABASE_
 }
 
 /** Opens a test database and migrates it. */
-export async function openMigrated(database: TestDatabase, logger?: Logger): Promise<Knex> {
-  const db = await createDatabase(database.config, logger);
-  await migrateToLatest(db);
-  return db;
+export async function openMigrated(database: TestDatabase, logger?: Logger): Promise<Database> {
+  const opened = await createDatabase(database.config, { logger });
+  await migrateToLatest(opened.knex);
+  return opened;
 }

@@ -44,7 +44,7 @@ export async function dumpDatabase(server: TestServer): Promise<string> {
  */
 export async function mintKey(server: TestServer, options: { scope: string; facilityId: string; expiresIn: number; audience?: string }): Promise<string> {
   const { generateKey } = await import('../../src/api-keys/key-format.js');
-  const { API_KEYS_CLIENT_ID } = await import('../../src/oauth/clients.js');
+  const { API_KEYS_CLIENT_ID } = await import('../../src/shared/clients.js');
   const { provider } = server;
   const token = new provider.AccessToken({
     client: await provider.Client.find(API_KEYS_CLIENT_ID),

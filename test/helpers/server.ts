@@ -7,9 +7,11 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 
 import { DEMO, seedDemo } from '../../seeds/demo.js';
-import { createSystem } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/logger.js';
+import { createServices, type Services } from '../../src/services.js';
 import { createTestDatabase, openMigrated, type TestDatabase } from './database.js';
 
 export const DEMO_PASSWORD = 'demo-password';
@@ -20,8 +22,11 @@ export { DEMO };
 export interface TestServer {
   url: string;
   config: Config;
+  /** knex on the server's database (its `services.database.knex`). */
   db: Knex;
   database: TestDatabase;
+  /** What the composition root built for this server (its open database is `services.database`). */
+  services: Services;
   provider: Provider;
   app: Koa;
   /** Writes the keys' noted uses now (the server does it every few seconds). */
@@ -77,27 +82,29 @@ export async function startTestServer(
   });
   const logs: string[] = [];
   const logger = createLogger(config.logLevel, captureLines(logs));
-  const db = options.share?.db ?? (await openMigrated(database, logger));
+  const opened: Database = options.share?.services.database ?? (await openMigrated(database, logger));
+  const db = opened.knex;
   if (options.seed !== false && !options.share) await seedDemo(db, { password: DEMO_PASSWORD });
-  const system = await createSystem({ config, db, logger });
-  const { app, provider } = system;
+  const services = await createServices(config, opened, logger, { role: 'server' });
+  const app = createApp(services);
   server.on('request', app.callback());
   return {
     url,
     config,
     db,
     database,
-    provider,
+    services,
+    provider: services.provider!,
     app,
     logs,
-    flushUsage: () => system.usage.flush(),
-    flushLimits: async () => system.limits?.keys.flush(),
+    flushUsage: () => services.usage.flush(),
+    flushLimits: async () => services.limits?.keys.flush(),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await system.stop();
+      await services.stop();
       if (options.share) return;
-      await db.destroy();
+      await opened.close();
       if (!options.database) await database.drop();
     },
   };

@@ -33,7 +33,8 @@ export function CreateKeyDialog(props: {
   onError: (error: unknown) => void;
 }) {
   const [name, setName] = useState('');
-  const [chosen, setChosen] = useState<string[]>(props.scopes.length === 1 ? [props.scopes[0]!.name] : []);
+  // The first scope (leads:create, what a landing page needs) is ticked to begin with; more are a choice.
+  const [chosen, setChosen] = useState<string[]>(props.scopes.length > 0 ? [props.scopes[0]!.name] : []);
   const choices = expiryChoices(props.policy);
   const max = props.policy?.maxLifetimeDays ?? null;
   const [expiry, setExpiry] = useState(max === null ? 'never' : String(max));

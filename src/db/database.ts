@@ -7,19 +7,40 @@ import pg from 'pg';
 
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { createKnexFastPath, createPostgresFastPath, type FastPath } from './fast-path.js';
 
 // Return bigint counts and numeric values as strings is pg's default; we only
 // use int/bigint for counts, which fit in a JS number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
 
-export type Database = Knex;
+/**
+ * An open database: knex for the stores' queries, the fast path for the hot
+ * statements (see fast-path.ts), and what to close. One object, so nothing
+ * hangs off the knex instance.
+ */
+export interface Database {
+  kind: 'postgres' | 'embedded';
+  knex: Knex;
+  fast: FastPath;
+  /** The pool's figures for metrics: connections allowed, in use, idle, and requests waiting for one. */
+  poolFigures(): { size: number; inUse: number; idle: number; waiting: number };
+  /** Closes the pool (and, for the embedded database, hands its folder to the next process). */
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  logger?: Logger | undefined;
+  /** Postgres: prepare the fast path's statements by name on each connection (off for a transaction-pooling PgBouncer). */
+  preparedStatements?: boolean;
+}
 
 /**
  * Opens the database named by the configuration: Postgres over `pg` when
  * DATABASE_URL is set, otherwise an embedded Postgres (PGlite) kept in
  * DATA_DIR. Both speak the same SQL, so one set of migrations serves both.
  */
-export async function createDatabase(database: Config['database'], logger?: Logger): Promise<Database> {
+export async function createDatabase(database: Config['database'], options: DatabaseOptions = {}): Promise<Database> {
+  const { logger } = options;
   // knex prints pool and driver trouble to the console unless given a logger.
   const log = logger && {
     warn: (message: unknown) => logger.warn({ knex: String(message) }, 'database warning'),
@@ -29,11 +50,21 @@ export async function createDatabase(database: Config['database'], logger?: Logg
   };
   if (database.kind === 'postgres') {
     const pool = createPostgresPool(database, logger);
-    const db = knexFactory({ client: 'pg', connectionPool: pool, ...(log ? { log } : {}) });
-    pools.set(db, pool);
-    // knex leaves a pool it was given open: it closes with the database.
-    onDestroy(db, () => pool.end());
-    return db;
+    const knex = knexFactory({ client: 'pg', connectionPool: pool, ...(log ? { log } : {}) });
+    return {
+      kind: 'postgres',
+      knex,
+      fast: createPostgresFastPath(pool, { prepared: options.preparedStatements ?? true }),
+      poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      // knex leaves a pool it was given open: it is closed here, after knex.
+      close: once(async () => {
+        try {
+          await knex.destroy();
+        } finally {
+          await pool.end();
+        }
+      }),
+    };
   }
   // Loaded only for the embedded database: PGlite and its dialect cost a Postgres deployment memory for nothing.
   const { openEmbedded, EmbeddedPostgresClient } = await import('./embedded.js');
@@ -44,37 +75,36 @@ export async function createDatabase(database: Config['database'], logger?: Logg
     unlock();
     throw error;
   });
-  const db = knexFactory({
+  const knex = knexFactory({
     client: EmbeddedPostgresClient,
     dialect: 'postgres',
     connection: { pglite },
     acquireConnectionTimeout: 60_000,
     ...(log ? { log } : {}),
   } as unknown as Knex.Config);
-  // Closing the database hands the folder to the next process (the command
-  // line, a restarted server) without waiting for this one to exit.
-  onDestroy(db, unlock);
-  return db;
-}
-
-/** Runs `then` once, when the database is first closed (`db.destroy()`), whether or not closing failed. */
-function onDestroy(db: Knex, then: () => unknown): void {
-  const client = db.client as { destroy(callback?: unknown): Promise<unknown> };
-  const destroy = client.destroy.bind(client);
-  let closed = false;
-  client.destroy = async (callback?: unknown) => {
-    try {
-      return await destroy(callback);
-    } finally {
-      if (!closed) {
-        closed = true;
-        await then();
+  const tarn = (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } }).pool;
+  return {
+    kind: 'embedded',
+    knex,
+    fast: createKnexFastPath(knex),
+    poolFigures: () => (tarn ? { size: tarn.max, inUse: tarn.numUsed(), idle: tarn.numFree(), waiting: tarn.numPendingAcquires() } : { size: 1, inUse: 0, idle: 0, waiting: 0 }),
+    // Closing the database hands the folder to the next process (the command
+    // line, a restarted server) without waiting for this one to exit.
+    close: once(async () => {
+      try {
+        await knex.destroy();
+      } finally {
+        unlock();
       }
-    }
+    }),
   };
 }
 
-const pools = new WeakMap<Knex, pg.Pool>();
+/** `work` once, however often it is called (each call gets the first call's promise). */
+function once(work: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= work());
+}
 
 /**
  * The connections to Postgres: pg's own pool, which knex (3.3 and later)
@@ -100,20 +130,6 @@ function createPostgresPool(database: Extract<Config['database'], { kind: 'postg
   pool.on('connect', (client) => client.on('error', failed));
   pool.on('error', () => undefined); // the 'connect' listener above has logged it
   return pool;
-}
-
-/** The pg pool behind a Postgres database (undefined for the embedded one). */
-export function postgresPool(db: Knex): pg.Pool | undefined {
-  return pools.get(db);
-}
-
-/** The database pool's figures for metrics: connections allowed, in use, idle, and requests waiting for one. */
-export function poolFigures(db: Knex): { size: number; inUse: number; idle: number; waiting: number } | undefined {
-  const pool = pools.get(db);
-  if (pool) return { size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount };
-  // The embedded database: knex's own pool (tarn).
-  const tarn = (db.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } }).pool;
-  return tarn && { size: tarn.max, inUse: tarn.numUsed(), idle: tarn.numFree(), waiting: tarn.numPendingAcquires() };
 }
 
 function isRunning(pid: number): boolean {
@@ -157,7 +173,7 @@ async function lockDataDir(dataDir: string): Promise<() => void> {
 }
 
 /** True while the database answers a trivial query within the time limit. */
-export async function databaseIsReady(db: Database, timeoutMs = 2_000): Promise<boolean> {
+export async function databaseIsReady(db: Knex, timeoutMs = 2_000): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

@@ -2,12 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import { isWellFormedKey } from '../api-keys/key-format.js';
-import type { UsageTracker } from '../api-keys/usage.js';
-import type { ApiKeyVerifier, Requirement } from '../api-keys/verifier.js';
 import { readFormParams } from '../http/body.js';
-import { API_KEYS_CLIENT_ID } from './clients.js';
-import { hashToken } from './token-hash.js';
+import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
+import type { Requirement } from '../shared/requirement.js';
+import { hashToken } from '../shared/token-hash.js';
+import { isWellFormedKey } from './key-format.js';
+import type { UsageTracker } from './usage.js';
+import type { ApiKeyVerifier } from './verifier.js';
 
 export const INTROSPECTION_PATH = '/oauth/token/introspection';
 

@@ -1,0 +1,210 @@
+import { violatedConstraint } from '../db/constraints.js';
+import { defineStatement, type FastPath, type Statement } from '../db/fast-path.js';
+import { createBatcher } from '../db/write-batcher.js';
+import { liveKeySql } from '../api-keys/verifier.js';
+import { keyUnusedSql, recordOutcomeSql } from '../idempotency/store.js';
+import { requirementKey, type Requirement } from '../shared/requirement.js';
+import { insertLeadSql, locationInFacilitySql, toLead, type Lead, type MemberRow, type NewLead } from './store.js';
+
+/**
+ * Where a new lead's facility and key come from: the verifier's live-key
+ * check of a presented secret (`live`: no live key, no row, nothing
+ * written, in the same statement as the check), or a key the verifier
+ * accepted before the write (`verified`).
+ */
+export type KeySource =
+  | { kind: 'live'; tokenHash: string; requirement: Requirement }
+  | { kind: 'verified'; keyId: string; facilityId: string };
+
+/** Also writes the outcome of an Idempotency-Key (see `recordOutcomeSql`). */
+export interface Once {
+  mode: 'insert' | 'complete';
+  key: string;
+  fingerprint: string;
+}
+
+/** Postgres's deadlock_detected. */
+const DEADLOCK = '40P01';
+
+/** At most this many leads go in one statement. */
+const MAX_BATCH = 100;
+
+const leadValues = (lead: NewLead) => [lead.id, lead.locationId, lead.firstName, lead.lastName, lead.email, lead.phone, lead.source, lead.notes];
+
+/**
+ * The statement of one lead: the key source as the CTE `k`, the insert from
+ * it, and with `once` the Idempotency-Key's record of the same row (its
+ * snapshot, which a replay presents like a first answer). Values: the
+ * source's, then the lead's (`leadValues`), then the key and fingerprint.
+ */
+function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefined): Statement {
+  return defineStatement(`leads_insert_${source}${once ? `_${once}` : ''}`, (p) => {
+    const first = source === 'live' ? 4 : 3;
+    const keys =
+      source === 'live'
+        ? `q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes),
+  k as (${liveKeySql('q.token_hash', 'q')})`
+        : `k as (select ${p(1)}::uuid as key_id, ${p(2)}::uuid as facility_id)`;
+    const values = [`${p(first)}::uuid`, `${p(first + 1)}::uuid`, ...[2, 3, 4, 5, 6, 7].map((offset) => p(first + offset))];
+    const insert = insertLeadSql({ values, keys: 'k', from: 'k' });
+    if (!once) return `with ${keys}\n  ${insert}`;
+    const record = recordOutcomeSql({ mode: once, scope: 'lead.created_by_key', key: p(first + 8), fingerprint: p(first + 9), status: 201, result: 'to_jsonb(lead)', from: 'lead' });
+    return `with ${keys},
+  lead as (${insert}),
+  record as (${record})
+  select lead.* from lead`;
+  });
+}
+
+const SINGLE = new Map<string, Statement>();
+for (const source of ['live', 'verified'] as const) {
+  for (const once of [undefined, 'insert', 'complete'] as const) SINGLE.set(`${source}:${once ?? ''}`, singleStatement(source, once));
+}
+
+/**
+ * Many leads in one statement, each with its own key check: the leads as
+ * arrays (`unnest`), each joined to the live key of its own secret by the
+ * verifier's rule; a lead whose key is not live joins nothing and is not
+ * written. So that one lead cannot fail the others, a lead is left out
+ * (and then written alone, for the answer it would have had alone) when its
+ * email is already a member (`on conflict do nothing`), its location is not
+ * of its key's facility, or its Idempotency-Key was used before. A lead
+ * with an Idempotency-Key gets its completed record in the same statement.
+ * Values: the audience and scopes, then one array per column.
+ */
+const MANY = defineStatement('leads_insert_live_many', (p) => {
+  const insert = insertLeadSql({
+    values: ['i.id', 'i.location_id', 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
+    keys: 'k',
+    from: `i cross join lateral (${liveKeySql('i.token_hash', 'q')}) k`,
+    where: `${locationInFacilitySql('k', 'i.location_id')}
+    and (i.idempotency_key is null or ${keyUnusedSql('k.key_id', 'i.idempotency_key')})`,
+    onConflictDoNothing: true,
+  });
+  const record = recordOutcomeSql({
+    mode: 'insert',
+    scope: 'lead.created_by_key',
+    key: 'i.idempotency_key',
+    fingerprint: 'i.fingerprint',
+    status: 201,
+    result: 'to_jsonb(lead)',
+    from: 'lead join i on i.id = lead.id',
+    where: 'i.idempotency_key is not null',
+  });
+  return `with q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes),
+  i as (select * from unnest(${p(3)}::uuid[], ${p(4)}::text[], ${p(5)}::uuid[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::text[], ${p(11)}::text[], ${p(12)}::text[], ${p(13)}::text[])
+    as i(id, token_hash, location_id, first_name, last_name, email, phone, source, notes, idempotency_key, fingerprint)),
+  lead as (${insert}),
+  record as (${record})
+  select lead.* from lead`;
+});
+
+/** A lead waiting to be written with a live-key check (see `insertLive`). */
+interface LiveWrite {
+  lead: NewLead;
+  tokenHash: string;
+  once: Omit<Once, 'mode'> | undefined;
+}
+
+const compareEmails = (a: LiveWrite, b: LiveWrite) => {
+  const x = a.lead.email.toLowerCase();
+  const y = b.lead.email.toLowerCase();
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+export interface LeadWriterOptions {
+  /**
+   * How many statements of `insertLive` may run at once (default 1). More
+   * leads than that arriving together wait, and are then written together.
+   * Below the pool's size, so that other work still gets connections.
+   */
+  concurrentWrites?: number;
+  /** A lead that could not start being written within this long (default 10 s) is answered 503 and never written. */
+  waitLimitMs?: number;
+}
+
+/**
+ * The Leads API's writes: one statement per lead, or one for many leads
+ * arriving together (`insertLive`), each over the fast path. The key check,
+ * the lead and its Idempotency-Key record go in the same statement.
+ */
+export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}) {
+  /** One lead, one statement. Undefined when the key source gave no key (the caller finds out why). */
+  async function insert(lead: NewLead, source: KeySource, once?: Once): Promise<Lead | undefined> {
+    const sourceValues = source.kind === 'live' ? [source.tokenHash, source.requirement.audience, source.requirement.scopes] : [source.keyId, source.facilityId];
+    const onceValues = once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : [];
+    const [row] = await fast.run<MemberRow>(SINGLE.get(`${source.kind}:${once?.mode ?? ''}`)!, [...sourceValues, ...leadValues(lead), ...onceValues]);
+    return row && toLead(row);
+  }
+
+  /** The requirement of each group of waiting leads (the batcher keys groups by value). */
+  const requirements = new Map<string, Requirement>();
+
+  async function writeTogether(group: string, items: LiveWrite[]): Promise<Map<LiveWrite, Lead | undefined>> {
+    const requirement = requirements.get(group)!;
+    // In one order of emails everywhere: two statements that meet on the same emails then wait for each other, never deadlock.
+    const ordered = [...items].sort(compareEmails);
+    const column = (pick: (item: LiveWrite) => string | null) => ordered.map(pick);
+    let rows: MemberRow[];
+    try {
+      rows = await fast.run<MemberRow>(MANY, [
+        requirement.audience,
+        requirement.scopes,
+        column((item) => item.lead.id),
+        column((item) => item.tokenHash),
+        column((item) => item.lead.locationId),
+        column((item) => item.lead.firstName),
+        column((item) => item.lead.lastName),
+        column((item) => item.lead.email),
+        column((item) => item.lead.phone),
+        column((item) => item.lead.source),
+        column((item) => item.lead.notes),
+        column((item) => item.once?.key ?? null),
+        column((item) => item.once?.fingerprint ?? null),
+      ]);
+    } catch (error) {
+      // A rule the statement does not leave out (a constraint added later, a key used by a concurrent
+      // request), or a deadlock all the same: it wrote nothing, so each lead goes alone.
+      if (violatedConstraint(error) !== undefined || (error as { code?: string }).code === DEADLOCK) return new Map();
+      throw error;
+    }
+    const written = new Map(rows.map((row) => [row.id, row]));
+    const results = new Map<LiveWrite, Lead | undefined>();
+    for (const item of items) {
+      const row = written.get(item.lead.id);
+      if (row) results.set(item, toLead(row));
+    }
+    return results;
+  }
+
+  const batcher = createBatcher<LiveWrite, Lead | undefined>({
+    concurrency: options.concurrentWrites ?? 1,
+    maxBatch: MAX_BATCH,
+    waitLimitMs: options.waitLimitMs ?? 10_000,
+    writeTogether,
+    writeAlone: (group, item) =>
+      insert(item.lead, { kind: 'live', tokenHash: item.tokenHash, requirement: requirements.get(group)! }, item.once && { mode: 'insert', ...item.once }),
+  });
+
+  return {
+    insert,
+
+    /**
+     * `insert` with the verifier's live-key check of the secret
+     * `tokenHash` (and, with `once`, the Idempotency-Key's completed
+     * record), written together with the leads that arrive while earlier
+     * ones are being written: one statement, and one commit, for many
+     * leads, each with its own key check. A lead is answered only once its
+     * statement has committed; one the statement leaves out is written
+     * alone, so every lead gets the answer it would have had alone (a used
+     * Idempotency-Key fails its own statement, for the caller's `run` path).
+     */
+    insertLive(lead: NewLead, tokenHash: string, requirement: Requirement, once?: Omit<Once, 'mode'>): Promise<Lead | undefined> {
+      const group = requirementKey(requirement);
+      if (!requirements.has(group)) requirements.set(group, requirement);
+      return batcher.write(group, { lead, tokenHash, once });
+    },
+  };
+}
+
+export type LeadWriter = ReturnType<typeof createLeadWriter>;

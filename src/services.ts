@@ -1,0 +1,184 @@
+import type Provider from 'oidc-provider';
+
+import { createKeyIntrospection, type ResourceServerClient } from './api-keys/key-introspection.js';
+import { KEY_PREFIX } from './api-keys/key-format.js';
+import { createRequirements } from './api-keys/scopes.js';
+import { createApiKeyService } from './api-keys/service.js';
+import { createApiKeyStore } from './api-keys/store.js';
+import { createUsageStore } from './api-keys/usage-store.js';
+import { createUsageTracker } from './api-keys/usage.js';
+import { createApiKeyVerifier } from './api-keys/verifier.js';
+import { createAuditLog } from './audit/service.js';
+import { createAuditStore } from './audit/store.js';
+import type { Config } from './config.js';
+import type { Database } from './db/database.js';
+import type { HousekeepingTask } from './db/housekeeping.js';
+import { createFacilityService } from './facilities/service.js';
+import { createFacilityStore } from './facilities/store.js';
+import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
+import { createIdempotencyStore } from './idempotency/store.js';
+import { createLeadService } from './leads/service.js';
+import { createLeadStore } from './leads/store.js';
+import { createLeadWriter } from './leads/writer.js';
+import { createFailureLimits } from './limits/failure-limits.js';
+import { createKeyLimits } from './limits/key-limits.js';
+import { createSignInLimits } from './limits/sign-in-limits.js';
+import { createLimitStore, deleteExpiredCounters } from './limits/store.js';
+import type { Logger } from './logger.js';
+import { createMetrics } from './metrics/metrics.js';
+import { deleteExpiredPayloads } from './oauth/adapter.js';
+import { createProvider } from './oauth/provider.js';
+import { loadServerKeys, resolveSecretsKey, type ServerKeys } from './oauth/server-keys.js';
+import { createLeakedKeyReports } from './secret-scanning/service.js';
+import { createStaffService } from './staff/service.js';
+import { createSignIn } from './staff/sign-in.js';
+import { createStaffStore } from './staff/store.js';
+
+export interface ServicesOptions {
+  /**
+   * `server`: what a process serving HTTP runs (oidc-provider, limits,
+   * metrics, usage tracking); `operator`: the command line's (the same
+   * stores and services, no provider, no limits, no timers).
+   */
+  role: 'server' | 'operator';
+  /** How often noted key uses are written (default 5 s; tests make it shorter). */
+  usageFlushIntervalMs?: number;
+  /** The provider's signing and cookie keys, when the caller has them (else loaded from the database, see `loadServerKeys`). */
+  serverKeys?: ServerKeys;
+}
+
+/**
+ * The one composition root: every store and service is built here, once,
+ * from the configuration and the open database, and handed to whoever
+ * needs it (the HTTP app, the operator's command line, the tests and the
+ * bench). Nothing else constructs a service.
+ */
+export async function createServices(config: Config, database: Database, logger: Logger, options: ServicesOptions) {
+  const db = database.knex;
+  const server = options.role === 'server';
+  const requirements = createRequirements(config);
+
+  const audit = createAuditLog({ store: createAuditStore(db) });
+  const staffStore = createStaffStore(db);
+  const facilityStore = createFacilityStore(db);
+  const apiKeyStore = createApiKeyStore(db);
+  const verifier = createApiKeyVerifier(database.fast);
+
+  // Resource servers that may introspect keys (RFC 7662): what each one's API requires of a key.
+  const resourceServers = new Map<string, ResourceServerClient>([
+    [config.leadsApiClient.id, { secret: config.leadsApiClient.secret, requirement: requirements.anyLeadsScope }],
+  ]);
+
+  const provider: Provider | undefined = server
+    ? createProvider({
+        config,
+        db,
+        logger,
+        keys: options.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })),
+        staffStore,
+        isApiKey: (value) => value.startsWith(KEY_PREFIX),
+        resourceServerAudiences: new Map([...resourceServers].map(([id, client]) => [id, client.requirement.audience])),
+      })
+    : undefined;
+
+  const limits = server && config.rateLimits ? await createLimits() : undefined;
+  const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures }) : undefined;
+  if (metrics) audit.onRecorded(metrics.onAuditEvent);
+  const usage = createUsageTracker({
+    db,
+    store: createUsageStore(db),
+    logger,
+    audit,
+    background: server,
+    ...(options.usageFlushIntervalMs ? { flushIntervalMs: options.usageFlushIntervalMs } : {}),
+  });
+
+  const apiKeys = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: requirements.anyLeadsScope });
+  const idempotencyStore = createIdempotencyStore(db);
+  const leadWriter = createLeadWriter(database.fast, {
+    // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
+    concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
+  });
+  const leads = createLeadService({
+    store: createLeadStore(db),
+    writer: leadWriter,
+    idempotency: createIdempotency({ store: idempotencyStore }),
+    ...(metrics ? { onCreated: metrics.leadCreated } : {}),
+  });
+
+  /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
+  async function createLimits() {
+    const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+    logger.info({ store: store.kind }, 'rate limits on');
+    return {
+      store,
+      keys: createKeyLimits({ loadPolicy: apiKeyStore.ratePolicyOfSecret, store, logger }),
+      failures: createFailureLimits({ store, logger }),
+      signIn: createSignInLimits({ store }),
+    };
+  }
+
+  /**
+   * What every process clears on a timer (each an idempotent delete in
+   * bounded batches, safe from every process at once). The audit log is not
+   * here: only the operator's purge removes old events.
+   */
+  const housekeeping: HousekeepingTask[] = [
+    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
+    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
+    ...(config.database.kind === 'postgres' ? [{ name: 'ended rate-limit counters', run: () => deleteExpiredCounters(db) }] : []),
+  ];
+
+  return {
+    config,
+    database,
+    logger,
+    requirements,
+    provider,
+    audit,
+    staff: createStaffService({ db, store: staffStore, audit }),
+    staffStore,
+    signIn: createSignIn({ staffStore, production: config.production, limits: limits?.signIn }),
+    facilities: createFacilityService({ db, store: facilityStore, audit }),
+    facilityStore,
+    apiKeys,
+    apiKeyStore,
+    verifier,
+    usage,
+    leads,
+    leadWriter,
+    leakedKeyReports: createLeakedKeyReports({ apiKeys, store: apiKeyStore, verifier, requirement: requirements.anyLeadsScope }),
+    keyIntrospection: createKeyIntrospection({ verifier, clients: resourceServers, issuer: config.issuer, usage }),
+    auditStore: createAuditStore(db),
+    limits,
+    metrics,
+    housekeeping,
+    /** Found at start: said in /readyz's body (they do not make it fail). */
+    warnings: server ? await configurationWarnings() : [],
+
+    /** Writes what is still pending (the last use of keys) and closes what the services opened; the database stays open. */
+    async stop(): Promise<void> {
+      await usage.stop();
+      await limits?.keys.stop();
+      await limits?.store.close();
+    },
+  };
+
+  /**
+   * What the configuration breaks, found at start: a Leads API audience that
+   * live keys do not carry (LEADS_API_AUDIENCE changed) refuses them all. One
+   * log line each, and /readyz repeats them.
+   */
+  async function configurationWarnings(): Promise<string[]> {
+    const refused = await apiKeyStore.countRefused(requirements.anyLeadsScope, 'wrong_audience').catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not check the keys against the configuration at start');
+      return 0;
+    });
+    if (refused === 0) return [];
+    const warning = `${refused} API key(s) carry another audience than LEADS_API_AUDIENCE=${config.leadsApiResource} and are refused everywhere. Set LEADS_API_AUDIENCE back to the audience they were minted for, or replace the keys.`;
+    logger.warn({ variable: 'LEADS_API_AUDIENCE', audience: config.leadsApiResource, refusedKeys: refused }, warning);
+    return [warning];
+  }
+}
+
+export type Services = Awaited<ReturnType<typeof createServices>>;

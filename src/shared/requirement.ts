@@ -1,0 +1,16 @@
+/**
+ * What an operation requires of an API key: the API it is for (the
+ * audience, a resource indicator) and the scope the operation needs. The key
+ * verifier judges every key against one; a route declares its scope, and
+ * the requirement is built once per route when routes are mounted.
+ */
+export interface Requirement {
+  readonly audience: string;
+  /** The key must hold at least one of these (an operation open to several scopes lists them all). */
+  readonly scopes: readonly string[];
+}
+
+/** A requirement as a value (for maps keyed by what it requires, never by which object it is). */
+export function requirementKey(requirement: Requirement): string {
+  return `${requirement.audience}\u0000${requirement.scopes.join(' ')}`;
+}

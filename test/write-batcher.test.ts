@@ -1,0 +1,158 @@
+import test from 'ava';
+
+import { DatabaseBusyError } from '../src/db/errors.js';
+import { createBatcher } from '../src/db/write-batcher.js';
+
+// The write batcher is a scheduler: these tests drive it with plain functions
+// standing in for the statements (the statements themselves are tested
+// against the database in leads.test.ts and verifier.test.ts).
+
+interface Held {
+  release(): void;
+  done: Promise<void>;
+}
+
+function hold(): Held {
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => (release = resolve));
+  return { release, done };
+}
+
+/** A batcher whose writes are recorded; a write waits for `gate` when one is set. */
+function recorder(options: { concurrency?: number; maxBatch?: number; waitLimitMs?: number; leaveOut?: (item: number) => boolean; failTogether?: boolean } = {}) {
+  const calls: { kind: 'alone' | 'together'; group: string; items: number[] }[] = [];
+  let gate: Held | undefined;
+  const batcher = createBatcher<number, string>({
+    concurrency: options.concurrency ?? 1,
+    maxBatch: options.maxBatch ?? 100,
+    waitLimitMs: options.waitLimitMs ?? 10_000,
+    async writeTogether(group, items) {
+      calls.push({ kind: 'together', group, items });
+      await gate?.done;
+      if (options.failTogether) throw new Error('statement failed');
+      return new Map(items.filter((item) => !options.leaveOut?.(item)).map((item) => [item, `together:${item}`]));
+    },
+    async writeAlone(group, item) {
+      calls.push({ kind: 'alone', group, items: [item] });
+      await gate?.done;
+      return `alone:${item}`;
+    },
+  });
+  return {
+    batcher,
+    calls,
+    holdWrites() {
+      gate = hold();
+      return gate;
+    },
+    openWrites() {
+      gate?.release();
+      gate = undefined;
+    },
+  };
+}
+
+/** Lets queued callbacks run (the batcher starts writes synchronously, settles on promises). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('a write that arrives alone is written at once, by itself', async (t) => {
+  const { batcher, calls } = recorder();
+  t.is(await batcher.write('g', 1), 'alone:1');
+  t.deepEqual(calls, [{ kind: 'alone', group: 'g', items: [1] }]);
+  t.is(batcher.waiting(), 0);
+});
+
+test('writes that arrive while one is running wait, then go together in one write', async (t) => {
+  const run = recorder();
+  const gate = run.holdWrites();
+  const first = run.batcher.write('g', 1);
+  const rest = [2, 3, 4, 5].map((item) => run.batcher.write('g', item));
+  await settle();
+  t.is(run.batcher.waiting(), 4, 'four wait while the first is written');
+  run.openWrites();
+  gate.release();
+  t.is(await first, 'alone:1');
+  t.deepEqual(await Promise.all(rest), ['together:2', 'together:3', 'together:4', 'together:5']);
+  t.deepEqual(run.calls, [
+    { kind: 'alone', group: 'g', items: [1] },
+    { kind: 'together', group: 'g', items: [2, 3, 4, 5] },
+  ]);
+});
+
+test('what a write together leaves out is written alone, one after another', async (t) => {
+  const run = recorder({ leaveOut: (item) => item % 2 === 0 });
+  const gate = run.holdWrites();
+  const first = run.batcher.write('g', 1);
+  const rest = [2, 3, 4, 5].map((item) => run.batcher.write('g', item));
+  await settle();
+  run.openWrites();
+  gate.release();
+  await first;
+  t.deepEqual(await Promise.all(rest), ['alone:2', 'together:3', 'alone:4', 'together:5']);
+  t.deepEqual(
+    run.calls.map((call) => `${call.kind}:${call.items.join(',')}`),
+    ['alone:1', 'together:2,3,4,5', 'alone:2', 'alone:4'],
+  );
+});
+
+test('at most `concurrency` writes at once, at most `maxBatch` items in one', async (t) => {
+  const run = recorder({ concurrency: 2, maxBatch: 3 });
+  const gate = run.holdWrites();
+  const written = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((item) => run.batcher.write('g', item));
+  await settle();
+  t.deepEqual(run.calls.map((call) => call.items), [[1], [2]], 'two writes start; the others wait');
+  t.is(run.batcher.waiting(), 8);
+  run.openWrites();
+  gate.release();
+  await Promise.all(written);
+  t.deepEqual(run.calls.map((call) => call.items), [[1], [2], [3, 4, 5], [6, 7, 8], [9, 10]]);
+});
+
+test('queues are kept per group value: the same string shares a queue, another does not', async (t) => {
+  const run = recorder();
+  const gate = run.holdWrites();
+  const held = run.batcher.write('a', 1);
+  const others = [run.batcher.write('a', 2), run.batcher.write(['a'].join(''), 3), run.batcher.write('b', 4), run.batcher.write('b', 5)];
+  await settle();
+  run.openWrites();
+  gate.release();
+  await Promise.all([held, ...others]);
+  t.deepEqual(
+    run.calls.map((call) => `${call.group}:${call.items.join(',')}`),
+    ['a:1', 'a:2,3', 'b:4,5'],
+  );
+});
+
+test('an item that cannot start within the wait limit is answered DatabaseBusyError and never written', async (t) => {
+  const run = recorder({ waitLimitMs: 100 });
+  // The batcher's sweeper does not keep a process alive (a server's sockets do): this test's timer does.
+  const alive = setInterval(() => undefined, 50);
+  t.teardown(() => clearInterval(alive));
+  const gate = run.holdWrites();
+  const stuck = run.batcher.write('g', 1);
+  const late = await Promise.allSettled([run.batcher.write('g', 2), run.batcher.write('g', 3)]);
+  for (const outcome of late) {
+    t.is(outcome.status, 'rejected');
+    t.true((outcome as PromiseRejectedResult).reason instanceof DatabaseBusyError);
+  }
+  t.is(run.batcher.waiting(), 0, 'they left the queue');
+  run.openWrites();
+  gate.release();
+  t.is(await stuck, 'alone:1');
+  await settle();
+  t.deepEqual(run.calls.map((call) => call.items), [[1]], 'the late ones were never written');
+});
+
+test('a write together that fails rejects each of its items, and the next writes go on', async (t) => {
+  const run = recorder({ failTogether: true });
+  const gate = run.holdWrites();
+  const first = run.batcher.write('g', 1);
+  const batch = [run.batcher.write('g', 2), run.batcher.write('g', 3)];
+  await settle();
+  run.openWrites();
+  gate.release();
+  await first;
+  const outcomes = await Promise.allSettled(batch);
+  t.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'rejected']);
+  t.is(await run.batcher.write('g', 4), 'alone:4', 'the batcher keeps working');
+});
