@@ -9,13 +9,12 @@ import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 
 import { KEY_PREFIX } from './api-keys/key-format.js';
-import { createApiKeyRoutes } from './api-keys/routes.js';
+import { apiRoutes } from './api-routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
 import { createUsageTracker, type UsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier, type Requirement } from './api-keys/verifier.js';
-import { createAuditRoutes } from './audit/routes.js';
 import { createAuditLog, type AuditLog } from './audit/service.js';
 import { createAuditStore } from './audit/store.js';
 import type { Config } from './config.js';
@@ -28,13 +27,12 @@ import { createOAuthFailureLimit } from './limits/oauth-failures.js';
 import { createSignInLimits, type SignInLimits } from './limits/sign-in-limits.js';
 import { createLimitStore, deleteExpiredCounters, type LimitStore } from './limits/store.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createFacilityRoutes } from './facilities/routes.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
 import { buildOpenApiDocument } from './http/openapi.js';
-import { defineRoute, mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
+import { mountRoutes, type Authenticators } from './http/route.js';
 import type { Logger } from './logger.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { resourceServerClients } from './oauth/clients.js';
@@ -45,16 +43,13 @@ import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
 import { loadServerKeys } from './oauth/server-keys.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
 import { createIdempotencyStore } from './idempotency/store.js';
-import { createLeadRoutes } from './leads/routes.js';
 import { createLeadService } from './leads/service.js';
 import { createLeadStore } from './leads/store.js';
 import { createApiKeyAuthentication } from './resource-server/api-key-auth.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
 import { createRemoteIntrospector } from './resource-server/remote-introspection.js';
-import { createSecretScanningRoutes } from './secret-scanning/routes.js';
 import { createLeakedKeyReports } from './secret-scanning/service.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
-import { createStaffRoutes } from './staff/routes.js';
 import { createStaffService } from './staff/service.js';
 import { createSignIn } from './staff/sign-in.js';
 import { createStaffStore } from './staff/store.js';
@@ -134,19 +129,18 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'no-store');
     return next();
   });
-  const routes: AnyRoute[] = [
-    ...createStaffRoutes({ service: staffService }),
-    ...createApiKeyRoutes({ service: apiKeyService }),
-    ...createFacilityRoutes({ service: createFacilityService({ db, store: facilityStore, audit }) }),
-    ...createAuditRoutes({ audit }),
-    ...createSecretScanningRoutes({
-      reports: createLeakedKeyReports({ apiKeys: apiKeyService, store: apiKeyStore, verifier, requirement: leadsRequirement }),
-      keys: config.secretScanningKeys,
-    }),
-    ...createLeadRoutes({ service: leadService }),
-  ];
+  const routes = apiRoutes(
+    {
+      staff: staffService,
+      apiKeys: apiKeyService,
+      facilities: createFacilityService({ db, store: facilityStore, audit }),
+      audit,
+      leakedKeyReports: createLeakedKeyReports({ apiKeys: apiKeyService, store: apiKeyStore, verifier, requirement: leadsRequirement }),
+      leads: leadService,
+    },
+    config,
+  );
   const openApiDocument = () => buildOpenApiDocument(routes, config);
-  routes.push(createOpenApiRoute(routes, config));
   mountRoutes(api, routes, authenticators);
   // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
   app.use(api.routes());
@@ -187,26 +181,6 @@ function createMetricsRoute(metrics: Metrics, token: string) {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   };
-}
-
-/** GET /api/v1/openapi.json: the document generated from the routes' own schemas. */
-function createOpenApiRoute(routes: AnyRoute[], config: Config): AnyRoute {
-  let document: unknown;
-  const route: AnyRoute = defineRoute({
-    method: 'get',
-    path: '/openapi.json',
-    operationId: 'getOpenApiDocument',
-    summary: 'This OpenAPI 3.1 document',
-    tag: 'Meta',
-    security: 'none',
-    responses: { 200: { description: 'The OpenAPI document' } },
-    async handle(ctx) {
-      document ??= buildOpenApiDocument(routes, config);
-      ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = document;
-    },
-  });
-  return route;
 }
 
 /**

@@ -150,7 +150,7 @@ function App() {
     const expired = error instanceof ApiError && error.status === 401;
     setBanner({ message: expired ? SESSION_EXPIRED : error instanceof Error ? error.message : String(error), signInAgain: expired });
   };
-  const loadMe = () => call<Me>('/me').then(setMe, onError);
+  const loadMe = () => call('GET', '/me').then(setMe, onError);
 
   useEffect(() => {
     const onPop = () => setPath(window.location.pathname);
