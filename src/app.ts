@@ -9,12 +9,12 @@ import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 
 import { KEY_PREFIX } from './api-keys/key-format.js';
-import { apiRoutes } from './api-routes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { LEADS_CREATE } from './api-keys/scopes.js';
 import { createApiKeyStore } from './api-keys/store.js';
 import { createUsageTracker, type UsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier, type Requirement } from './api-keys/verifier.js';
+import { apiRoutes } from './api-routes.js';
 import { createAuditLog, type AuditLog } from './audit/service.js';
 import { createAuditStore } from './audit/store.js';
 import type { Config } from './config.js';
