@@ -2,16 +2,13 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
 
-import { createApiKeyRoutes } from './api-keys/routes.js';
-import { createAuditRoutes } from './audit/routes.js';
+import { apiRoutes } from './api-routes.js';
 import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/database.js';
-import { createFacilityRoutes } from './facilities/routes.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
-import { defineRoute, mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
-import { createLeadRoutes } from './leads/routes.js';
+import { mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import { createOAuthFailureLimit } from './limits/oauth-failures.js';
 import { createMetricsRoute } from './metrics/metrics.js';
 import { createInteractionRouter } from './oauth/interaction.js';
@@ -19,26 +16,9 @@ import { createOAuthPages } from './oauth/pages.js';
 import { createApiKeyAuthentication } from './resource-server/api-key-auth.js';
 import { createLocalIntrospector } from './resource-server/introspection.js';
 import { createRemoteIntrospector } from './resource-server/remote-introspection.js';
-import { createSecretScanningRoutes } from './secret-scanning/routes.js';
 import type { Services } from './services.js';
 import { ADMIN_SCOPE } from './shared/clients.js';
 import { createStaffAuthenticator } from './staff/authenticate.js';
-import { createStaffRoutes } from './staff/routes.js';
-
-/** Every route of the JSON API (/api/v1), from the services: one list for the router and the OpenAPI document. */
-export function apiRoutes(services: Services): AnyRoute[] {
-  const { config } = services;
-  const routes: AnyRoute[] = [
-    ...createStaffRoutes({ service: services.staff }),
-    ...createApiKeyRoutes({ service: services.apiKeys }),
-    ...createFacilityRoutes({ service: services.facilities }),
-    ...createAuditRoutes({ audit: services.audit }),
-    ...createSecretScanningRoutes({ reports: services.leakedKeyReports, keys: config.secretScanningKeys }),
-    ...createLeadRoutes({ service: services.leads }),
-  ];
-  routes.push(createOpenApiRoute(routes, services));
-  return routes;
-}
 
 /** How each kind of caller is authenticated (see http/route.ts `Authenticators`). */
 function createAuthenticators(services: Services, provider: NonNullable<Services['provider']>): Authenticators {
@@ -89,7 +69,7 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
     return next();
   });
   // Extra routes: tests mount routes that misbehave on purpose (a key check forgotten) beside the real ones.
-  const routes = [...apiRoutes(services), ...(options.extraRoutes ?? [])];
+  const routes = [...apiRoutes(services, config), ...(options.extraRoutes ?? [])];
   mountRoutes(api, routes, createAuthenticators(services, provider));
   // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
   app.use(api.routes());
@@ -114,23 +94,4 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
   app.use(mount('/oauth', provider));
 
   return app;
-}
-
-/** GET /api/v1/openapi.json: the document generated from the routes' own schemas. */
-function createOpenApiRoute(routes: AnyRoute[], services: Services): AnyRoute {
-  let document: unknown;
-  return defineRoute({
-    method: 'get',
-    path: '/openapi.json',
-    operationId: 'getOpenApiDocument',
-    summary: 'This OpenAPI 3.1 document',
-    tag: 'Meta',
-    security: 'none',
-    responses: { 200: { description: 'The OpenAPI document' } },
-    async handle(ctx) {
-      document ??= buildOpenApiDocument(routes, services.config);
-      ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = document;
-    },
-  });
 }

@@ -462,6 +462,46 @@ test.serial('a trainer sees no System Integrations; unknown pages say so', async
   });
 });
 
+test.serial('a callback from another issuer, or naming none (RFC 9207), or with a state this tab did not send, is refused: no code exchanged, no token kept', async (t) => {
+  await withPage(t, async (page) => {
+    const tokenRequests: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/oauth/token') tokenRequests.push(request.method());
+    });
+    /** Starts a sign-in as a signed-out visitor does; the state the console now waits for. */
+    const pendingState = async (): Promise<string> => {
+      await page.goto(`${server.url}/console/`);
+      await page.waitForURL(/\/oauth\/interaction\//);
+      return page.evaluate(() => (JSON.parse(sessionStorage.getItem('octiv.pending-login') ?? '{}') as { state: string }).state);
+    };
+    const cases: [string, (state: string) => Record<string, string>, RegExp][] = [
+      ['another issuer', (state) => ({ state, iss: 'http://evil.test' }), /did not come from Octiv sign-in/],
+      ['no issuer', (state) => ({ state }), /did not come from Octiv sign-in/],
+      ['another state', () => ({ state: 'not-this-tabs', iss: `${server.url}/oauth` }), /not valid any more/],
+    ];
+    for (const [name, parameters, words] of cases) {
+      const state = await pendingState();
+      t.regex(state, /^[\w-]{20,}$/, name);
+      await page.goto(`${server.url}/console/callback?${new URLSearchParams({ code: 'x', ...parameters(state) })}`);
+      await page.getByRole('heading', { name: 'Sign-in problem' }).waitFor();
+      t.regex(await page.getByRole('alert').innerText(), words, name);
+      t.is(await page.evaluate(() => sessionStorage.getItem('octiv.session')), null, `${name}: no token kept`);
+      t.notRegex(page.url(), /code=|state=/, `${name}: no code left in the URL`);
+    }
+    t.deepEqual(tokenRequests, [], 'no code was exchanged');
+    await accessible(t, page, 'sign-in refused');
+
+    // The same tab still signs in the ordinary way, and that callback (with our issuer) is taken.
+    await page.getByRole('button', { name: 'Sign in again' }).click();
+    await page.getByLabel('Email').fill('owner@demo.test');
+    await page.getByLabel('Password').fill('demo-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Welcome, Olivia Owner' }).waitFor();
+    t.deepEqual(tokenRequests, ['POST']);
+    t.regex(await page.evaluate(() => sessionStorage.getItem('octiv.session') ?? ''), /accessToken/);
+  });
+});
+
 test.serial('API errors in plain words: duplicate name, lost permission, expired sign-in', async (t) => {
   await withPage(t, async (page) => {
     await signInThroughConsole(page, server.url, 'admin@demo.test');

@@ -110,8 +110,8 @@ test('a route that takes a key but declares no scope is not mounted: the app doe
 });
 
 test('every real route that takes an API key declares its scope, and only the lead write checks its key in its statement', async (t) => {
-  const { apiRoutes } = await import('../src/app.js');
-  const keyed = apiRoutes(server.services).filter((route) => route.security === 'apiKey' || route.security === 'apiKeyInWrite');
+  const { apiRoutes } = await import('../src/api-routes.js');
+  const keyed = apiRoutes(server.services, server.config).filter((route) => route.security === 'apiKey' || route.security === 'apiKeyInWrite');
   t.true(keyed.length > 0);
   for (const route of keyed) t.truthy((route.requires as { scope?: unknown } | undefined)?.scope, `${route.operationId} declares a scope`);
   t.deepEqual(

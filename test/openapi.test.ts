@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 import { compileErrors, validate } from '@readme/openapi-parser';
 import test from 'ava';
 
@@ -61,4 +63,16 @@ test('request bodies come from the same zod schemas that validate them', async (
   t.truthy(create.responses['201']);
   t.truthy(create.responses['400']);
   t.deepEqual(body.paths['/api-keys/{id}'].delete.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`), ['path:id']);
+});
+
+test('the build wrote the same document (dist/openapi.json, the console is type-checked against it)', async (t) => {
+  const built = JSON.parse(await readFile('dist/openapi.json', 'utf8'));
+  const { body: served } = await api(server, '/api/v1/openapi.json');
+  const servedPaths = Object.keys(served.paths);
+  t.true(servedPaths.length >= 8);
+  // The build lists every route, secret scanning included; a server lists it only when configured.
+  t.deepEqual(Object.keys(built.paths).filter((path) => path !== '/secret-scanning/reports'), servedPaths);
+  for (const path of servedPaths) t.deepEqual(built.paths[path], served.paths[path], path);
+  const { SecretScanningReport: _scanning, ...schemas } = built.components.schemas;
+  t.deepEqual(schemas, served.components.schemas);
 });

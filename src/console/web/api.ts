@@ -1,55 +1,41 @@
+import type { components, paths } from './api-schema.js';
 import { currentSession, forgetSession } from './auth.js';
 
-export interface Me {
-  id: string;
-  facilityId: string;
-  facilityName: string;
-  name: string;
-  email: string;
-  role: 'owner' | 'admin' | 'location_admin' | 'trainer';
-  permissions: { systemIntegrations: boolean };
-}
-export type StaffMember = Omit<Me, 'facilityId' | 'facilityName'>;
-export interface Scope {
-  name: string;
-  description: string;
-}
-export interface RateLimit {
-  limit: number;
-  windowSeconds: number;
-}
-export interface ApiKey {
-  id: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: { id: string; name: string };
-  status: 'active' | 'rotating' | 'expired' | 'revoked' | 'invalid';
-  expiresAt: string | null;
-  rateLimit: RateLimit;
-  hint: string | null;
-  lastUsedAt: string | null;
-  lastUsedIp: string | null;
-  leadsCreated: number;
-  rotation: { previousExpiresAt: string; previousLastUsedAt: string | null } | null;
-  revocation: { revokedAt: string; reason: string; by: 'staff' | 'system' | 'secret-scanning'; url: string | null; source: string | null } | null;
-}
-export type CreatedKey = ApiKey & { key: string };
-export interface KeyPolicy {
-  maxLifetimeDays: number | null;
-  defaultRateLimit: RateLimit;
-  keysBeyondMaxLifetime: number;
-}
-export interface AuditEvent {
-  id: string;
-  occurredAt: string;
-  action: string;
-  actor: { type: 'staff' | 'system' | 'secret-scanning'; id: string | null; name: string | null };
-  target: { type: 'api_key' | 'staff'; id: string; name: string } | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  details: Record<string, unknown>;
+/**
+ * The API's types come from its OpenAPI document: api-schema.d.ts is generated
+ * by `npm run build` (src/console/generate-api-types.ts), so a route whose
+ * path, body or answer changes fails the console's type check here.
+ */
+type Schemas = components['schemas'];
+export type Me = Schemas['Me'];
+export type StaffMember = Schemas['Staff'];
+export type Scope = Schemas['Scope'];
+export type ApiKey = Schemas['ApiKey'];
+export type CreatedKey = Schemas['CreatedApiKey'];
+export type KeyPolicy = Schemas['KeyPolicy'];
+export type AuditEvent = Schemas['AuditEvent'];
+export type AuditQuery = NonNullable<paths['/audit-events']['get']['parameters']['query']>;
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+/** The operation `method path` of the document (never when the path has no such method). */
+type Operation<P extends keyof paths, M extends Method> = Exclude<paths[P][Lowercase<M>], undefined>;
+type MethodOf<P extends keyof paths> = { [M in Method]: [Operation<P, M>] extends [never] ? never : M }[Method];
+type Json<Response> = Response extends { content: { 'application/json': infer Body } } ? Body : undefined;
+/** The JSON of the operation's success answer (200 or 201); undefined for 204. */
+type Answer<O> = O extends { responses: infer R } ? Json<R[Extract<keyof R, 200 | 201 | 204>]> : never;
+type Query<O> = O extends { parameters: { query?: infer Q } } ? Exclude<Q, undefined> : never;
+type Options<O> = (O extends { parameters: { path: infer Params } } ? { path: Params } : { path?: never }) &
+  (O extends { requestBody: { content: { 'application/json': infer Body } } } ? { body: Body } : { body?: never }) &
+  ([Query<O>] extends [never] ? { query?: never } : { query?: Query<O> });
+/** The options argument: required when the operation has path parameters or a body. */
+type OptionsArgument<O> = object extends Options<O> ? [options?: Options<O>] : [options: Options<O>];
+
+/** `/api/v1` + the path with its `{parameters}` filled in and the query appended. */
+function apiUrl(path: string, options: { path?: object; query?: object } = {}): string {
+  const parameters = (options.path ?? {}) as Record<string, string>;
+  const filled = path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(parameters[name] ?? ''));
+  const query = Object.entries(options.query ?? {}).filter(([, value]) => value !== undefined && value !== null);
+  return `/api/v1${filled}${query.length ? `?${new URLSearchParams(query.map(([name, value]) => [name, String(value)]))}` : ''}`;
 }
 
 /** An API failure, in words a gym owner can act on. */
@@ -74,10 +60,10 @@ function plainWords(status: number, problem: { detail?: string; title?: string }
 }
 
 /** Downloads a CSV answer of /api/v1 as a file (the token stays in a header, never in a URL). */
-export async function downloadCsv(path: string, filename: string): Promise<void> {
+export async function downloadCsv<P extends keyof paths>(path: P, query: Query<Operation<P, 'GET'>>, filename: string): Promise<void> {
   const session = currentSession();
   if (!session) throw new ApiError(401, SESSION_EXPIRED);
-  const response = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${session.accessToken}`, Accept: 'text/csv' } });
+  const response = await fetch(apiUrl(path, { query }), { headers: { Authorization: `Bearer ${session.accessToken}`, Accept: 'text/csv' } });
   if (!response.ok) throw new ApiError(response.status, plainWords(response.status, undefined));
   const url = URL.createObjectURL(await response.blob());
   const link = document.createElement('a');
@@ -89,31 +75,40 @@ export async function downloadCsv(path: string, filename: string): Promise<void>
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** Calls /api/v1 with the signed-in staff member's token. */
-export async function call<T>(path: string, options: { method?: string; body?: unknown } = {}): Promise<T> {
+/**
+ * Calls `method path` of /api/v1 with the signed-in staff member's token, e.g.
+ * `call('POST', '/api-keys/{id}/rotate', { path: { id }, body: { graceSeconds } })`.
+ * Path parameters, query, body and answer are typed by the OpenAPI document.
+ */
+export async function call<P extends keyof paths, M extends MethodOf<P>>(
+  method: M,
+  path: P,
+  ...[options]: OptionsArgument<Operation<P, M>>
+): Promise<Answer<Operation<P, M>>> {
+  type T = Answer<Operation<P, M>>;
+  const { body, ...where } = (options ?? {}) as { path?: object; query?: object; body?: unknown };
   const session = currentSession();
   if (!session) throw new ApiError(401, SESSION_EXPIRED);
   let response: Response;
   try {
-    response = await fetch(`/api/v1${path}`, {
-      method: options.method ?? 'GET',
+    response = await fetch(apiUrl(path, where), {
+      method,
       headers: {
         Authorization: `Bearer ${session.accessToken}`,
-        ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
       },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, 'The server cannot be reached. Check your connection and try again.');
   }
   if (response.status === 204) return undefined as T;
-  const body = (await response.json().catch(() => undefined)) as
-    | (T & { detail?: string; title?: string; errors?: { path: string; message: string }[] })
-    | undefined;
+  const answer: unknown = await response.json().catch(() => undefined);
   if (!response.ok) {
     if (response.status === 401) forgetSession();
-    const fields = Object.fromEntries((body?.errors ?? []).map((error) => [error.path.split('.')[0] ?? error.path, error.message]));
-    throw new ApiError(response.status, plainWords(response.status, body), fields);
+    const problem = answer as Partial<Schemas['Problem']> | undefined;
+    const fields = Object.fromEntries((problem?.errors ?? []).map((error) => [error.path.split('.')[0] ?? error.path, error.message]));
+    throw new ApiError(response.status, plainWords(response.status, problem), fields);
   }
-  return body as T;
+  return answer as T;
 }

@@ -150,7 +150,7 @@ function App() {
     const expired = error instanceof ApiError && error.status === 401;
     setBanner({ message: expired ? SESSION_EXPIRED : error instanceof Error ? error.message : String(error), signInAgain: expired });
   };
-  const loadMe = () => call<Me>('/me').then(setMe, onError);
+  const loadMe = () => call('GET', '/me').then(setMe, onError);
 
   useEffect(() => {
     const onPop = () => setPath(window.location.pathname);
@@ -200,7 +200,7 @@ function App() {
         )}
         <div class="who">
           {me && <span class="wide-only">{me.name}</span>}
-          <button type="button" class="secondary small" onClick={signOut}>
+          <button type="button" class="secondary small" onClick={() => void signOut().catch(onError)}>
             Sign out
           </button>
         </div>
@@ -210,7 +210,7 @@ function App() {
           <div class="error" role="alert">
             <p>{banner.message}</p>
             {banner.signInAgain && (
-              <button type="button" onClick={() => void signIn(window.location.pathname)}>
+              <button type="button" onClick={() => void signIn(window.location.pathname).catch(onError)}>
                 Sign in again
               </button>
             )}
@@ -225,16 +225,18 @@ function App() {
 
 /** A page of its own, outside the signed-in app (sign-in problems, signed out). */
 function Standalone(props: { title: string; message: string; alert?: boolean }) {
+  const [problem, setProblem] = useState<string>();
   useEffect(() => {
     document.title = `${props.title} · Octiv`;
   }, []);
+  const alert = props.alert || problem !== undefined;
   return (
     <main id="main" class="standalone">
       <h1>{props.title}</h1>
-      <p class={props.alert ? 'error' : undefined} role={props.alert ? 'alert' : 'status'}>
-        {props.message}
+      <p class={alert ? 'error' : undefined} role={alert ? 'alert' : 'status'}>
+        {problem ?? props.message}
       </p>
-      <button type="button" onClick={() => void signIn('/console/')}>
+      <button type="button" onClick={() => void signIn('/console/').catch((error: Error) => setProblem(error.message))}>
         Sign in again
       </button>
     </main>
@@ -258,7 +260,9 @@ async function start(): Promise<void> {
     }
   }
   if (!currentSession()) {
-    await signIn(window.location.pathname + window.location.search);
+    await signIn(window.location.pathname + window.location.search).catch((error: Error) =>
+      render(<Standalone title="Sign-in problem" message={error.message} alert />, root),
+    );
     return;
   }
   render(<App />, root);

@@ -1,9 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 
-import { ApiError, call, downloadCsv, type ApiKey, type AuditEvent } from '../api.js';
+import { ApiError, call, downloadCsv, type ApiKey, type AuditEvent, type AuditQuery } from '../api.js';
 import { formatDateTime } from '../format.js';
 
-const ACTIONS: [string, string][] = [
+const ACTIONS: [AuditEvent['action'], string][] = [
   ['api_key.created', 'Key created'],
   ['api_key.rotated', 'Key rotated'],
   ['api_key.previous_revoked', 'Grace period ended'],
@@ -86,7 +86,7 @@ function line(entry: { event: AuditEvent; count: number }): string {
 export function Activity(props: { navigate: (to: string) => void; onError: (error: unknown) => void }) {
   const params = new URLSearchParams(window.location.search);
   const [keyId, setKeyId] = useState(params.get('keyId') ?? '');
-  const [action, setAction] = useState('');
+  const [action, setAction] = useState<AuditEvent['action'] | ''>('');
   const [since, setSince] = useState('');
   const [until, setUntil] = useState('');
   const [events, setEvents] = useState<AuditEvent[]>();
@@ -94,22 +94,21 @@ export function Activity(props: { navigate: (to: string) => void; onError: (erro
   const [keys, setKeys] = useState<ApiKey[]>([]);
   const [problem, setProblem] = useState<string>();
 
-  const query = (cursor?: string, limit = 50) => {
-    const search = new URLSearchParams({ limit: String(limit) });
-    if (keyId) search.set('keyId', keyId);
-    if (action) search.set('action', action);
-    if (since) search.set('since', new Date(`${since}T00:00:00`).toISOString());
-    if (until) search.set('until', new Date(`${until}T23:59:59.999`).toISOString());
-    if (cursor) search.set('cursor', cursor);
-    return `/audit-events?${search}`;
-  };
+  const query = (cursor?: string, limit = 50): AuditQuery => ({
+    limit,
+    keyId: keyId || undefined,
+    action: action || undefined,
+    since: since ? new Date(`${since}T00:00:00`).toISOString() : undefined,
+    until: until ? new Date(`${until}T23:59:59.999`).toISOString() : undefined,
+    cursor,
+  });
   const fail = (error: unknown) => {
     if (error instanceof ApiError && (error.status === 403 || error.status === 400)) setProblem(error.message);
     else props.onError(error);
   };
   const load = async (cursor?: string) => {
     try {
-      const page = await call<{ items: AuditEvent[]; nextCursor: string | null }>(query(cursor));
+      const page = await call('GET', '/audit-events', { query: query(cursor) });
       setEvents((current) => (cursor ? [...(current ?? []), ...page.items] : page.items));
       setNext(page.nextCursor);
       setProblem(undefined);
@@ -121,7 +120,7 @@ export function Activity(props: { navigate: (to: string) => void; onError: (erro
     void load();
   }, [keyId, action, since, until]);
   useEffect(() => {
-    call<{ items: ApiKey[] }>('/api-keys').then((list) => setKeys(list.items), () => undefined);
+    call('GET', '/api-keys').then((list) => setKeys(list.items), () => undefined);
   }, []);
 
   const back = '/console/settings/system-integrations';
@@ -152,7 +151,7 @@ export function Activity(props: { navigate: (to: string) => void; onError: (erro
         </div>
         <div>
           <label for="filter-action">What</label>
-          <select id="filter-action" value={action} onChange={(event) => setAction((event.currentTarget as HTMLSelectElement).value)}>
+          <select id="filter-action" value={action} onChange={(event) => setAction((event.currentTarget as HTMLSelectElement).value as AuditEvent['action'] | '')}>
             <option value="">Everything</option>
             {ACTIONS.map(([value, label]) => (
               <option key={value} value={value}>
@@ -170,7 +169,7 @@ export function Activity(props: { navigate: (to: string) => void; onError: (erro
           <input type="date" id="filter-until" value={until} onInput={(event) => setUntil((event.currentTarget as HTMLInputElement).value)} />
         </div>
         <div class="filters-action">
-          <button type="button" class="secondary" onClick={() => void downloadCsv(query(undefined, 200), 'activity.csv').catch(fail)}>
+          <button type="button" class="secondary" onClick={() => void downloadCsv('/audit-events', query(undefined, 200), 'activity.csv').catch(fail)}>
             Download CSV
           </button>
         </div>

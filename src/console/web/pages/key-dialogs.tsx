@@ -34,7 +34,7 @@ export function CreateKeyDialog(props: {
 }) {
   const [name, setName] = useState('');
   // The first scope (leads:create, what a landing page needs) is ticked to begin with; more are a choice.
-  const [chosen, setChosen] = useState<string[]>(props.scopes.length > 0 ? [props.scopes[0]!.name] : []);
+  const [chosen, setChosen] = useState<Scope['name'][]>(props.scopes.length > 0 ? [props.scopes[0]!.name] : []);
   const choices = expiryChoices(props.policy);
   const max = props.policy?.maxLifetimeDays ?? null;
   const [expiry, setExpiry] = useState(max === null ? 'never' : String(max));
@@ -65,7 +65,7 @@ export function CreateKeyDialog(props: {
     if (local.name || local.scopes || local.expiresAt) return;
     setBusy(true);
     try {
-      props.onCreated(await call<CreatedKey>('/api-keys', { method: 'POST', body: { name, scopes: chosen, expiresAt: when } }));
+      props.onCreated(await call('POST', '/api-keys', { body: { name, scopes: chosen, expiresAt: when } }));
     } catch (error) {
       if (error instanceof ApiError && error.status === 409) setErrors({ name: error.message });
       else if (error instanceof ApiError && error.status === 400) {
@@ -199,7 +199,7 @@ export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; o
     event.preventDefault();
     setBusy(true);
     try {
-      props.onRotated(await call<CreatedKey>(`/api-keys/${props.apiKey.id}/rotate`, { method: 'POST', body: { graceSeconds: grace } }));
+      props.onRotated(await call('POST', '/api-keys/{id}/rotate', { path: { id: props.apiKey.id }, body: { graceSeconds: grace } }));
     } catch (error) {
       if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
       else props.onError(error);
@@ -241,7 +241,7 @@ export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; o
   const remove = async () => {
     setBusy(true);
     try {
-      await call(`/api-keys/${apiKey.id}`, { method: 'DELETE' });
+      await call('DELETE', '/api-keys/{id}', { path: { id: apiKey.id } });
       props.onDeleted();
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) props.onDeleted();

@@ -27,7 +27,7 @@ export function KeyPolicyCard(props: { me: Me; policy: KeyPolicy; onSaved: (poli
         maxLifetimeDays: maxDays.trim() === '' ? null : Number(maxDays),
         defaultRateLimit: { limit: Number(limit), windowSeconds: Number(windowSeconds) },
       };
-      const answer = await call<KeyPolicy>('/settings/api-keys', { method: 'PUT', body });
+      const answer = await call('PUT', '/settings/api-keys', { body });
       setErrors({});
       props.onSaved(answer);
       setSaved(

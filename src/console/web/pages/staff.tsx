@@ -52,7 +52,7 @@ export function StaffList(props: { navigate: (path: string) => void; onError: (e
   const [staff, setStaff] = useState<StaffMember[]>();
   const [problem, setProblem] = useState<string>();
   useEffect(() => {
-    call<{ items: StaffMember[] }>('/staff').then(
+    call('GET', '/staff').then(
       (result) => setStaff(result.items),
       (error: unknown) => {
         if (error instanceof ApiError && error.status === 403) setProblem('Your role cannot see the staff list.');
@@ -109,7 +109,7 @@ export function StaffDetail(props: { staffId: string; me: Me; navigate: (path: s
   const [problem, setProblem] = useState<string>();
 
   useEffect(() => {
-    call<{ items: StaffMember[] }>('/staff').then(
+    call('GET', '/staff').then(
       (list) => {
         const found = list.items.find((item) => item.id === props.staffId);
         if (!found) setProblem('This staff member was not found.');
@@ -131,10 +131,7 @@ export function StaffDetail(props: { staffId: string; me: Me; navigate: (path: s
     setResult(undefined);
     setProblem(undefined);
     try {
-      const updated = await call<StaffMember & { warnings?: string[] }>(`/staff/${member.id}/access`, {
-        method: 'PUT',
-        body: { systemIntegrations: checked },
-      });
+      const updated = await call('PUT', '/staff/{staffId}/access', { path: { staffId: member.id }, body: { systemIntegrations: checked } });
       setMember(updated);
       setResult({
         message: `System Integrations is now ${updated.permissions.systemIntegrations ? 'on' : 'off'} for ${updated.name}.`,

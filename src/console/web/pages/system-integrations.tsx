@@ -133,9 +133,9 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
   const load = async () => {
     try {
       const [list, catalogue, settings] = await Promise.all([
-        call<{ items: ApiKey[] }>('/api-keys'),
-        call<{ items: Scope[] }>('/scopes'),
-        call<KeyPolicy>('/settings/api-keys'),
+        call('GET', '/api-keys'),
+        call('GET', '/scopes'),
+        call('GET', '/settings/api-keys'),
       ]);
       setKeys(list.items);
       setScopes(catalogue.items);
@@ -157,7 +157,7 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
   };
   const endGrace = async (apiKey: ApiKey) => {
     try {
-      await call(`/api-keys/${apiKey.id}/previous`, { method: 'DELETE' });
+      await call('DELETE', '/api-keys/{id}/previous', { path: { id: apiKey.id } });
       setNotice(`The old key of "${apiKey.name}" stopped working. Only the new one works now.`);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) return fail(error);
