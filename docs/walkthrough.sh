@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's curl walk-through, runnable: sign in as a staff member
+# The curl walk-through of docs/integrators.md, runnable: sign in as a staff member
 # (authorization code + PKCE through the login form), create an API key,
 # list the keys, delete the key. Needs curl, openssl and node.
 #   BASE=http://localhost:3000 EMAIL=owner@demo.test PASSWORD=demo-password bash docs/walkthrough.sh

@@ -6,7 +6,7 @@ import test from 'ava';
 
 import { startTestServer } from './helpers/server.js';
 
-test('the README\'s curl walk-through works as written', async (t) => {
+test('the curl walk-through of docs/integrators.md (docs/walkthrough.sh) works as written', async (t) => {
   const server = await startTestServer();
   try {
     // Async: the server answering the script runs in this process.

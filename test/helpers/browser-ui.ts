@@ -4,7 +4,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Screenshots of the console walk-through; the README shows two of them. */
+/** Screenshots of the console walk-through; docs/console.md shows two of them. */
 export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../docs/screenshots');
 
 /** Debian's Chromium, headless, with the flags this machine's closed network needs. */
