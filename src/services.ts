@@ -1,10 +1,11 @@
+import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 
 import { createKeyIntrospection, type ResourceServerClient } from './api-keys/key-introspection.js';
 import { KEY_PREFIX } from './api-keys/key-format.js';
-import { createRequirements } from './api-keys/scopes.js';
+import { createRequirements, type Requirements } from './api-keys/scopes.js';
 import { createApiKeyService } from './api-keys/service.js';
-import { createApiKeyStore } from './api-keys/store.js';
+import { createApiKeyStore, type ApiKeyStore } from './api-keys/store.js';
 import { createUsageStore } from './api-keys/usage-store.js';
 import { createUsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier } from './api-keys/verifier.js';
@@ -16,7 +17,7 @@ import type { HousekeepingTask } from './db/housekeeping.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
-import { createIdempotencyStore } from './idempotency/store.js';
+import { createIdempotencyStore, type IdempotencyStore } from './idempotency/store.js';
 import { createLeadService } from './leads/service.js';
 import { createLeadStore } from './leads/store.js';
 import { createLeadWriter } from './leads/writer.js';
@@ -32,7 +33,7 @@ import { loadServerKeys, resolveSecretsKey, type ServerKeys } from './oauth/serv
 import { createLeakedKeyReports } from './secret-scanning/service.js';
 import { createStaffService } from './staff/service.js';
 import { createSignIn } from './staff/sign-in.js';
-import { createStaffStore } from './staff/store.js';
+import { createStaffStore, type StaffStore } from './staff/store.js';
 
 export interface ServicesOptions {
   /**
@@ -58,7 +59,8 @@ export async function createServices(config: Config, database: Database, logger:
   const server = options.role === 'server';
   const requirements = createRequirements(config);
 
-  const audit = createAuditLog({ store: createAuditStore(db) });
+  const auditStore = createAuditStore(db);
+  const audit = createAuditLog({ store: auditStore });
   const staffStore = createStaffStore(db);
   const facilityStore = createFacilityStore(db);
   const apiKeyStore = createApiKeyStore(db);
@@ -69,19 +71,8 @@ export async function createServices(config: Config, database: Database, logger:
     [config.leadsApiClient.id, { secret: config.leadsApiClient.secret, requirement: requirements.anyLeadsScope }],
   ]);
 
-  const provider: Provider | undefined = server
-    ? createProvider({
-        config,
-        db,
-        logger,
-        keys: options.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })),
-        staffStore,
-        isApiKey: (value) => value.startsWith(KEY_PREFIX),
-        resourceServerAudiences: new Map([...resourceServers].map(([id, client]) => [id, client.requirement.audience])),
-      })
-    : undefined;
-
-  const limits = server && config.rateLimits ? await createLimits() : undefined;
+  const provider = server ? await providerOf({ config, db, logger, staffStore, resourceServers, serverKeys: options.serverKeys }) : undefined;
+  const limits = server && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore }) : undefined;
   const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({
@@ -106,28 +97,7 @@ export async function createServices(config: Config, database: Database, logger:
     ...(metrics ? { onCreated: metrics.leadCreated } : {}),
   });
 
-  /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
-  async function createLimits() {
-    const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
-    logger.info({ store: store.kind }, 'rate limits on');
-    return {
-      store,
-      keys: createKeyLimits({ loadPolicy: apiKeyStore.ratePolicyOfSecret, store, logger }),
-      failures: createFailureLimits({ store, logger }),
-      signIn: createSignInLimits({ store }),
-    };
-  }
-
-  /**
-   * What every process clears on a timer (each an idempotent delete in
-   * bounded batches, safe from every process at once). The audit log is not
-   * here: only the operator's purge removes old events.
-   */
-  const housekeeping: HousekeepingTask[] = [
-    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
-    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
-    ...(config.database.kind === 'postgres' ? [{ name: 'ended rate-limit counters', run: () => deleteExpiredCounters(db) }] : []),
-  ];
+  const housekeeping = housekeepingTasks(config, db, idempotencyStore);
 
   return {
     config,
@@ -149,12 +119,12 @@ export async function createServices(config: Config, database: Database, logger:
     leadWriter,
     leakedKeyReports: createLeakedKeyReports({ apiKeys, store: apiKeyStore, verifier, requirement: requirements.anyLeadsScope }),
     keyIntrospection: createKeyIntrospection({ verifier, clients: resourceServers, issuer: config.issuer, usage }),
-    auditStore: createAuditStore(db),
+    auditStore,
     limits,
     metrics,
     housekeeping,
     /** Found at start: said in /readyz's body (they do not make it fail). */
-    warnings: server ? await configurationWarnings() : [],
+    warnings: server ? await configurationWarnings(config, apiKeyStore, requirements, logger) : [],
 
     /** Writes what is still pending (the last use of keys) and closes what the services opened; the database stays open. */
     async stop(): Promise<void> {
@@ -163,22 +133,69 @@ export async function createServices(config: Config, database: Database, logger:
       await limits?.store.close();
     },
   };
-
-  /**
-   * What the configuration breaks, found at start: a Leads API audience that
-   * live keys do not carry (LEADS_API_AUDIENCE changed) refuses them all. One
-   * log line each, and /readyz repeats them.
-   */
-  async function configurationWarnings(): Promise<string[]> {
-    const refused = await apiKeyStore.countRefused(requirements.anyLeadsScope, 'wrong_audience').catch((error: unknown) => {
-      logger.warn({ err: error }, 'could not check the keys against the configuration at start');
-      return 0;
-    });
-    if (refused === 0) return [];
-    const warning = `${refused} API key(s) carry another audience than LEADS_API_AUDIENCE=${config.leadsApiResource} and are refused everywhere. Set LEADS_API_AUDIENCE back to the audience they were minted for, or replace the keys.`;
-    logger.warn({ variable: 'LEADS_API_AUDIENCE', audience: config.leadsApiResource, refusedKeys: refused }, warning);
-    return [warning];
-  }
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;
+
+/** oidc-provider over the server's signing and cookie keys (given, or loaded from the database and unsealed). */
+async function providerOf(deps: {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  staffStore: StaffStore;
+  resourceServers: Map<string, ResourceServerClient>;
+  serverKeys: ServerKeys | undefined;
+}): Promise<Provider> {
+  const { config, db, logger } = deps;
+  return createProvider({
+    config,
+    db,
+    logger,
+    keys: deps.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })),
+    staffStore: deps.staffStore,
+    isApiKey: (value) => value.startsWith(KEY_PREFIX),
+    resourceServerAudiences: new Map([...deps.resourceServers].map(([id, client]) => [id, client.requirement.audience])),
+  });
+}
+
+/** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
+async function createLimits(deps: { config: Config; db: Knex; logger: Logger; apiKeyStore: ApiKeyStore }) {
+  const { config, db, logger } = deps;
+  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+  logger.info({ store: store.kind }, 'rate limits on');
+  return {
+    store,
+    keys: createKeyLimits({ loadPolicy: deps.apiKeyStore.ratePolicyOfSecret, store, logger }),
+    failures: createFailureLimits({ store, logger }),
+    signIn: createSignInLimits({ store }),
+  };
+}
+
+/**
+ * What every process clears on a timer (each an idempotent delete in
+ * bounded batches, safe from every process at once). The audit log is not
+ * here: only the operator's purge removes old events.
+ */
+function housekeepingTasks(config: Config, db: Knex, idempotencyStore: IdempotencyStore): HousekeepingTask[] {
+  return [
+    { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
+    { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
+    ...(config.database.kind === 'postgres' ? [{ name: 'ended rate-limit counters', run: () => deleteExpiredCounters(db) }] : []),
+  ];
+}
+
+/**
+ * What the configuration breaks, found at start: a Leads API audience that
+ * live keys do not carry (LEADS_API_AUDIENCE changed) refuses them all. One
+ * log line each, and /readyz repeats them.
+ */
+async function configurationWarnings(config: Config, apiKeyStore: ApiKeyStore, requirements: Requirements, logger: Logger): Promise<string[]> {
+  const refused = await apiKeyStore.countRefused(requirements.anyLeadsScope, 'wrong_audience').catch((error: unknown) => {
+    logger.warn({ err: error }, 'could not check the keys against the configuration at start');
+    return 0;
+  });
+  if (refused === 0) return [];
+  const warning = `${refused} API key(s) carry another audience than LEADS_API_AUDIENCE=${config.leadsApiResource} and are refused everywhere. Set LEADS_API_AUDIENCE back to the audience they were minted for, or replace the keys.`;
+  logger.warn({ variable: 'LEADS_API_AUDIENCE', audience: config.leadsApiResource, refusedKeys: refused }, warning);
+  return [warning];
+}

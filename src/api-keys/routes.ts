@@ -45,9 +45,13 @@ const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOr
 
 /** Settings > System Integrations: the scope catalogue and the facility's API keys. */
 export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[] {
-  const { service } = deps;
-  const systemIntegrations = requirePermission('systemIntegrations');
+  return [...catalogueRoutes(), ...keyRoutes(deps.service), ...lifecycleRoutes(deps.service)];
+}
 
+const systemIntegrations = requirePermission('systemIntegrations');
+
+/** GET /scopes: what a key can be allowed to do. */
+function catalogueRoutes(): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',
@@ -61,6 +65,12 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         ctx.body = { items: SCOPES.map(({ name, description }) => ({ name, description })) };
       },
     }),
+  ];
+}
+
+/** List, create and read keys. */
+function keyRoutes(service: ApiKeyService): AnyRoute[] {
+  return [
     defineRoute({
       method: 'get',
       path: '/api-keys',
@@ -108,6 +118,12 @@ export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[]
         ctx.body = presentApiKey(await service.get(caller(ctx, principal), params.id));
       },
     }),
+  ];
+}
+
+/** Rotate a key, end its grace period, delete it. */
+function lifecycleRoutes(service: ApiKeyService): AnyRoute[] {
+  return [
     defineRoute({
       method: 'post',
       path: '/api-keys/:id/rotate',

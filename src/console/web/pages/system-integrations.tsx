@@ -120,6 +120,94 @@ function LeakNotice(props: { keys: ApiKey[] }) {
   );
 }
 
+/** The facility's keys, one row each (never a key itself). */
+function KeyTable(props: {
+  keys: ApiKey[];
+  facilityName: string;
+  navigate: (to: string) => void;
+  onRotate: (apiKey: ApiKey) => void;
+  onEndGrace: (apiKey: ApiKey) => void;
+  onDelete: (apiKey: ApiKey) => void;
+}) {
+  return (
+    <table class="stack" role="table" aria-labelledby="keys-caption">
+      <caption id="keys-caption" class="visually-hidden">
+        API keys of {props.facilityName}
+      </caption>
+      <thead>
+        <tr role="row">
+          <th scope="col" role="columnheader">Name</th>
+          <th scope="col" role="columnheader">Scope</th>
+          <th scope="col" role="columnheader">Created</th>
+          <th scope="col" role="columnheader">Last used</th>
+          <th scope="col" role="columnheader">Expires</th>
+          <th scope="col" role="columnheader">Actions</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.keys.map((apiKey) => (
+          <KeyRow
+            key={apiKey.id}
+            apiKey={apiKey}
+            navigate={props.navigate}
+            onRotate={() => props.onRotate(apiKey)}
+            onEndGrace={() => props.onEndGrace(apiKey)}
+            onDelete={() => props.onDelete(apiKey)}
+          />
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** What went wrong (an alert), or what just happened (a status). */
+function Messages(props: { problem: string | undefined; notice: string | undefined }) {
+  return (
+    <>
+      {props.problem && (
+        <p class="error" role="alert">
+          {props.problem}
+        </p>
+      )}
+      {props.notice && (
+        <p class="success" role="status">
+          {props.notice}
+        </p>
+      )}
+    </>
+  );
+}
+
+/** The page's breadcrumb, title and what it is for. */
+function PageHeading(props: { facilityName: string; navigate: (to: string) => void }) {
+  return (
+    <>
+      <p class="breadcrumb">
+        <a href="/console/settings" onClick={(event) => (event.preventDefault(), props.navigate('/console/settings'))}>
+          Settings
+        </a>{' '}
+        ›
+      </p>
+      <h1 id="si-title" tabIndex={-1}>
+        System Integrations
+      </h1>
+      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send leads to {props.facilityName}.</p>
+    </>
+  );
+}
+
+/** To the Activity page: who did what to the keys. */
+function ActivityLink(props: { navigate: (to: string) => void }) {
+  const to = '/console/settings/system-integrations/activity';
+  return (
+    <p>
+      <a href={to} onClick={(event) => (event.preventDefault(), props.navigate(to))}>
+        Activity: who did what to the keys
+      </a>
+    </p>
+  );
+}
+
 /** Settings > System Integrations: the API Keys card, how to connect, and the key settings. */
 export function SystemIntegrations(props: { me: Me; navigate: (to: string) => void; onError: (error: unknown) => void }) {
   const [keys, setKeys] = useState<ApiKey[]>();
@@ -164,30 +252,10 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
     }
     await load();
   };
-  const settingsLink = (event: Event) => (event.preventDefault(), props.navigate('/console/settings'));
-
   return (
     <section aria-labelledby="si-title">
-      <p class="breadcrumb">
-        <a href="/console/settings" onClick={settingsLink}>
-          Settings
-        </a>{' '}
-        ›
-      </p>
-      <h1 id="si-title" tabIndex={-1}>
-        System Integrations
-      </h1>
-      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send leads to {props.me.facilityName}.</p>
-      {problem && (
-        <p class="error" role="alert">
-          {problem}
-        </p>
-      )}
-      {notice && (
-        <p class="success" role="status">
-          {notice}
-        </p>
-      )}
+      <PageHeading facilityName={props.me.facilityName} navigate={props.navigate} />
+      <Messages problem={problem} notice={notice} />
       {keys && <LeakNotice keys={keys} />}
       {!problem && (
         <div class="card">
@@ -200,33 +268,14 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
           {!keys && <p aria-live="polite">Loading…</p>}
           {keys && keys.length === 0 && <p class="empty">No API keys yet. Create one for each system you connect.</p>}
           {keys && keys.length > 0 && (
-            <table class="stack" role="table" aria-labelledby="keys-caption">
-              <caption id="keys-caption" class="visually-hidden">
-                API keys of {props.me.facilityName}
-              </caption>
-              <thead>
-                <tr role="row">
-                  <th scope="col" role="columnheader">Name</th>
-                  <th scope="col" role="columnheader">Scope</th>
-                  <th scope="col" role="columnheader">Created</th>
-                  <th scope="col" role="columnheader">Last used</th>
-                  <th scope="col" role="columnheader">Expires</th>
-                  <th scope="col" role="columnheader">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.map((apiKey) => (
-                  <KeyRow
-                    key={apiKey.id}
-                    apiKey={apiKey}
-                    navigate={props.navigate}
-                    onRotate={() => (setNotice(undefined), setDialog({ kind: 'rotate', apiKey }))}
-                    onEndGrace={() => void endGrace(apiKey)}
-                    onDelete={() => (setNotice(undefined), setDialog({ kind: 'delete', apiKey }))}
-                  />
-                ))}
-              </tbody>
-            </table>
+            <KeyTable
+              keys={keys}
+              facilityName={props.me.facilityName}
+              navigate={props.navigate}
+              onRotate={(apiKey) => (setNotice(undefined), setDialog({ kind: 'rotate', apiKey }))}
+              onEndGrace={(apiKey) => void endGrace(apiKey)}
+              onDelete={(apiKey) => (setNotice(undefined), setDialog({ kind: 'delete', apiKey }))}
+            />
           )}
         </div>
       )}
@@ -236,16 +285,7 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
         </div>
       )}
       {!problem && policy && <KeyPolicyCard me={props.me} policy={policy} onSaved={setPolicy} onError={props.onError} />}
-      {!problem && (
-        <p>
-          <a
-            href="/console/settings/system-integrations/activity"
-            onClick={(event) => (event.preventDefault(), props.navigate('/console/settings/system-integrations/activity'))}
-          >
-            Activity: who did what to the keys
-          </a>
-        </p>
-      )}
+      {!problem && <ActivityLink navigate={props.navigate} />}
       {dialog?.kind === 'create' && (
         <CreateKeyDialog
           scopes={scopes}
