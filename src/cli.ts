@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { seedDemo } from '../seeds/demo.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase, type Database } from './db/database.js';
-import { migrateDownAll, migrateToLatest } from './db/migrate.js';
+import { migrateDownAll, prepareDatabase } from './db/migrate.js';
+import { rolesSql } from './db/roles.js';
 import { createLogger } from './logger.js';
 import { createOperatorCommands, OperatorError } from './operator/commands.js';
 import { createServices } from './services.js';
@@ -36,10 +37,29 @@ const COMMANDS: Record<string, Command> = {
     about: 'Apply pending database migrations (the server also does it at start).',
     options: {},
     async run(_args, out) {
-      await withDatabase(async (db) => {
-        const applied = await migrateToLatest(db);
+      await withDatabase(async () => {
+        const applied = await prepareDatabase(loadConfig().database, database!);
         out.say(applied.length ? `Applied: ${applied.join(', ')}` : 'Already up to date.', { applied });
       });
+    },
+  },
+  'db roles': {
+    usage: 'db roles [--database NAME] [--owner ROLE] [--server ROLE]',
+    about:
+      'Print the SQL that creates two roles: one that owns the schema and migrates it (DATABASE_MIGRATION_URL), one the server runs as with only what it needs (DATABASE_URL). New passwords, shown once. Connects to nothing.',
+    options: { database: { type: 'string' }, owner: { type: 'string' }, server: { type: 'string' } },
+    async run(args, out) {
+      const url = process.env.DATABASE_URL ? URL.parse(process.env.DATABASE_URL) : null;
+      const names = {
+        database: typeof args.database === 'string' ? args.database : url?.pathname.slice(1) || 'octiv',
+        owner: typeof args.owner === 'string' ? args.owner : 'octiv_owner',
+        server: typeof args.server === 'string' ? args.server : 'octiv_app',
+      };
+      for (const [option, name] of Object.entries(names)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(name)) throw new UsageError(`--${option} must be a plain SQL name (letters, digits, _ and $; at most 63)`);
+      }
+      const sql = rolesSql(names);
+      out.say(sql, { ...names, sql });
     },
   },
   rollback: {
@@ -62,7 +82,7 @@ const COMMANDS: Record<string, Command> = {
       const config = loadConfig();
       if (config.production) throw new OperatorError('Refusing to load demo data with NODE_ENV=production.');
       await withDatabase(async (db) => {
-        await migrateToLatest(db);
+        await prepareDatabase(config.database, database!);
         await seedDemo(db, { password: config.demoPassword });
         out.say('Demo data loaded (existing rows left as they were).', { seeded: true });
       });
@@ -109,7 +129,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'keys revoke': {
     usage: 'keys revoke --id ID --reason TEXT',
-    about: 'Revoke a key of any facility at once (both secrets), audited as the system with the reason.',
+    about: 'Revoke a key of any facility at once (both secrets), audited as the operator (account@host) with the reason.',
     options: { id: { type: 'string' }, reason: { type: 'string' } },
     required: ['id', 'reason'],
     async run(args, out) {

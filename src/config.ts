@@ -39,7 +39,11 @@ const envSchema = z
     DATABASE_URL: z
       .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
       .optional(),
+    DATABASE_MIGRATION_URL: z
+      .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+      .optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_PREPARED_STATEMENTS: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
     DATA_DIR: z.string().min(1).default('./.data'),
     LOG_LEVEL: z.enum(logLevels).default('info'),
     LEADS_API_AUDIENCE: z
@@ -80,7 +84,7 @@ const envSchema = z
     SECRET_SCANNING_PUBLIC_KEYS: z.string().min(1).optional(),
     SECRET_SCANNING_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-    AUDIT_RETENTION_DAYS: z.coerce.number().int('must be a whole number of days').min(1, 'must be at least 1').max(36500).default(400),
+    AUDIT_RETENTION_DAYS: z.coerce.number().int('must be a whole number of days').min(30, 'must be at least 30 (the database keeps every event at least 30 days)').max(36500).default(400),
     SECRETS_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   })
@@ -95,6 +99,9 @@ const envSchema = z
     }
     if (env.LEADS_API_INTROSPECTION_URL && env.LEADS_API_KEY_CHECK !== 'remote') {
       refuse('LEADS_API_KEY_CHECK', `must be remote when LEADS_API_INTROSPECTION_URL is set (it is ${env.LEADS_API_KEY_CHECK ?? 'unset, meaning in-write'}); or unset LEADS_API_INTROSPECTION_URL`);
+    }
+    if (env.DATABASE_MIGRATION_URL && !env.DATABASE_URL) {
+      refuse('DATABASE_MIGRATION_URL', 'needs DATABASE_URL (the role the server runs as); the embedded database has one role');
     }
     if (env.NODE_ENV !== 'production') return;
     if (!env.DATABASE_URL) refuse('DATABASE_URL', 'is required in production (the embedded database is for development)');
@@ -127,7 +134,17 @@ export interface Config {
    */
   leadsApiResource: string;
   trustProxy: boolean;
-  database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
+  database:
+    | {
+        kind: 'postgres';
+        url: string;
+        poolMax: number;
+        /** The role that owns the schema and migrates it (the server's role then gets only what it needs); unset: the server's own. */
+        migrationUrl?: string | undefined;
+        /** Prepare the hot statements by name on each connection (off behind a transaction-pooling PgBouncer). */
+        preparedStatements?: boolean;
+      }
+    | { kind: 'embedded'; dataDir: string };
   logLevel: (typeof logLevels)[number];
   leadsApiClient: { id: string; secret: string };
   /**
@@ -232,7 +249,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     leadsApiResource: env.LEADS_API_AUDIENCE ?? LEADS_API_DEFAULT_AUDIENCE,
     trustProxy: env.TRUST_PROXY,
     database: env.DATABASE_URL
-      ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      ? {
+          kind: 'postgres',
+          url: env.DATABASE_URL,
+          poolMax: env.DATABASE_POOL_MAX,
+          migrationUrl: env.DATABASE_MIGRATION_URL,
+          preparedStatements: env.DATABASE_PREPARED_STATEMENTS === 'on',
+        }
       : { kind: 'embedded', dataDir: env.DATA_DIR },
     logLevel: env.LOG_LEVEL,
     leadsApiClient: {

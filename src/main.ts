@@ -6,7 +6,7 @@ import { createApp } from './app.js';
 import { ConfigError, DEV_DEFAULTS, loadConfig, type Config } from './config.js';
 import { createDatabase } from './db/database.js';
 import { startHousekeeping } from './db/housekeeping.js';
-import { migrateToLatest } from './db/migrate.js';
+import { prepareDatabase } from './db/migrate.js';
 import { createLogger, stdoutDestination, type Logger } from './logger.js';
 import { createServices } from './services.js';
 
@@ -20,7 +20,7 @@ const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 export async function start(config: Config, logger: Logger) {
   const database = await createDatabase(config.database, { logger });
   const db = database.knex;
-  const applied = await migrateToLatest(db);
+  const applied = await prepareDatabase(config.database, database, logger);
   if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
   if (config.database.kind === 'embedded' && !config.production && (await isEmpty(db))) {
     await seedDemo(db, { password: config.demoPassword });

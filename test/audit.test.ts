@@ -201,12 +201,16 @@ test('CSV: the same rows, quoted by a real writer, formulas defused', async (t) 
 test('append-only: the database refuses UPDATE, DELETE and TRUNCATE; the retention purge removes only old events', async (t) => {
   const store = createAuditStore(server.db);
   const oldId = randomUUID();
-  await server.db('audit_events').insert({
-    id: oldId,
-    facility_id: DEMO.otherGym.id,
-    action: 'staff.signed_in',
-    actor_type: 'system',
-    occurred_at: server.db.raw(`now() - interval '401 days'`),
+  // An event as it was 401 days ago: written past the trigger that stamps the database's clock (a superuser's replica session).
+  await server.db.transaction(async (trx) => {
+    await trx.raw('set local session_replication_role = replica');
+    await trx('audit_events').insert({
+      id: oldId,
+      facility_id: DEMO.otherGym.id,
+      action: 'staff.signed_in',
+      actor_type: 'system',
+      occurred_at: trx.raw(`now() - interval '401 days'`),
+    });
   });
   const [any] = await server.db('audit_events').whereNot({ id: oldId }).limit(1);
   await t.throwsAsync(server.db('audit_events').where({ id: any.id }).update({ action: 'api_key.deleted' }), { message: /append-only/ });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 
@@ -92,7 +93,12 @@ test.serial('facility create, staff add, keys list, keys revoke, audit export, p
   t.is(exported.code, 0, exported.stderr);
   const lines = exported.stdout.trim().split('\n');
   t.regex(lines[0]!, /^id,occurredAt,action,/);
-  t.regex(exported.stdout, /api_key\.revoked,system,,operator/);
+  // Every change the operator made is in the facility's history, by the operator (account@host).
+  const operator = String.raw`operator,,[^,@]+@${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+  t.regex(exported.stdout, new RegExp(String.raw`api_key\.revoked,${operator}`));
+  t.regex(exported.stdout, new RegExp(String.raw`facility\.created,${operator},facility,${facility.facility.id},Harbour Gym`));
+  t.regex(exported.stdout, new RegExp(String.raw`staff\.added,${operator},staff,${facility.owner.id},Hana Harbour`));
+  t.regex(exported.stdout, new RegExp(String.raw`staff\.added,${operator},staff,[0-9a-f-]{36},Ada Admin`));
   t.regex(exported.stdout, /vendor contract ended/);
   t.regex(exported.stdout, /api_key\.created,staff/);
   t.regex(exported.stderr, /\d+ events\./);
@@ -110,7 +116,7 @@ test.serial('errors and help: unknown commands, missing options, bad values, unk
   t.regex(help.stdout, /facility create --name NAME --owner-email EMAIL --owner-name NAME/);
   const commandHelp = await cli('keys', 'revoke', '--help');
   t.is(commandHelp.code, 0);
-  t.regex(commandHelp.stdout, /audited as the system/);
+  t.regex(commandHelp.stdout, /audited as the operator/);
   const unknown = await cli('keys', 'explode');
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /Unknown command: keys explode/);
@@ -124,6 +130,12 @@ test.serial('errors and help: unknown commands, missing options, bad values, unk
   t.regex(noFacility.stderr, /No facility with the id/);
   const badSince = await cli('audit', 'export', '--facility', randomUUID(), '--since', 'last tuesday');
   t.is(badSince.code, 2);
+  const roles = await cli('db', 'roles', '--database', 'gym', '--owner', 'gym_owner', '--server', 'gym_app');
+  t.is(roles.code, 0, roles.stderr);
+  t.regex(roles.stdout, /create role "gym_owner" login password '[A-Za-z0-9_-]{32}';/);
+  t.regex(roles.stdout, /create role "gym_app" login password '[A-Za-z0-9_-]{32}';/);
+  t.regex(roles.stdout, /alter schema public owner to "gym_owner";/);
+  t.is((await cli('db', 'roles', '--owner', 'bad"name')).code, 2, 'a name that is not a plain SQL name');
   if (database.kind === 'postgres') {
     const seed = await cli('seed');
     t.is(seed.code, 1);

@@ -22,5 +22,5 @@ export interface ApiKey {
   /** During a rotation: when the previous secret stops working, and when it was last used. */
   rotation: { previousExpiresAt: Date; previousLastUsedAt: Date | null } | null;
   /** A revoked key: when, why, by whom, and (for a leaked key) where it was found. */
-  revocation: { revokedAt: Date; reason: string; by: 'staff' | 'system' | 'secret-scanning'; url: string | null; source: string | null } | null;
+  revocation: { revokedAt: Date; reason: string; by: 'staff' | 'system' | 'secret-scanning' | 'operator'; url: string | null; source: string | null } | null;
 }

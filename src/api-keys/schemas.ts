@@ -88,7 +88,7 @@ export const apiKeySchema = z
       .object({
         revokedAt: z.iso.datetime(),
         reason: z.string(),
-        by: z.enum(['staff', 'system', 'secret-scanning']),
+        by: z.enum(['staff', 'system', 'secret-scanning', 'operator']),
         url: z.string().nullable(),
         source: z.string().nullable(),
       })

@@ -33,7 +33,7 @@ interface ApiKeyRow {
   leads_created: number;
   revoked_at: Date | null;
   revoked_reason: string | null;
-  revoked_by_type: 'staff' | 'system' | 'secret-scanning' | null;
+  revoked_by_type: 'staff' | 'system' | 'secret-scanning' | 'operator' | null;
   revocation_details: { url?: unknown; source?: unknown } | null;
 }
 

@@ -16,15 +16,25 @@ export const AUDIT_ACTIONS = [
   'staff.signed_in',
   'staff.sign_in_failed',
   'settings.api_keys_changed',
+  'facility.created',
+  'staff.added',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** Who did something: a staff member, the system itself (the operator's command line, housekeeping), or a secret-scanning report. */
-export type Actor = { type: 'staff'; id: string; name: string } | { type: 'system'; name?: string } | { type: 'secret-scanning'; name?: string };
+/**
+ * Who did something: a staff member, the system itself (usage tracking,
+ * housekeeping), a secret-scanning report, or the operator's command line
+ * (named by the account and host it ran on, where known).
+ */
+export type Actor =
+  | { type: 'staff'; id: string; name: string }
+  | { type: 'system'; name?: string }
+  | { type: 'secret-scanning'; name?: string }
+  | { type: 'operator'; name?: string };
 
 export interface Target {
-  type: 'api_key' | 'staff';
+  type: 'api_key' | 'staff' | 'facility' | 'webhook_endpoint';
   id: string;
   name: string;
 }

@@ -92,18 +92,16 @@ export function createAuditStore(db: Knex) {
     },
 
     /**
-     * Deletes events older than `days`, in bounded batches: the only delete
-     * the database allows (see the audit_log migration). Returns how many.
+     * Deletes events older than `days` (never younger than 30 days, whatever
+     * `days` says), in bounded batches, through the database's
+     * `purge_audit_events`: the only delete the database allows (see the
+     * audit_history migration). Returns how many.
      */
     async purgeOlderThan(days: number, batchSize = 1000): Promise<number> {
-      return deleteInBatches(batchSize, () =>
-        db.transaction(async (trx): Promise<number> => {
-          await trx.raw(`select set_config('octiv.audit_retention_days', ?, true)`, [String(days)]);
-          return trx('audit_events')
-            .whereIn('id', trx('audit_events').select('id').where('occurred_at', '<', trx.raw(`now() - make_interval(days => ?::int)`, [days])).limit(batchSize))
-            .delete();
-        }),
-      );
+      return deleteInBatches(batchSize, async () => {
+        const { rows } = (await db.raw('select purge_audit_events(?::int, ?::int) as removed', [days, batchSize])) as { rows: { removed: number }[] };
+        return rows[0]?.removed ?? 0;
+      });
     },
   };
 }

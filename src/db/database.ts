@@ -30,8 +30,6 @@ export interface Database {
 
 export interface DatabaseOptions {
   logger?: Logger | undefined;
-  /** Postgres: prepare the fast path's statements by name on each connection (off for a transaction-pooling PgBouncer). */
-  preparedStatements?: boolean;
 }
 
 /**
@@ -54,7 +52,7 @@ export async function createDatabase(database: Config['database'], options: Data
     return {
       kind: 'postgres',
       knex,
-      fast: createPostgresFastPath(pool, { prepared: options.preparedStatements ?? true }),
+      fast: createPostgresFastPath(pool, { prepared: database.preparedStatements ?? true }),
       poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       // knex leaves a pool it was given open: it is closed here, after knex.
       close: once(async () => {

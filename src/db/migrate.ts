@@ -1,6 +1,10 @@
 import type { Knex } from 'knex';
 
 import { migrations } from '../../migrations/index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { createDatabase, type Database } from './database.js';
+import { currentRole, grantServerRole } from './roles.js';
 
 const migrationSource: Knex.MigrationSource<(typeof migrations)[number]> = {
   getMigrations: async () => migrations,
@@ -19,4 +23,22 @@ export async function migrateToLatest(db: Knex): Promise<string[]> {
 /** Rolls back every migration (used by tests of `down`). */
 export async function migrateDownAll(db: Knex): Promise<void> {
   await db.migrate.rollback(options, true);
+}
+
+/**
+ * Brings the database to the latest migration before a start: as the
+ * server's own role, or, with DATABASE_MIGRATION_URL, as the role that owns
+ * the schema, which then grants the server's role only what it needs (see
+ * roles.ts). Returns the migrations applied.
+ */
+export async function prepareDatabase(settings: Config['database'], database: Database, logger?: Logger): Promise<string[]> {
+  if (settings.kind !== 'postgres' || !settings.migrationUrl) return migrateToLatest(database.knex);
+  const owner = await createDatabase({ kind: 'postgres', url: settings.migrationUrl, poolMax: 1 }, { logger });
+  try {
+    const applied = await migrateToLatest(owner.knex);
+    await grantServerRole(owner.knex, await currentRole(database.knex));
+    return applied;
+  } finally {
+    await owner.close();
+  }
 }

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
 
 import type { ApiKey } from '../api-keys/model.js';
-import { NO_ORIGIN, type AuditEvent } from '../audit/model.js';
+import { NO_ORIGIN, type Actor, type AuditEvent } from '../audit/model.js';
 import { auditCsv } from '../audit/routes.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { inTransaction } from '../db/transaction.js';
@@ -24,14 +25,39 @@ function initialPassword(): string {
  * The command line only ends keys (it never mints one), so it runs without
  * oidc-provider.
  */
-export function createOperatorCommands(services: Services) {
+/** The operator, as the audit log names them: the account and host the command line ran on, where known. */
+export function operatorActor(): Actor {
+  let user = process.env.USER ?? process.env.LOGNAME;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // No account name (a container without /etc/passwd): the variables, if any.
+  }
+  return { type: 'operator', name: `${user ?? 'unknown'}@${os.hostname()}` };
+}
+
+export function createOperatorCommands(services: Services, actor: Actor = operatorActor()) {
   const { config, facilityStore: facilities, staffStore: staff, apiKeyStore: keys, auditStore: audit } = services;
   const db = services.database.knex;
+  const record = services.audit.record;
 
+  /** A staff member and their `staff.added` event, in the caller's transaction. */
   async function addStaff(input: { facilityId: string; email: string; name: string; role: Role }): Promise<{ staff: StaffMember; password: string }> {
     const password = initialPassword();
+    const passwordHash = await hashPassword(password);
     try {
-      const member = await staff.insert({ id: randomUUID(), ...input, passwordHash: await hashPassword(password) });
+      const member = await inTransaction(db, async () => {
+        const added = await staff.insert({ id: randomUUID(), ...input, passwordHash });
+        await record({
+          facilityId: added.facilityId,
+          action: 'staff.added',
+          actor,
+          target: { type: 'staff', id: added.id, name: added.name },
+          origin: NO_ORIGIN,
+          details: { email: added.email, role: added.role },
+        });
+        return added;
+      });
       return { staff: member, password };
     } catch (error) {
       if (violatedConstraint(error) === STAFF_EMAIL_CONSTRAINT) throw new OperatorError(`A staff member with the email ${input.email} already exists.`);
@@ -49,6 +75,7 @@ export function createOperatorCommands(services: Services) {
       return inTransaction(db, async () => {
         const facility = { id: randomUUID(), name: input.name };
         await facilities.insert(facility);
+        await record({ facilityId: facility.id, action: 'facility.created', actor, target: { type: 'facility', id: facility.id, name: facility.name }, origin: NO_ORIGIN });
         const owner = await addStaff({ facilityId: facility.id, email: input.ownerEmail, name: input.ownerName, role: 'owner' });
         return { facility, owner: owner.staff, password: owner.password };
       });
@@ -65,10 +92,10 @@ export function createOperatorCommands(services: Services) {
       return keys.list(facilityId, services.requirements.anyLeadsScope);
     },
 
-    /** Revokes a key of any facility at once, through the same function as a delete, audited as the system. */
+    /** Revokes a key of any facility at once, through the same function as a delete, audited as the operator. */
     async revokeKey(id: string, reason: string): Promise<void> {
       await services.apiKeys
-        .end({ facilityId: null, id }, { kind: 'revoked', actor: { type: 'system', name: 'operator' }, reason, origin: NO_ORIGIN })
+        .end({ facilityId: null, id }, { kind: 'revoked', actor, reason, origin: NO_ORIGIN })
         .catch((error: { status?: number }) => {
           if (error.status === 404) throw new OperatorError(`No live key with the id ${id} (unknown, deleted or already revoked).`);
           throw error;

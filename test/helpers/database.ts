@@ -7,7 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 
 import type { Config } from '../../src/config.js';
 import { createDatabase, type Database } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
+import { prepareDatabase } from '../../src/db/migrate.js';
 import type { Logger } from '../../src/logger.js';
 
 export type TestDatabaseKind = 'postgres' | 'embedded';
@@ -74,9 +74,9 @@ export async function createTestDatabase(kind: TestDatabaseKind = TEST_DATABASE_
   };
 }
 
-/** Opens a test database and migrates it. */
+/** Opens a test database and migrates it (as its migration role, when it has one: see prepareDatabase). */
 export async function openMigrated(database: TestDatabase, logger?: Logger): Promise<Database> {
   const opened = await createDatabase(database.config, { logger });
-  await migrateToLatest(opened.knex);
+  await prepareDatabase(database.config, opened, logger);
   return opened;
 }

@@ -16,10 +16,13 @@ const ACTIONS: [AuditEvent['action'], string][] = [
   ['staff.signed_in', 'Signed in'],
   ['staff.sign_in_failed', 'Failed sign-in'],
   ['settings.api_keys_changed', 'Key settings changed'],
+  ['facility.created', 'Facility created'],
+  ['staff.added', 'Staff member added'],
 ];
 
 function actorName(event: AuditEvent): string {
   if (event.actor.type === 'staff') return event.actor.name ?? 'A staff member';
+  if (event.actor.type === 'operator') return `The operator${event.actor.name ? ` (${event.actor.name})` : ''}`;
   return event.actor.type === 'secret-scanning' ? 'Secret scanning' : 'The system';
 }
 
@@ -59,6 +62,10 @@ export function describe(event: AuditEvent): string {
       const days = (value: number | null | undefined) => (value == null ? 'none' : `${value} days`);
       return `${actor} changed the key settings (maximum lifetime ${days(before)} → ${days(after)})`;
     }
+    case 'facility.created':
+      return `${actor} created the facility ${target ?? ''}`.trim();
+    case 'staff.added':
+      return `${actor} added ${target ?? 'a staff member'}${typeof details.role === 'string' ? ` as ${details.role.replace('_', ' ')}` : ''}`;
     default:
       return `${actor}: ${event.action}`;
   }
