@@ -9,6 +9,7 @@ import * as auditLog from './20261201120000_audit_log.js';
 import * as stableLeadsAudience from './20261201130000_stable_leads_audience.js';
 import * as limitsAndHashedSessions from './20261201140000_limits_and_hashed_sessions.js';
 import * as auditHistory from './20261206100000_audit_history.js';
+import * as locationsAndReads from './20261206110000_locations_and_reads.js';
 
 interface Migration {
   name: string;
@@ -31,4 +32,5 @@ export const migrations: Migration[] = [
   { name: '20261201130000_stable_leads_audience', ...stableLeadsAudience },
   { name: '20261201140000_limits_and_hashed_sessions', ...limitsAndHashedSessions },
   { name: '20261206100000_audit_history', ...auditHistory },
+  { name: '20261206110000_locations_and_reads', ...locationsAndReads },
 ];

@@ -100,6 +100,7 @@ export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients
       token_type: 'Bearer',
       facility_id: verdict.facilityId,
       key_id: verdict.keyId,
+      ...(verdict.locationIds ? { location_ids: verdict.locationIds } : {}),
     };
   }
 }

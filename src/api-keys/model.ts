@@ -7,6 +7,8 @@ export interface ApiKey {
   facilityId: string;
   name: string;
   scopes: string[];
+  /** The locations the key is limited to; null for every location of its facility. */
+  locationIds: string[] | null;
   createdAt: Date;
   createdBy: { id: string; name: string };
   /** What the verifier says of its secrets. */

@@ -19,6 +19,7 @@ export function presentApiKey(apiKey: ApiKey) {
     id: apiKey.id,
     name: apiKey.name,
     scopes: apiKey.scopes,
+    locationIds: apiKey.locationIds,
     createdAt: apiKey.createdAt.toISOString(),
     createdBy: apiKey.createdBy,
     status: apiKey.status,

@@ -60,6 +60,14 @@ export const createApiKeyBody = z
           'When the key stops working: a future time within the facility\'s maximum lifetime, or null for never (only when the facility sets no maximum). Omitted: the facility\'s default (its maximum lifetime, or never).',
       }),
     rateLimit: rateLimitSchema.nullable().optional().meta({ description: 'This key\'s own rate limit; null or omitted: the facility\'s default.' }),
+    locationIds: z
+      .array(z.uuid('must be the id of a location of this facility'), expects('must be a list of location ids, or null for every location'))
+      .min(1, 'must list at least one location, or be null for every location')
+      .max(100, 'must list at most 100 locations')
+      .transform((ids) => [...new Set(ids)])
+      .nullable()
+      .optional()
+      .meta({ description: 'The locations the key is good for (GET /api/v1/locations); null or omitted: every location of the facility.' }),
   })
   .meta({ id: 'CreateApiKey' });
 
@@ -68,6 +76,7 @@ export const apiKeySchema = z
     id: z.uuid(),
     name: z.string(),
     scopes: z.array(z.string()),
+    locationIds: z.array(z.uuid()).nullable().meta({ description: 'The locations the key is limited to; null: every location of the facility.' }),
     createdAt: z.iso.datetime(),
     createdBy: z.object({ id: z.uuid(), name: z.string() }),
     status: z.enum(['active', 'rotating', 'expired', 'revoked', 'invalid']).meta({

@@ -38,22 +38,23 @@ export function audiencesFor(config: Config, scopes: readonly string[]): string[
  */
 export function createRequirements(config: Config) {
   const made = new Map<string, Requirement>();
-  /** The requirement of any one of `scopes` (all of one API), made once per set. */
-  function of(...scopes: ScopeName[]): Requirement {
-    const sorted = [...new Set(scopes)].sort();
-    const id = sorted.join(' ');
+  /** The requirement of any one of `scopes` (all of one API), for an operation that places at a location or not; made once per value. */
+  function of(scopes: ScopeName | readonly ScopeName[], options: { places?: boolean } = {}): Requirement {
+    const sorted = [...new Set(typeof scopes === 'string' ? [scopes] : scopes)].sort();
+    const places = options.places ?? false;
+    const id = `${sorted.join(' ')}|${places}`;
     let requirement = made.get(id);
     if (!requirement) {
       const audiences = audiencesFor(config, sorted);
-      if (audiences.length !== 1) throw new Error(`scopes ${id} must all belong to one API`);
-      made.set(id, (requirement = Object.freeze({ audience: audiences[0]!, scopes: Object.freeze(sorted) })));
+      if (audiences.length !== 1) throw new Error(`scopes ${sorted.join(' ')} must all belong to one API`);
+      made.set(id, (requirement = Object.freeze({ audience: audiences[0]!, scopes: Object.freeze(sorted), places })));
     }
     return requirement;
   }
   return {
     of,
     /** A key of the Leads API, whatever its scopes of that API: for the list, introspection and leak reports. */
-    anyLeadsScope: of(...SCOPE_NAMES.filter((name) => SCOPES.find((scope) => scope.name === name)!.audience(config) === config.leadsApiResource)),
+    anyLeadsScope: of(SCOPE_NAMES.filter((name) => SCOPES.find((scope) => scope.name === name)!.audience(config) === config.leadsApiResource)),
   };
 }
 

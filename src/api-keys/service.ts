@@ -35,6 +35,8 @@ export interface CreateKeyInput {
   expiresAt?: string | null;
   /** Null or undefined: the facility's default. */
   rateLimit?: RateLimit | null;
+  /** Null or undefined: every location of the facility. */
+  locationIds?: string[] | null;
 }
 
 /** A staff member acting through a request. */
@@ -119,6 +121,15 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     if (saved !== secret) throw new Error('oidc-provider did not keep the API key value; check the minting contract');
   }
 
+  /** The locations asked for, when every one is the facility's own (else a 400 naming each that is not). */
+  async function ownLocations(facilityId: string, asked: string[] | null): Promise<string[] | null> {
+    if (asked === null) return null;
+    const own = new Set((await facilities.locations(facilityId)).map((location) => location.id));
+    const foreign = asked.flatMap((id, index) => (own.has(id) ? [] : [{ path: `locationIds.${index}`, message: 'is not a location of this facility (see GET /api/v1/locations)' }]));
+    if (foreign.length > 0) throw validationFailed(foreign);
+    return asked;
+  }
+
   /** A new secret: the value (shown once) and what is stored of it. */
   function newSecret(): NewSecret {
     const secret = generateKey();
@@ -140,12 +151,13 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     async create(caller: Caller, input: CreateKeyInput): Promise<{ apiKey: ApiKey; key: string }> {
       const { staff } = caller;
       const expiresAt = resolveExpiry(input.expiresAt, await facilities.keyPolicy(staff.facilityId));
+      const locationIds = await ownLocations(staff.facilityId, input.locationIds ?? null);
       const secret = newSecret();
       const keyId = randomUUID();
       try {
         const apiKey = await inTransaction(db, async () => {
           await store.insert(
-            { id: keyId, facilityId: staff.facilityId, name: input.name, scopes: input.scopes, expiresAt, rateLimit: input.rateLimit ?? null, createdBy: staff.id },
+            { id: keyId, facilityId: staff.facilityId, name: input.name, scopes: input.scopes, locationIds, expiresAt, rateLimit: input.rateLimit ?? null, createdBy: staff.id },
             secret,
           );
           await mint(secret.secret, { facilityId: staff.facilityId, keyId, scopes: input.scopes, expiresAt });
@@ -153,6 +165,7 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
           if (created) {
             await recordByStaff(caller, 'api_key.created', created, {
               scopes: created.scopes,
+              locationIds: created.locationIds,
               expiresAt: created.expiresAt?.toISOString() ?? null,
               rateLimit: input.rateLimit ?? null,
             });

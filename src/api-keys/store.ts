@@ -17,6 +17,7 @@ interface ApiKeyRow {
   facility_id: string;
   name: string;
   scopes: string[];
+  location_ids: string[] | null;
   created_at: Date;
   created_by: string;
   created_by_name: string;
@@ -46,6 +47,7 @@ function toApiKey(row: ApiKeyRow): ApiKey {
     facilityId: row.facility_id,
     name: row.name,
     scopes: row.scopes,
+    locationIds: row.location_ids,
     createdAt: row.created_at,
     createdBy: { id: row.created_by, name: row.created_by_name },
     status,
@@ -82,6 +84,8 @@ export interface NewKey {
   facilityId: string;
   name: string;
   scopes: string[];
+  /** Null: every location of the facility. */
+  locationIds: string[] | null;
   expiresAt: Date | null;
   /** Null: the facility's default. */
   rateLimit: RateLimit | null;
@@ -129,6 +133,7 @@ export function createApiKeyStore(db: Knex) {
         'k.facility_id',
         'k.name',
         'k.scopes',
+        'k.location_ids',
         'k.created_at',
         'k.created_by',
         'st.name as created_by_name',
@@ -164,6 +169,7 @@ export function createApiKeyStore(db: Knex) {
         facility_id: key.facilityId,
         name: key.name,
         scopes: key.scopes,
+        location_ids: key.locationIds,
         created_by: key.createdBy,
         expires_at: key.expiresAt,
         rate_limit: key.rateLimit?.limit ?? null,

@@ -29,7 +29,11 @@ export type Refusal =
   /** The stored token does not belong to this key (consumed, granted, another client, key or facility). */
   | 'invalid'
   | 'wrong_audience'
-  | 'insufficient_scope';
+  | 'insufficient_scope'
+  /** The key is limited to locations, and the operation's location is not one of them. */
+  | 'location_not_allowed'
+  /** The operation places something at a location and names none, and the key is limited to several. */
+  | 'location_required';
 
 /** A live key, as the verifier found it. */
 export interface LiveKey {
@@ -42,6 +46,8 @@ export interface LiveKey {
   issuedAt: number;
   /** When this secret stops working (seconds), or undefined for a key that does not expire. */
   expiresAt: number | undefined;
+  /** The locations the key is limited to, or null for every location of its facility. */
+  locationIds: string[] | null;
 }
 
 /** A refusal, and the key the secret belongs to when the server can tell (a rotated-out or revoked secret of a known key). */
@@ -49,15 +55,18 @@ export type Verification = ({ ok: true } & LiveKey) | { ok: false; reason: Refus
 
 /**
  * Table aliases a rule's SQL is written over: the key (`api_keys`), the
- * secret (`api_key_secrets`), the token (`oidc_payloads`), and `q`, a row
- * holding what is required (`audience`, `scopes`). Rules hold no
- * placeholders: each statement brings its `q` in the form it is sent.
+ * secret (`api_key_secrets`), the token (`oidc_payloads`), `q`, a row
+ * holding what is required (`audience`, `scopes`, `places`), and `loc`, the
+ * SQL expression of the location the operation acts on (null for none).
+ * Rules hold no placeholders: each statement brings its `q` and `loc` in the
+ * form it is sent.
  */
 export interface Aliases {
   k: string;
   s: string;
   t: string;
   q: string;
+  loc: string;
 }
 
 /** One rule: a SQL condition that holds for a live key; when it does not, the key is refused with `reason`. */
@@ -93,9 +102,15 @@ export const RULES: readonly Rule[] = [
   // `aud` is one string or a list: jsonb containment of a string matches both.
   { id: 'audience', reason: 'wrong_audience', sql: ({ t, q }) => `${t}.payload->'aud' @> to_jsonb(${q}.audience)` },
   { id: 'scope', reason: 'insufficient_scope', sql: ({ t, q }) => `string_to_array(${t}.payload->>'scope', ' ') && ${q}.scopes` },
+  { id: 'location-allowed', reason: 'location_not_allowed', sql: ({ k, loc }) => `(${loc} is null or ${k}.location_ids is null or ${loc} = any(${k}.location_ids))` },
+  {
+    id: 'location-named',
+    reason: 'location_required',
+    sql: ({ k, q, loc }) => `(not ${q}.places or ${loc} is not null or coalesce(cardinality(${k}.location_ids), 0) <= 1)`,
+  },
 ];
 
-const ALIASES: Aliases = { k: 'k', s: 's', t: 't', q: 'q' };
+const ALIASES: Aliases = { k: 'k', s: 's', t: 't', q: 'q', loc: 'q.location_id' };
 
 /**
  * A key's status in the list, from the verdicts on its current secret and on
@@ -123,9 +138,12 @@ export function refusalSql(aliases: Aliases = ALIASES): string {
   return `case ${RULES.map((rule) => `when (${rule.sql(aliases)}) is not true then '${rule.reason}'`).join('\n    ')} end`;
 }
 
-/** `q` for a knex query: `cross join` it, with the requirement's audience and scopes as bindings. */
-export function requirementRow(requirement: Requirement): { sql: string; bindings: (string | string[])[] } {
-  return { sql: 'cross join (select ?::text as audience, ?::text[] as scopes) q', bindings: [requirement.audience, [...requirement.scopes]] };
+/** `q` for a knex query (no location: the list judges a key, not an operation): `cross join` it, with its bindings. */
+export function requirementRow(requirement: Requirement): { sql: string; bindings: (string | string[] | boolean)[] } {
+  return {
+    sql: 'cross join (select ?::text as audience, ?::text[] as scopes, ?::boolean as places, null::uuid as location_id) q',
+    bindings: [requirement.audience, [...requirement.scopes], requirement.places],
+  };
 }
 
 /** The token row of a secret (a key's token is an oidc-provider access token, stored by its hash). */
@@ -134,14 +152,15 @@ const tokenJoin = (a: Pick<Aliases, 's' | 't'>) => `${a.t}.model = 'AccessToken'
 /**
  * The live key of the secret whose hash is the SQL expression `hash` (a
  * parameter, or a column of an outer row), judged against the requirement
- * row `q` (a CTE of the statement): a row source of `(key_id, facility_id)` for a statement that
+ * row `q` (a CTE of the statement) for the location `loc`: a row source of
+ * `(key_id, facility_id, location_ids)` for a statement that
  * writes only for a live key. Select from it, and no live key means no row,
  * so nothing is written, in the same statement (and snapshot) as the check;
  * as a lateral join, a row whose secret is not a live key joins nothing.
  */
-export function liveKeySql(hash: string, q: string): string {
-  const aliases = { ...ALIASES, q };
-  return `select k.id as key_id, k.facility_id
+export function liveKeySql(hash: string, q: string, loc: string): string {
+  const aliases = { ...ALIASES, q, loc };
+  return `select k.id as key_id, k.facility_id, k.location_ids
   from ${q}
   join api_key_secrets s on s.token_hash = ${hash}
   join api_keys k on k.id = s.key_id
@@ -150,7 +169,7 @@ export function liveKeySql(hash: string, q: string): string {
 }
 
 /** Aliases of a key's previous secret (during a rotation) and its token, beside `k`. */
-export const PREVIOUS: Aliases = { k: 'k', s: 'p', t: 'pt', q: 'q' };
+export const PREVIOUS: Aliases = { ...ALIASES, s: 'p', t: 'pt' };
 
 /**
  * The row sources a key's list entry is judged from, beside the key `k`: its
@@ -167,6 +186,7 @@ interface VerdictRow {
   refusal: Exclude<Refusal, 'malformed'> | null;
   key_id: string | null;
   facility_id: string | null;
+  location_ids: string[] | null;
   scope: string | null;
   aud: string | string[] | null;
   iat: string | number | null;
@@ -176,13 +196,14 @@ interface VerdictRow {
 /**
  * One statement: the secret, its key and its token, and the first rule they
  * break. A row always comes back (left joins from the hash), so "unknown" is
- * a verdict like the others. Values: the hash, the audience, the scopes.
+ * a verdict like the others. Values: the hash, the audience, the scopes,
+ * whether the operation places something at a location, and that location.
  */
 const VERDICT = defineStatement(
   'api_key_verdict',
-  (p) => `with q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes)
+  (p) => `with q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes, ${p(4)}::boolean as places, ${p(5)}::uuid as location_id)
   select ${refusalSql()} as refusal,
-    k.id as key_id, k.facility_id, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
+    k.id as key_id, k.facility_id, k.location_ids, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
     case when coalesce(k.expires_at, s.ends_at) is not null
       then least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint)) end as expires_at
   from q
@@ -193,10 +214,15 @@ const VERDICT = defineStatement(
 
 const audienceOf = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
 
+/** What an operation acts on, where it matters to a key: the location (null for none named). */
+export interface Place {
+  locationId: string | null;
+}
+
 export function createApiKeyVerifier(fast: FastPath) {
-  /** The verdict on a secret, from its hash. */
-  async function verifyHash(tokenHash: string, requirement: Requirement): Promise<Verification> {
-    const [row] = await fast.run<VerdictRow>(VERDICT, [tokenHash, requirement.audience, requirement.scopes]);
+  /** The verdict on a secret, from its hash, for an operation (at `place`, when it acts on a location). */
+  async function verifyHash(tokenHash: string, requirement: Requirement, place?: Place): Promise<Verification> {
+    const [row] = await fast.run<VerdictRow>(VERDICT, [tokenHash, requirement.audience, requirement.scopes, requirement.places, place?.locationId ?? null]);
     if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown', ...(row?.key_id ? { keyId: row.key_id } : {}) };
     return {
       ok: true,
@@ -206,6 +232,7 @@ export function createApiKeyVerifier(fast: FastPath) {
       audience: audienceOf(row.aud),
       issuedAt: Number(row.iat ?? 0),
       expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
+      locationIds: row.location_ids,
     };
   }
 
@@ -215,9 +242,9 @@ export function createApiKeyVerifier(fast: FastPath) {
      * no positive answer is cached, so a delete or a revocation applies to
      * the very next request in every process.
      */
-    async verify(token: string, requirement: Requirement): Promise<Verification> {
+    async verify(token: string, requirement: Requirement, place?: Place): Promise<Verification> {
       if (!isWellFormedKey(token)) return { ok: false, reason: 'malformed' };
-      return verifyHash(hashToken(token), requirement);
+      return verifyHash(hashToken(token), requirement, place);
     },
 
     /** The same for a well-formed key the caller has hashed already (`isWellFormedKey`, `hashToken`). */

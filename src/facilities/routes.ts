@@ -1,13 +1,28 @@
+import { z } from 'zod';
+
 import { requestOrigin } from '../http/request-context.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { requirePermission, requireRole } from '../staff/authenticate.js';
-import { keyPolicyBody, keyPolicySchema } from './schemas.js';
+import { keyPolicyBody, keyPolicySchema, locationSchema } from './schemas.js';
 import type { FacilityService } from './service.js';
 
 /** Settings of the signed-in member's facility. */
 export function createFacilityRoutes(deps: { service: FacilityService }): AnyRoute[] {
   const { service } = deps;
   return [
+    defineRoute({
+      method: 'get',
+      path: '/locations',
+      operationId: 'listLocations',
+      summary: 'The facility\'s locations (any staff member)',
+      description: 'What an API key can be limited to (`locationIds`), and where a lead can be placed.',
+      tag: 'Settings',
+      security: 'staff',
+      responses: { 200: { description: 'The locations, by name', body: z.object({ items: z.array(locationSchema) }) } },
+      async handle(ctx, { principal }) {
+        ctx.body = { items: await service.locations(principal) };
+      },
+    }),
     defineRoute({
       method: 'get',
       path: '/settings/api-keys',

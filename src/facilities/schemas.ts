@@ -33,3 +33,5 @@ export const keyPolicySchema = z
     }),
   })
   .meta({ id: 'KeyPolicy' });
+
+export const locationSchema = z.object({ id: z.uuid(), name: z.string() }).meta({ id: 'Location' });

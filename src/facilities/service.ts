@@ -16,6 +16,11 @@ export function createFacilityService(deps: { db: Knex; store: FacilityStore; au
   }
 
   return {
+    /** The facility's locations (any staff member may read them). */
+    locations(staff: StaffMember) {
+      return store.locations(staff.facilityId);
+    },
+
     async keyPolicy(staff: StaffMember) {
       return withCount(staff.facilityId, await store.keyPolicy(staff.facilityId));
     },

@@ -37,6 +37,11 @@ export function createFacilityStore(db: Knex) {
       await queryable(db)('facilities').insert(facility);
     },
 
+    /** The facility's locations, by name. */
+    async locations(facilityId: string): Promise<{ id: string; name: string }[]> {
+      return (await queryable(db)('locations').select('id', 'name').where({ facility_id: facilityId }).orderBy([{ column: 'name' }, { column: 'id' }])) as { id: string; name: string }[];
+    },
+
     async exists(facilityId: string): Promise<boolean> {
       return (await queryable(db)('facilities').where({ id: facilityId }).first('id')) !== undefined;
     },

@@ -61,7 +61,7 @@ export const validationFailed = (errors: FieldError[]) =>
 export const notFound = (detail = 'No resource at this address.') =>
   new AppError({ status: 404, code: 'not-found', title: 'Not found', detail });
 
-export const forbidden = (detail: string) => new AppError({ status: 403, code: 'forbidden', title: 'Forbidden', detail });
+export const forbidden = (detail: string, errors?: FieldError[]) => new AppError({ status: 403, code: 'forbidden', title: 'Forbidden', detail, ...(errors ? { errors } : {}) });
 
 export const conflict = (detail: string, extra?: Record<string, unknown>) =>
   new AppError({ status: 409, code: 'conflict', title: 'Conflict', detail, ...(extra ? { extra } : {}) });

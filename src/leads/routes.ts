@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_BODY_LIMIT } from '../http/body.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { fingerprintOf, REPLAYED_HEADER } from '../idempotency/service.js';
-import { createLeadBody, idempotencyKeyHeader, leadSchema } from './schemas.js';
+import { createLeadBody, idempotencyKeyHeader, leadPageSchema, leadSchema, listLeadsQuery } from './schemas.js';
 import { presentLead, type LeadService } from './service.js';
 import type { Lead } from './store.js';
 
@@ -29,7 +29,7 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         'Send `Authorization: Bearer oct_pat_...`. With an `Idempotency-Key`, retries with the same body replay the first response (`Idempotent-Replayed: true`).',
       tag: 'Leads',
       security: 'apiKeyInWrite',
-      requires: { scope: 'leads:create' },
+      requires: { scope: 'leads:create', places: true },
       body: createLeadBody,
       bodyLimit: DEFAULT_BODY_LIMIT,
       requestHeaders: {
@@ -55,13 +55,30 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
     }),
     defineRoute({
       method: 'get',
-      path: '/leads/:id',
-      operationId: 'getLead',
-      summary: 'A lead this API key created (the `Location` of its 201)',
-      description: 'Another key\'s lead, or an unknown id, is 404.',
+      path: '/leads',
+      operationId: 'listLeads',
+      summary: 'The facility\'s leads, oldest first, after a cursor (API key with scope leads:read)',
+      description:
+        'Every lead of the facility, whatever created it (of the key\'s locations, for a key limited to some), oldest first. Poll with the `nextCursor` of the last page: no lead is missed or repeated, even while leads are being written. `nextCursor` is on every page, also an empty one.',
       tag: 'Leads',
       security: 'apiKey',
-      requires: { scope: 'leads:create' },
+      requires: { scope: 'leads:read' },
+      query: listLeadsQuery,
+      responses: { 200: { description: 'A page of leads and where to poll next', body: leadPageSchema } },
+      async handle(ctx, { principal, query }) {
+        const page = await deps.service.list(principal, query);
+        ctx.body = { items: page.items.map(presentLead), nextCursor: page.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/leads/:id',
+      operationId: 'getLead',
+      summary: 'A lead: any of the facility\'s with leads:read; with only leads:create, one this key created (the `Location` of its 201)',
+      description: 'An unknown id, another facility\'s lead (or with only leads:create, another key\'s) is 404.',
+      tag: 'Leads',
+      security: 'apiKey',
+      requires: { scope: ['leads:read', 'leads:create'] },
       params: z.object({ id: z.uuid() }),
       responses: { 200: { description: 'The lead, as the 201 gave it', body: leadSchema } },
       async handle(ctx, { principal, params }) {

@@ -61,3 +61,40 @@ export const idempotencyKeyHeader = z
   .min(1, 'must be 1 to 255 characters')
   .max(255, 'must be 1 to 255 characters')
   .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
+
+/** Where a reader of leads is: past the lead it last read, in the order leads become visible (see `LeadCursor`). */
+export const LEAD_CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+
+export const listLeadsQuery = z
+  .strictObject({
+    limit: z.coerce
+      .number(expects('must be a whole number from 1 to 200'))
+      .int('must be a whole number from 1 to 200')
+      .min(1, 'must be at least 1')
+      .max(200, 'must be at most 200')
+      .default(50)
+      .meta({ description: 'How many leads, 1 to 200 (default 50).' }),
+    cursor: z
+      .string()
+      .regex(LEAD_CURSOR, 'is not a cursor this list gave out')
+      .optional()
+      .meta({ description: 'The `nextCursor` of the previous page: the list goes on after it. Omitted: from the first lead.' }),
+    createdSince: z.iso
+      .datetime({ offset: true, error: 'must be an RFC 3339 date and time, e.g. 2026-12-01T00:00:00Z' })
+      .optional()
+      .meta({ description: 'Only leads created at or after this time.' }),
+    locationId: z.uuid('must be the id of a location of this facility').optional().meta({ description: 'Only leads of this location.' }),
+    source: z.string().max(100, 'must be at most 100 characters').optional().meta({ description: 'Only leads with this source.' }),
+  })
+  .meta({ id: 'ListLeadsQuery' });
+
+export type ListLeadsQuery = z.output<typeof listLeadsQuery>;
+
+export const leadPageSchema = z
+  .object({
+    items: z.array(leadSchema),
+    nextCursor: z.string().meta({
+      description: 'Where to poll next: after the last lead of this page, or the cursor given when the page is empty. Always present; store it and send it back.',
+    }),
+  })
+  .meta({ id: 'LeadPage' });

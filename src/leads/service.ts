@@ -4,13 +4,32 @@ import { violatedConstraint } from '../db/constraints.js';
 import { conflict, notFound, validationFailed } from '../http/errors.js';
 import type { Idempotency } from '../idempotency/service.js';
 import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
-import type { CreateLeadInput } from './schemas.js';
-import { EMAIL_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadStore, type NewLead } from './store.js';
+import { LEADS_READ } from '../api-keys/scopes.js';
+import { forbidden } from '../http/errors.js';
+import type { CreateLeadInput, ListLeadsQuery } from './schemas.js';
+import { EMAIL_CONSTRAINT, FIRST_CURSOR, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadCursor, type LeadStore, type NewLead } from './store.js';
 import type { LeadWriter, Once } from './writer.js';
 
 export interface IdempotencyKey {
   key: string;
   fingerprint: string;
+}
+
+const CURSOR_TEXT = /^(\d{1,19})\.(\d{1,18})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** A cursor as the client holds it: opaque (base64url of its three parts). */
+export function encodeCursor(cursor: LeadCursor): string {
+  return Buffer.from(`${cursor.xid}.${cursor.createdMicros}.${cursor.id}`, 'utf8').toString('base64url');
+}
+
+/** A cursor this list gave out, or a 400 naming `cursor`. */
+export function decodeCursor(text: string): LeadCursor {
+  const match = CURSOR_TEXT.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  // xid8 is a 64-bit count; the time is bounded by year 10000 (both well inside what Postgres takes).
+  if (!match || BigInt(match[1]!) > 9_223_372_036_854_775_807n || BigInt(match[2]!) > 253_402_300_800_000_000n) {
+    throw validationFailed([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
+  }
+  return { xid: match[1]!, createdMicros: match[2]!, id: match[3]! };
 }
 
 /** A lead as the Leads API presents it, in a first answer and in a replay alike. */
@@ -54,8 +73,8 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
     for (let attempt = 0; attempt < 2; attempt += 1) {
       let written: Lead | undefined;
       if (!check) {
-        const principal = await credential.verify();
-        written = await writer.insert(lead, { kind: 'verified', keyId: principal.keyId, facilityId: principal.facilityId }, once);
+        const principal = await credential.verify({ locationId: lead.locationId });
+        written = await writer.insert(lead, { kind: 'verified', keyId: principal.keyId, facilityId: principal.facilityId, locationIds: principal.locationIds }, once);
       } else if (once?.mode === 'complete') {
         written = await writer.insert(lead, { kind: 'live', tokenHash: check.tokenHash, requirement: check.requirement }, once);
       } else {
@@ -65,7 +84,7 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
         check?.accepted();
         return written;
       }
-      await credential.verify();
+      await credential.verify({ locationId: lead.locationId });
     }
     throw new Error('the key check in the write and the verifier disagree');
   }
@@ -95,15 +114,17 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
      * Idempotency-Key; 409 or 400 for a refused row, kept for replay too.
      */
     async create(credential: ApiKeyCredential, input: CreateLeadInput, idempotencyKey?: IdempotencyKey): Promise<{ lead: Lead; replayed: boolean }> {
+      // Where the lead goes, for the key's location rules (the same place in every check of this request).
+      const place = { locationId: input.locationId ?? null };
       try {
         const once = idempotencyKey && { mode: 'insert' as const, ...idempotencyKey };
         return { lead: created(await write(credential, newLead(input), once)), replayed: false };
       } catch (error) {
         if (violatedConstraint(error) === undefined) throw error;
-        const principal = await credential.verify();
+        const principal = await credential.verify(place);
         if (!idempotencyKey) throw await refusal(error, principal, input);
       }
-      const principal = await credential.verify();
+      const principal = await credential.verify(place);
       const outcome = await idempotency.run(principal.keyId, idempotencyKey.key, idempotencyKey.fingerprint, {
         attempt: async () => {
           try {
@@ -117,11 +138,42 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
       return { lead: outcome.replayed ? outcome.result : created(outcome.result), replayed: outcome.replayed };
     },
 
-    /** A lead, to the key that created it; anything else is 404. */
+    /**
+     * A lead: with `leads:read`, any lead of the key's facility (of its
+     * locations, for a key limited to some); with only `leads:create`, a
+     * lead this very key created. Anything else is 404.
+     */
     async get(principal: ApiKeyPrincipal, id: string): Promise<Lead> {
-      const lead = await store.findCreatedBy(principal.keyId, id);
-      if (!lead) throw notFound('No lead with this id was created by this API key.');
+      const lead = principal.scopes.includes(LEADS_READ)
+        ? await store.findInFacility(principal.facilityId, id, principal.locationIds)
+        : await store.findCreatedBy(principal.keyId, id);
+      if (!lead) throw notFound(principal.scopes.includes(LEADS_READ) ? 'No lead with this id in this API key\'s facility.' : 'No lead with this id was created by this API key.');
       return lead;
+    },
+
+    /**
+     * The facility's leads after a cursor, oldest first (see the store's
+     * `listAfter`), and where to poll next: after the last lead of the page,
+     * or the cursor it was given when the page is empty.
+     */
+    async list(principal: ApiKeyPrincipal, query: ListLeadsQuery): Promise<{ items: Lead[]; nextCursor: string }> {
+      const after = query.cursor ? decodeCursor(query.cursor) : FIRST_CURSOR;
+      if (query.locationId && principal.locationIds && !principal.locationIds.includes(query.locationId)) {
+        throw forbidden('This API key is limited to other locations: locationId must be one of its locations.', [{ path: 'locationId', message: 'is not a location this API key may use' }]);
+      }
+      const page = await store.listAfter(
+        after,
+        {
+          facilityId: principal.facilityId,
+          locationIds: principal.locationIds,
+          locationId: query.locationId,
+          source: query.source,
+          createdSince: query.createdSince ? new Date(query.createdSince) : undefined,
+        },
+        query.limit,
+      );
+      const last = page[page.length - 1];
+      return { items: page.map((entry) => entry.lead), nextCursor: last ? encodeCursor(last.cursor) : query.cursor ?? encodeCursor(FIRST_CURSOR) };
     },
   };
 }

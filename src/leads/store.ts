@@ -89,9 +89,70 @@ export function leadFromSnapshot(snapshot: unknown): Lead {
   return toLead(snapshot as MemberRow);
 }
 
+/**
+ * A position in the read order of leads: the transaction that wrote the
+ * lead, its creation time (in microseconds since the epoch, as stored) and
+ * its id. Leads become visible to readers in this order only (see `listAfter`).
+ */
+export interface LeadCursor {
+  xid: string;
+  createdMicros: string;
+  id: string;
+}
+
+/** Before every lead. */
+export const FIRST_CURSOR: LeadCursor = { xid: '0', createdMicros: '0', id: '00000000-0000-0000-0000-000000000000' };
+
+export interface LeadFilters {
+  facilityId: string;
+  /** A key limited to locations reads only theirs (null: every lead of the facility). */
+  locationIds: string[] | null;
+  locationId?: string | undefined;
+  source?: string | undefined;
+  createdSince?: Date | undefined;
+}
+
 /** The members table: the leads' reads (their writes go through `insertLeadSql`, see writer.ts). */
 export function createLeadStore(db: Knex) {
   return {
+    /**
+     * The next leads after `cursor`, oldest first, and each one's cursor.
+     * A lead is read only once every transaction older than the oldest
+     * still running has ended (`pg_snapshot_xmin`): a lead written by a
+     * transaction that began earlier but commits later can never sort
+     * behind a cursor already handed out, so a reader that polls from its
+     * last cursor misses none and reads none twice, however leads are
+     * written (one at a time, many in one statement, concurrently).
+     */
+    async listAfter(cursor: LeadCursor, filters: LeadFilters, limit: number): Promise<{ lead: Lead; cursor: LeadCursor }[]> {
+      const query = queryable(db)('members')
+        .select(COLUMNS)
+        .select(db.raw('created_xid::text as cursor_xid'), db.raw(`(extract(epoch from created_at) * 1000000)::bigint::text as cursor_micros`))
+        .where({ facility_id: filters.facilityId, status: 'lead' })
+        .whereRaw('created_xid < pg_snapshot_xmin(pg_current_snapshot())')
+        .whereRaw(`(created_xid, created_at, id) > (?::xid8, 'epoch'::timestamptz + ?::bigint * interval '1 microsecond', ?::uuid)`, [
+          cursor.xid,
+          cursor.createdMicros,
+          cursor.id,
+        ])
+        .orderBy([{ column: 'created_xid' }, { column: 'created_at' }, { column: 'id' }])
+        .limit(limit);
+      if (filters.locationIds) query.whereRaw('location_id = any(?::uuid[])', [filters.locationIds]);
+      if (filters.locationId) query.where({ location_id: filters.locationId });
+      if (filters.source !== undefined) query.where({ source: filters.source });
+      if (filters.createdSince) query.where('created_at', '>=', filters.createdSince);
+      const rows = (await query) as (MemberRow & { cursor_xid: string; cursor_micros: string })[];
+      return rows.map((row) => ({ lead: toLead(row), cursor: { xid: row.cursor_xid, createdMicros: row.cursor_micros, id: row.id } }));
+    },
+
+    /** A lead of the facility (of these locations, when given); another facility's, or an unknown id, reads as absent. */
+    async findInFacility(facilityId: string, id: string, locationIds: string[] | null): Promise<Lead | undefined> {
+      const query = queryable(db)('members').select(COLUMNS).where({ id, facility_id: facilityId, status: 'lead' });
+      if (locationIds) query.whereRaw('location_id = any(?::uuid[])', [locationIds]);
+      const row = (await query.first()) as MemberRow | undefined;
+      return row && toLead(row);
+    },
+
     /** A lead created by this very key (another key's, or an unknown id, reads as absent). */
     async findCreatedBy(keyId: string, id: string): Promise<Lead | undefined> {
       const row = (await queryable(db)('members').select(COLUMNS).where({ id, created_by_key: keyId }).first()) as MemberRow | undefined;

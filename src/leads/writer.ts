@@ -14,7 +14,7 @@ import { insertLeadSql, locationInFacilitySql, toLead, type Lead, type MemberRow
  */
 export type KeySource =
   | { kind: 'live'; tokenHash: string; requirement: Requirement }
-  | { kind: 'verified'; keyId: string; facilityId: string };
+  | { kind: 'verified'; keyId: string; facilityId: string; locationIds: string[] | null };
 
 /** Also writes the outcome of an Idempotency-Key (see `recordOutcomeSql`). */
 export interface Once {
@@ -29,6 +29,14 @@ const DEADLOCK = '40P01';
 /** At most this many leads go in one statement. */
 const MAX_BATCH = 100;
 
+/**
+ * A new lead's location: the one it names, or, when it names none, its
+ * key's only location (a key limited to several must be told which: the
+ * verifier's location rules refuse it otherwise).
+ */
+const leadLocationSql = (keys: string, location: string) =>
+  `coalesce(${location}, case when cardinality(${keys}.location_ids) = 1 then ${keys}.location_ids[1] end)`;
+
 const leadValues = (lead: NewLead) => [lead.id, lead.locationId, lead.firstName, lead.lastName, lead.email, lead.phone, lead.source, lead.notes];
 
 /**
@@ -39,13 +47,14 @@ const leadValues = (lead: NewLead) => [lead.id, lead.locationId, lead.firstName,
  */
 function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefined): Statement {
   return defineStatement(`leads_insert_${source}${once ? `_${once}` : ''}`, (p) => {
-    const first = source === 'live' ? 4 : 3;
+    const first = source === 'live' ? 5 : 4;
+    const location = `${p(first + 1)}::uuid`;
     const keys =
       source === 'live'
-        ? `q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes),
-  k as (${liveKeySql('q.token_hash', 'q')})`
-        : `k as (select ${p(1)}::uuid as key_id, ${p(2)}::uuid as facility_id)`;
-    const values = [`${p(first)}::uuid`, `${p(first + 1)}::uuid`, ...[2, 3, 4, 5, 6, 7].map((offset) => p(first + offset))];
+        ? `q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes, ${p(4)}::boolean as places),
+  k as (${liveKeySql('q.token_hash', 'q', location)})`
+        : `k as (select ${p(1)}::uuid as key_id, ${p(2)}::uuid as facility_id, ${p(3)}::uuid[] as location_ids)`;
+    const values = [`${p(first)}::uuid`, leadLocationSql('k', location), ...[2, 3, 4, 5, 6, 7].map((offset) => p(first + offset))];
     const insert = insertLeadSql({ values, keys: 'k', from: 'k' });
     if (!once) return `with ${keys}\n  ${insert}`;
     const record = recordOutcomeSql({ mode: once, scope: 'lead.created_by_key', key: p(first + 8), fingerprint: p(first + 9), status: 201, result: 'to_jsonb(lead)', from: 'lead' });
@@ -74,9 +83,9 @@ for (const source of ['live', 'verified'] as const) {
  */
 const MANY = defineStatement('leads_insert_live_many', (p) => {
   const insert = insertLeadSql({
-    values: ['i.id', 'i.location_id', 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
+    values: ['i.id', leadLocationSql('k', 'i.location_id'), 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
     keys: 'k',
-    from: `i cross join lateral (${liveKeySql('i.token_hash', 'q')}) k`,
+    from: `i cross join lateral (${liveKeySql('i.token_hash', 'q', 'i.location_id')}) k`,
     where: `${locationInFacilitySql('k', 'i.location_id')}
     and (i.idempotency_key is null or ${keyUnusedSql('k.key_id', 'i.idempotency_key')})`,
     onConflictDoNothing: true,
@@ -91,7 +100,7 @@ const MANY = defineStatement('leads_insert_live_many', (p) => {
     from: 'lead join i on i.id = lead.id',
     where: 'i.idempotency_key is not null',
   });
-  return `with q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes),
+  return `with q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes, true as places),
   i as (select * from unnest(${p(3)}::uuid[], ${p(4)}::text[], ${p(5)}::uuid[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::text[], ${p(11)}::text[], ${p(12)}::text[], ${p(13)}::text[])
     as i(id, token_hash, location_id, first_name, last_name, email, phone, source, notes, idempotency_key, fingerprint)),
   lead as (${insert}),
@@ -131,7 +140,10 @@ export interface LeadWriterOptions {
 export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}) {
   /** One lead, one statement. Undefined when the key source gave no key (the caller finds out why). */
   async function insert(lead: NewLead, source: KeySource, once?: Once): Promise<Lead | undefined> {
-    const sourceValues = source.kind === 'live' ? [source.tokenHash, source.requirement.audience, source.requirement.scopes] : [source.keyId, source.facilityId];
+    const sourceValues =
+      source.kind === 'live'
+        ? [source.tokenHash, source.requirement.audience, source.requirement.scopes, source.requirement.places]
+        : [source.keyId, source.facilityId, source.locationIds];
     const onceValues = once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : [];
     const [row] = await fast.run<MemberRow>(SINGLE.get(`${source.kind}:${once?.mode ?? ''}`)!, [...sourceValues, ...leadValues(lead), ...onceValues]);
     return row && toLead(row);

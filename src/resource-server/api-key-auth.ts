@@ -3,8 +3,8 @@ import type { Context } from 'koa';
 import { isWellFormedKey } from '../api-keys/key-format.js';
 import type { Requirements, ScopeName } from '../api-keys/scopes.js';
 import type { UsageTracker } from '../api-keys/usage.js';
-import type { ApiKeyVerifier, Refusal, Verification } from '../api-keys/verifier.js';
-import { AppError } from '../http/errors.js';
+import type { ApiKeyVerifier, Place, Refusal, Verification } from '../api-keys/verifier.js';
+import { AppError, forbidden, validationFailed } from '../http/errors.js';
 import type { RequestState } from '../http/request-context.js';
 import type { AnyRoute, Authenticate, Authenticator } from '../http/route.js';
 import type { FailureLimits } from '../limits/failure-limits.js';
@@ -21,6 +21,8 @@ export interface ApiKeyPrincipal {
   keyId: string;
   facilityId: string;
   scopes: string[];
+  /** The locations the key is limited to, or null for all of its facility's. */
+  locationIds: string[] | null;
 }
 
 /**
@@ -37,8 +39,13 @@ export interface ApiKeyCredential {
    * was verified before the route ran, and `verify()` gives its principal.
    */
   readonly inWrite: InWriteCheck | undefined;
-  /** The principal, or the RFC 6750 refusal (401, or 403 for a missing scope). Checked once per request. */
-  verify(): Promise<ApiKeyPrincipal>;
+  /**
+   * The principal, or the refusal: RFC 6750's 401 (403 for a missing
+   * scope), or a problem naming `locationId` for an operation at a location
+   * the key is not good for. `place`: where the operation acts (for a route
+   * that places what it makes at a location). Checked once per place.
+   */
+  verify(place?: Place): Promise<ApiKeyPrincipal>;
 }
 
 export interface InWriteCheck {
@@ -58,7 +65,8 @@ declare module '../http/route.js' {
   interface Requires {
     /** The scope the operation needs, or several of which any one will do. */
     apiKey: { scope: ScopeName | ScopeName[] };
-    apiKeyInWrite: { scope: ScopeName | ScopeName[] };
+    /** `places`: the operation places what it makes at a location (the key's location rules apply to it). */
+    apiKeyInWrite: { scope: ScopeName | ScopeName[]; places?: boolean };
   }
 }
 
@@ -72,10 +80,16 @@ export type KeyCheckMode = 'in-write' | 'in-process' | 'remote';
 /** Why a key was refused: the verifier's reasons, or an inactive answer from a remote introspection endpoint. */
 export type KeyRefusal = Refusal | 'inactive';
 
-type Check = (token: string, tokenHash: string, requirement: Requirement) => Promise<Verification | { ok: false; reason: KeyRefusal }>;
+type Check = (token: string, tokenHash: string, requirement: Requirement, place: Place | undefined) => Promise<Verification | { ok: false; reason: KeyRefusal }>;
 
-/** The RFC 6750 answer to a refused key: what clients got before the verifier existed. */
+/** The answer to a refused key: RFC 6750's (what clients got before the verifier existed), or a problem naming the location. */
 function refusalError(reason: KeyRefusal, scopes: readonly string[]) {
+  if (reason === 'location_not_allowed') {
+    return forbidden('This API key is limited to other locations: locationId must be one of its locations.', [{ path: 'locationId', message: 'is not a location this API key may use' }]);
+  }
+  if (reason === 'location_required') {
+    return validationFailed([{ path: 'locationId', message: 'is required: this API key is limited to several locations, name one of them' }]);
+  }
   if (reason === 'insufficient_scope') {
     const scope = scopes.join(' ');
     return bearerChallenge({
@@ -117,6 +131,7 @@ function uncheckedKey(route: AnyRoute): AppError {
 /** One presented key on one request: checked once, by `verify()` or by the route's write. */
 class Credential implements ApiKeyCredential {
   #result: Promise<ApiKeyPrincipal> | undefined;
+  #place: string | undefined;
   /** `verify()` has settled (accepted or refused). */
   verified = false;
   /** The key was accepted, by `verify()` or by a write that checked it. */
@@ -142,8 +157,11 @@ class Credential implements ApiKeyCredential {
       : undefined;
   }
 
-  verify(): Promise<ApiKeyPrincipal> {
-    this.#result ??= this.check(this.token, this.tokenHash, this.requirement).then(
+  verify(place?: Place): Promise<ApiKeyPrincipal> {
+    const at = place?.locationId ?? '';
+    if (this.#result && this.#place === at) return this.#result;
+    this.#place = at;
+    this.#result = this.check(this.token, this.tokenHash, this.requirement, place).then(
       (verification) => {
         this.verified = true;
         if (!verification.ok) {
@@ -152,7 +170,7 @@ class Credential implements ApiKeyCredential {
           throw refusalError(verification.reason, this.requirement.scopes);
         }
         this.accepted = true;
-        return { keyId: verification.keyId, facilityId: verification.facilityId, scopes: verification.scopes };
+        return { keyId: verification.keyId, facilityId: verification.facilityId, scopes: verification.scopes, locationIds: verification.locationIds };
       },
       (error: unknown) => {
         this.verified = true;
@@ -178,15 +196,29 @@ export interface ApiKeyAuthenticationDeps {
 /** The check of a key in the configured mode: the verifier, or RFC 7662 with the scope read from its answer. */
 function checkOf(deps: ApiKeyAuthenticationDeps): Check {
   const { mode, verifier, remote } = deps;
-  if (mode !== 'remote') return (_token, tokenHash, requirement) => verifier.verifyHash(tokenHash, requirement);
+  if (mode !== 'remote') return (_token, tokenHash, requirement, place) => verifier.verifyHash(tokenHash, requirement, place);
   if (!remote) throw new Error('remote key checks need an introspection endpoint');
-  return async (token, _tokenHash, requirement) => {
+  return async (token, _tokenHash, requirement, place) => {
     const result = await remote.introspect(token);
     if (!result.active) return { ok: false as const, reason: 'inactive' as const };
-    // The authorization server judged the key for this API; the operation's scope is read from its answer.
-    if (!requirement.scopes.some((scope) => result.key.scopes.includes(scope))) return { ok: false as const, reason: 'insufficient_scope' as const };
-    return { ok: true as const, ...result.key };
+    // The authorization server judged the key for this API; the operation's scope and location are read from its answer.
+    const refusal = introspectedRefusal(result.key, requirement, place);
+    return refusal ? { ok: false as const, reason: refusal } : { ok: true as const, ...result.key };
   };
+}
+
+/**
+ * What a resource server run apart reads from an RFC 7662 answer for one
+ * operation: the authorization server judged the key for this API; the
+ * operation's scope and location are this side's to compare (the same rules
+ * as the verifier's `scope`, `location-allowed` and `location-named`).
+ */
+function introspectedRefusal(key: { scopes: string[]; locationIds: string[] | null }, requirement: Requirement, place: Place | undefined): KeyRefusal | undefined {
+  if (!requirement.scopes.some((scope) => key.scopes.includes(scope))) return 'insufficient_scope';
+  const locationId = place?.locationId ?? null;
+  if (locationId !== null && key.locationIds !== null && !key.locationIds.includes(locationId)) return 'location_not_allowed';
+  if (requirement.places && locationId === null && (key.locationIds?.length ?? 0) > 1) return 'location_required';
+  return undefined;
 }
 
 /**
@@ -255,10 +287,11 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
   }
 
   return (route: AnyRoute) => {
-    const scope = (route.requires as { scope?: ScopeName | ScopeName[] } | undefined)?.scope;
+    const declared = route.requires as { scope?: ScopeName | ScopeName[]; places?: boolean } | undefined;
+    const scope = declared?.scope;
     if (!scope || scope.length === 0) throw new Error(`route ${route.operationId} takes an API key but declares no scope (requires: { scope })`);
-    const requirement = requirements.of(...(Array.isArray(scope) ? scope : [scope]));
     const inWrite = route.security === 'apiKeyInWrite';
+    const requirement = requirements.of(scope, { places: inWrite && declared?.places === true });
     const authenticate: Authenticate<ApiKeyPrincipal & ApiKeyCredential> = async function authenticateApiKey(ctx, run) {
       const blocked = limits?.failures.blocked('keyChecks', ctx.ip);
       if (blocked !== undefined) {
@@ -267,12 +300,10 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
       let credential: Credential | undefined;
       try {
         credential = await present(ctx, requirement, inWrite);
-        if (!credential.inWrite) {
-          const principal = await credential.verify();
-          await run((inWrite ? credential : principal) as ApiKeyPrincipal & ApiKeyCredential);
-        } else {
-          await run(credential as unknown as ApiKeyPrincipal & ApiKeyCredential);
-        }
+        // A route whose write may check the key gets the credential unchecked (the write, or its
+        // verify() with the operation's location, settles it); any other runs only once it is verified.
+        if (inWrite) await run(credential as unknown as ApiKeyPrincipal & ApiKeyCredential);
+        else await run((await credential.verify()) as ApiKeyPrincipal & ApiKeyCredential);
         if (!credential.accepted) throw uncheckedKey(route);
       } catch (thrown) {
         throw await settle(ctx, credential, thrown);

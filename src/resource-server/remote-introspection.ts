@@ -21,6 +21,7 @@ const responseSchema = z.looseObject({
   sub: z.string().optional(),
   key_id: z.string().optional(),
   facility_id: z.string().optional(),
+  location_ids: z.array(z.string()).optional(),
 });
 
 /**
@@ -71,6 +72,7 @@ export function createRemoteIntrospector(options: { endpoint: string; clientId: 
           audience: audienceList(body.aud),
           issuedAt: body.iat ?? 0,
           expiresAt: body.exp,
+          locationIds: body.location_ids ?? null,
         },
       };
     },

@@ -8,9 +8,14 @@ export interface Requirement {
   readonly audience: string;
   /** The key must hold at least one of these (an operation open to several scopes lists them all). */
   readonly scopes: readonly string[];
+  /**
+   * The operation places what it makes at a location (a lead): a key
+   * limited to several locations must then be told which.
+   */
+  readonly places: boolean;
 }
 
 /** A requirement as a value (for maps keyed by what it requires, never by which object it is). */
 export function requirementKey(requirement: Requirement): string {
-  return `${requirement.audience}\u0000${requirement.scopes.join(' ')}`;
+  return `${requirement.audience}\u0000${requirement.scopes.join(' ')}\u0000${requirement.places}`;
 }
