@@ -32,7 +32,7 @@ import { createFacilityRoutes } from './facilities/routes.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
 import { createErrorHandler } from './http/error-handler.js';
-import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
+import { createPublicOrigin, createRequestContext, createSecurityHeaders } from './http/request-context.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { defineRoute, mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import type { Logger } from './logger.js';
@@ -121,6 +121,7 @@ export function createApp(deps: AppDeps): Koa {
     }),
   };
 
+  app.use(createPublicOrigin(config.publicUrl));
   if (metrics) app.use(metrics.middleware);
   app.use(createRequestContext(logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
