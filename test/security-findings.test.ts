@@ -139,3 +139,75 @@ test('finding 5: the console\'s own fresh ID token signs out at once', async (t)
   t.is((await api(server, '/api/v1/me', { token: staff.accessToken })).status, 401, 'the access token stops working');
   t.false(await stillSignedIn(staff.browser), 'the next visit asks for a password');
 });
+
+/** A cursor as the audit list makes them: base64url of "<ISO time>|<event id>", here with any content. */
+const cursorOf = (content: string) => Buffer.from(content, 'utf8').toString('base64url');
+
+test('finding 8: malformed cursors and filters of the audit list are 400 naming the parameter, never 500', async (t) => {
+  const { accessToken: owner } = await signedInBrowser('owner@demo.test');
+  const uuid = '3f0c9a52-6d1e-4b7a-9c2d-8e5f4a3b2c1d';
+  const bad: [string, string][] = [
+    // Cursors: nearly valid ids, dates out of any sane range, broken structure, bytes that are not text.
+    ...[
+      `2026-01-01T00:00:00.000Z|${uuid.replace('-4b7a', '4-b7a')}`,
+      `2026-01-01T00:00:00.000Z|${uuid.replaceAll('-', '').padEnd(36, '-')}`,
+      `2026-01-01T00:00:00.000Z|${'-'.repeat(36)}`,
+      `2026-01-01T00:00:00.000Z|${uuid.slice(0, -1)}g`,
+      `2026-01-01T00:00:00.000Z|{${uuid.slice(1, -1)}}`,
+      `2026-01-01T00:00:00.000Z|${uuid}|extra`,
+      `2026-01-01T00:00:00.000Z|${uuid}\u0000`,
+      `+275760-09-13T00:00:00.000Z|${uuid}`,
+      `-271821-04-20T00:00:00.000Z|${uuid}`,
+      `0000-01-01T00:00:00.000Z|${uuid}`,
+      `-000001-01-01T00:00:00.000Z|${uuid}`,
+      `10000-01-01T00:00:00.000Z|${uuid}`,
+      `2026-02-30T00:00:00.000Z|${uuid}`,
+      `Infinity|${uuid}`,
+      `0|${uuid}`,
+      `1e20|${uuid}`,
+      `|${uuid}`,
+      `2026-01-01T00:00:00.000Z|`,
+      `2026-01-01T00:00:00.000Z`,
+      '',
+    ].map((content) => ['cursor', cursorOf(content)] as [string, string]),
+    ['cursor', Buffer.from([0xff, 0xfe, 0x7c, 0x00, 0xc3]).toString('base64url')],
+    ['cursor', '!!not base64!!'],
+    ['cursor', 'x'.repeat(500)],
+    // Time filters: years Postgres or RFC 3339 do not have, days that do not exist, other formats.
+    ...['0000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z', '10000-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01', '1767225600', 'now', '', '2026-01-01T24:00:01Z'].flatMap(
+      (value) => [['since', value], ['until', value]] as [string, string][],
+    ),
+    // Ids: nearly valid, braced, too long, empty.
+    ...[uuid.slice(0, -1), `${uuid}0`, `{${uuid}}`, uuid.replaceAll('-', ''), uuid.replace(/-/g, '_'), `${uuid.slice(0, 35)}\u0000`, ''].flatMap(
+      (value) => [['keyId', value], ['actorId', value]] as [string, string][],
+    ),
+    ...['api_key.nope', '', 'API_KEY.CREATED', 'api_key.created\u0000'].map((value) => ['action', value] as [string, string]),
+    ...['0', '-1', '201', '1.5', 'Infinity', 'NaN', '0x10', '', '1e9', '9'.repeat(400)].map((value) => ['limit', value] as [string, string]),
+  ];
+  // Every wrong answer at once: the parameter, the value, and what came back.
+  const wrong: string[] = [];
+  for (const [name, value] of bad) {
+    const response = await api(server, `/api/v1/audit-events?${new URLSearchParams({ [name]: value })}`, { token: owner });
+    const problem = /^application\/problem\+json/.test(response.headers.get('content-type') ?? '');
+    const named = (response.body?.errors ?? []).some((error: { path: string }) => error.path === name);
+    if (response.status !== 400 || !problem || !named) wrong.push(`${name}=${JSON.stringify(value).slice(0, 60)}: ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`);
+  }
+  t.deepEqual(wrong, []);
+  // A parameter given twice is one too many.
+  const twice = await api(server, `/api/v1/audit-events?since=2026-01-01T00:00:00Z&since=2026-01-02T00:00:00Z`, { token: owner });
+  t.is(twice.status, 400);
+  t.is(twice.body.errors[0].path, 'since');
+
+  // Edges that are fine stay fine.
+  for (const query of [
+    { since: '0001-01-01T00:00:00Z', until: '9999-12-31T23:59:59.999Z' },
+    { since: '2026-01-01T00:00:00+14:00' },
+    { cursor: cursorOf(`9999-12-31T23:59:59.999Z|${uuid}`) },
+    { cursor: cursorOf(`1970-01-01T00:00:00.000Z|${uuid.toUpperCase()}`) },
+    { limit: '200', keyId: uuid, actorId: uuid, action: 'api_key.created' },
+  ] as Record<string, string>[]) {
+    const response = await api(server, `/api/v1/audit-events?${new URLSearchParams(query)}`, { token: owner });
+    t.is(response.status, 200, JSON.stringify(query));
+  }
+  t.false(server.logs.some((line) => line.includes('"level":50')), 'no error was logged');
+});
