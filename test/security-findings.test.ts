@@ -211,3 +211,34 @@ test('finding 8: malformed cursors and filters of the audit list are 400 naming 
   }
   t.false(server.logs.some((line) => line.includes('"level":50')), 'no error was logged');
 });
+
+test('finding 4: concurrent opposite permission changes: each change that happens has exactly one event, and the newest matches the final state', async (t) => {
+  const { accessToken: owner } = await signedInBrowser('owner@demo.test');
+  const member = DEMO.demoFitness.staff[2];
+  const put = (systemIntegrations: boolean) => api(server, `/api/v1/staff/${member.id}/access`, { token: owner, method: 'PUT', body: { systemIntegrations } });
+  const stateNow = async () => ((await server.db('staff').where({ id: member.id }).first('system_integrations')) as { system_integrations: boolean }).system_integrations;
+  const eventsNow = (): Promise<{ id: string; action: string; occurred_at: Date }[]> =>
+    server.db('audit_events').where({ target_id: member.id }).whereLike('action', 'staff.permission_%').select('id', 'action', 'occurred_at');
+  const eventFor = (enabled: boolean) => (enabled ? 'staff.permission_granted' : 'staff.permission_revoked');
+
+  const wrong: string[] = [];
+  for (let pair = 0; pair < 30; pair += 1) {
+    const before = await stateNow();
+    const seen = new Set((await eventsNow()).map((event) => event.id));
+    // Both at once, the one that would change the state first in half of the pairs.
+    const answers = await Promise.all(pair % 2 ? [put(true), put(false)] : [put(false), put(true)]);
+    if (answers.some((answer) => answer.status !== 200)) wrong.push(`pair ${pair}: ${answers.map((answer) => answer.status)}`);
+    const after = await stateNow();
+    const added = (await eventsNow()).filter((event) => !seen.has(event.id)).sort((a, b) => a.occurred_at.getTime() - b.occurred_at.getTime());
+    // From `before`, one request changes the state; the other either changes it back (two changes) or finds it done (none).
+    const expected = after === before ? [eventFor(!before), eventFor(before)] : [eventFor(after)];
+    if (JSON.stringify(added.map((event) => event.action).sort()) !== JSON.stringify([...expected].sort())) {
+      wrong.push(`pair ${pair}: ${before} -> ${after} wrote ${JSON.stringify(added.map((event) => event.action))}`);
+    }
+    // The newest event says the final state (two events in one millisecond are in no order the log can show: then either may be last).
+    const newest = added.at(-1);
+    const tied = added.length === 2 && added[0]!.occurred_at.getTime() === added[1]!.occurred_at.getTime();
+    if (newest && !tied && newest.action !== eventFor(after)) wrong.push(`pair ${pair}: ends ${after}, newest event ${newest.action}`);
+  }
+  t.deepEqual(wrong, []);
+});
