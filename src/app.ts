@@ -42,7 +42,7 @@ import { createInteractionRouter } from './oauth/interaction.js';
 import { createKeyIntrospection } from './oauth/key-introspection.js';
 import { createOAuthPages } from './oauth/pages.js';
 import { ADMIN_SCOPE, createProvider } from './oauth/provider.js';
-import { loadServerKeys } from './oauth/server-keys.js';
+import { derivedKeys, loadServerKeys, type ServerKeys } from './oauth/server-keys.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
 import { createIdempotencyStore } from './idempotency/store.js';
 import { createLeadRoutes } from './leads/routes.js';
@@ -249,8 +249,8 @@ async function secretsKeyOf(config: Config, logger: Logger): Promise<string | un
 }
 
 /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
-async function createLimits(config: Config, db: Knex, logger: Logger): Promise<Limits> {
-  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+async function createLimits(config: Config, db: Knex, logger: Logger, keys: ServerKeys): Promise<Limits> {
+  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger, secret: derivedKeys(keys, 'rate-limit keys')[0]! });
   logger.info({ store: store.kind }, 'rate limits on');
   return { store, keys: createKeyLimits({ db, store, logger }), failures: createFailureLimits({ store, logger }), signIn: createSignInLimits({ store }) };
 }
@@ -279,7 +279,7 @@ export async function createSystem(deps: Omit<AppDeps, 'provider' | 'usage' | 'a
   const provider = createProvider({ config, db, logger, keys, staffStore: createStaffStore(db), isApiKey: (value) => value.startsWith(KEY_PREFIX) });
   const audit = createAuditLog({ store: createAuditStore(db) });
   const warnings = await configurationWarnings(config, db, logger);
-  const limits = config.rateLimits ? await createLimits(config, db, logger) : undefined;
+  const limits = config.rateLimits ? await createLimits(config, db, logger, keys) : undefined;
   const metrics = config.metricsToken ? createMetrics({ db }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({ db, logger, audit, ...(deps.usageFlushIntervalMs ? { flushIntervalMs: deps.usageFlushIntervalMs } : {}) });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 
 import test from 'ava';
@@ -241,4 +242,19 @@ test('finding 4: concurrent opposite permission changes: each change that happen
     if (newest && !tied && newest.action !== eventFor(after)) wrong.push(`pair ${pair}: ends ${after}, newest event ${newest.action}`);
   }
   t.deepEqual(wrong, []);
+});
+
+test('finding 10: the limit store keeps no bare hash of what was typed into the sign-in form, nor of the address', async (t) => {
+  const typed = `correct horse battery staple ${Date.now()}`;
+  const login = await startLogin(server);
+  t.is((await login.submit(typed, 'a wrong password')).status, 401);
+  const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+  const stored = JSON.stringify(await server.db('rate_limits').select('*'));
+  for (const value of [typed, typed.toLowerCase(), '127.0.0.1', '::ffff:127.0.0.1']) {
+    t.false(stored.includes(value), 'in clear');
+    t.false(stored.includes(sha256(value)), 'as a bare SHA-256');
+    t.false(stored.includes(createHash('sha256').update(value).digest('hex')), 'as a bare SHA-256 in hex');
+  }
+  // The failure is counted all the same (on Postgres, in its table; the embedded database counts in memory).
+  if (server.database.kind === 'postgres') t.regex(stored, /"key":"signin-email:[\w-]{43}"/);
 });

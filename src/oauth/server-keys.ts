@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Knex } from 'knex';
@@ -93,4 +93,17 @@ export async function loadServerKeys(
     jwks: (fromEnvironment.jwks ?? stored.get('signing')) as { keys: JWK[] },
     cookieKeys: (fromEnvironment.cookieKeys ?? stored.get('cookie')?.keys) as string[],
   };
+}
+
+/**
+ * Keys of their own for one purpose (`purpose` names it), derived by
+ * HKDF-SHA256 from the cookie keys: a secret every process shares that a
+ * copy of the database does not give (it comes from the environment, or is
+ * stored sealed by the secrets key). A cookie key is never used itself, so
+ * no use can make a value that passes for another's. One key per cookie
+ * key, in the same order: the first makes, and all of them open what an
+ * earlier first key made, until that key is no longer listed.
+ */
+export function derivedKeys(keys: Pick<ServerKeys, 'cookieKeys'>, purpose: string): Buffer[] {
+  return keys.cookieKeys.map((cookieKey) => Buffer.from(hkdfSync('sha256', cookieKey, 'octiv derived keys', purpose, 32)));
 }
