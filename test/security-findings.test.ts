@@ -5,11 +5,13 @@ import test from 'ava';
 import { importJWK, SignJWT, type JWK } from 'jose';
 
 import { loadServerKeys } from '../src/oauth/server-keys.js';
+import { dumpDatabase } from './helpers/keys.js';
 import type { Browser } from './helpers/browser.js';
 import { api, startLogin } from './helpers/oauth.js';
 import { DEMO, DEMO_PASSWORD, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
 
 // The findings of the second security review (issue 25), one regression test (or more) each.
+// Serial: they count sign-ins, events and rows of one server, and sign in often (the password check queues only a few).
 
 let server: TestServer;
 
@@ -34,7 +36,7 @@ function absoluteFormRequest(target: string, headers: Record<string, string> = {
   });
 }
 
-test('finding 3: an absolute-form request target never puts its origin into a URL the server writes', async (t) => {
+test.serial('finding 3: an absolute-form request target never puts its origin into a URL the server writes', async (t) => {
   const discovery = await absoluteFormRequest('http://evil.test/oauth/.well-known/openid-configuration');
   t.is(discovery.status, 200);
   t.notRegex(discovery.body, /evil\.test/);
@@ -105,7 +107,7 @@ async function signedIdToken(claims: { sub: string; iat: number; exp: number }):
     .sign(await importJWK(jwk, 'RS256'));
 }
 
-test('finding 5: a sign-out link with another account\'s ID token asks, and the victim stays signed in', async (t) => {
+test.serial('finding 5: a sign-out link with another account\'s ID token asks, and the victim stays signed in', async (t) => {
   const victim = await signedInBrowser('owner@demo.test');
   const attacker = await signedInBrowser('owner@other.test');
   const { html } = await openSignOutLink(victim.browser, attacker.idToken);
@@ -122,7 +124,7 @@ test('finding 5: a sign-out link with another account\'s ID token asks, and the 
   t.is((await api(server, '/api/v1/me', { token: victim.accessToken })).status, 200);
 });
 
-test('finding 5: an expired ID token of the same account asks too', async (t) => {
+test.serial('finding 5: an expired ID token of the same account asks too', async (t) => {
   const victim = await signedInBrowser('owner@demo.test');
   const now = Math.floor(Date.now() / 1000);
   const expired = await signedIdToken({ sub: DEMO.demoFitness.staff[0].id, iat: now - 7200, exp: now - 3600 });
@@ -133,7 +135,7 @@ test('finding 5: an expired ID token of the same account asks too', async (t) =>
   t.true(await stillSignedIn(victim.browser));
 });
 
-test('finding 5: the console\'s own fresh ID token signs out at once', async (t) => {
+test.serial('finding 5: the console\'s own fresh ID token signs out at once', async (t) => {
   const staff = await signedInBrowser('owner@demo.test');
   const { html } = await openSignOutLink(staff.browser, staff.idToken);
   t.regex(html, /Signing out/);
@@ -144,7 +146,7 @@ test('finding 5: the console\'s own fresh ID token signs out at once', async (t)
 /** A cursor as the audit list makes them: base64url of "<ISO time>|<event id>", here with any content. */
 const cursorOf = (content: string) => Buffer.from(content, 'utf8').toString('base64url');
 
-test('finding 8: malformed cursors and filters of the audit list are 400 naming the parameter, never 500', async (t) => {
+test.serial('finding 8: malformed cursors and filters of the audit list are 400 naming the parameter, never 500', async (t) => {
   const { accessToken: owner } = await signedInBrowser('owner@demo.test');
   const uuid = '3f0c9a52-6d1e-4b7a-9c2d-8e5f4a3b2c1d';
   const bad: [string, string][] = [
@@ -213,7 +215,7 @@ test('finding 8: malformed cursors and filters of the audit list are 400 naming 
   t.false(server.logs.some((line) => line.includes('"level":50')), 'no error was logged');
 });
 
-test('finding 4: concurrent opposite permission changes: each change that happens has exactly one event, and the newest matches the final state', async (t) => {
+test.serial('finding 4: concurrent opposite permission changes: each change that happens has exactly one event, and the newest matches the final state', async (t) => {
   const { accessToken: owner } = await signedInBrowser('owner@demo.test');
   const member = DEMO.demoFitness.staff[2];
   const put = (systemIntegrations: boolean) => api(server, `/api/v1/staff/${member.id}/access`, { token: owner, method: 'PUT', body: { systemIntegrations } });
@@ -244,7 +246,7 @@ test('finding 4: concurrent opposite permission changes: each change that happen
   t.deepEqual(wrong, []);
 });
 
-test('finding 10: the limit store keeps no bare hash of what was typed into the sign-in form, nor of the address', async (t) => {
+test.serial('finding 10: the limit store keeps no bare hash of what was typed into the sign-in form, nor of the address', async (t) => {
   const typed = `correct horse battery staple ${Date.now()}`;
   const login = await startLogin(server);
   t.is((await login.submit(typed, 'a wrong password')).status, 401);
@@ -257,4 +259,55 @@ test('finding 10: the limit store keeps no bare hash of what was typed into the 
   }
   // The failure is counted all the same (on Postgres, in its table; the embedded database counts in memory).
   if (server.database.kind === 'postgres') t.regex(stored, /"key":"signin-email:[\w-]{43}"/);
+});
+
+test.serial('finding 2: signing in again (prompt=login, max_age=0) or prompt=consent leaves no session id, cookie value or interaction uid in the database, and the sign-in works and is audited', async (t) => {
+  const { browser } = await signedInBrowser('owner@demo.test');
+  const sessionId = browser.cookie('_session');
+  t.truthy(sessionId);
+  const secrets = () => [...new Set([browser.cookie('_session'), browser.cookie('_interaction'), browser.cookie('_interaction_resume'), sessionId])].filter((value): value is string => Boolean(value));
+  const leaks = async (when: string) => {
+    const dump = await dumpDatabase(server);
+    return secrets()
+      .filter((secret) => dump.includes(secret))
+      .map((secret) => `${when}: ${secret === sessionId || secret === browser.cookie('_session') ? 'a session id' : 'an interaction uid'} is stored`);
+  };
+  const signInEvents = async () => (await server.db('audit_events').where({ action: 'staff.signed_in', target_id: DEMO.demoFitness.staff[0].id }).count('* as n').first())!.n;
+
+  const found: string[] = [];
+  for (const parameters of [{ prompt: 'login' }, { max_age: '0' }] as Record<string, string>[]) {
+    const label = JSON.stringify(parameters);
+    let interactionStarted: string[] = [];
+    const login = await startLogin(server, { browser, parameters, beforeFollow: async () => void (interactionStarted = await leaks(`${label}, interaction started`)) });
+    found.push(...interactionStarted);
+    t.regex(login.loginPage.url.pathname, /^\/oauth\/interaction\//, `${label}: the password is asked for again`);
+    const eventsBefore = Number(await signInEvents());
+    const afterSubmit = await login.submit('owner@demo.test', DEMO_PASSWORD);
+    t.is(afterSubmit.status, 303);
+    found.push(...(await leaks(`${label}, password accepted`)));
+    const tokens = await login.finish(afterSubmit);
+    found.push(...(await leaks(`${label}, signed in`)));
+    t.is((await api(server, '/api/v1/me', { token: tokens.access_token })).status, 200, `${label}: the sign-in works end to end`);
+    t.is(Number(await signInEvents()), eventsBefore + 1, `${label}: the sign-in is an audit event`);
+  }
+
+  // Signing in as another account in that browser: the provider first signs the old one out, through a
+  // form whose secret and return address (the interaction's /oauth/auth/<uid>) wait in the session's state.
+  const switching = await startLogin(server, { browser, parameters: { prompt: 'login' } });
+  const switched = await browser.follow(await switching.submit('admin@demo.test', DEMO_PASSWORD), switching.loginPage.url);
+  const page = await switched.response.text();
+  found.push(...(await leaks('another account, signing the first out')));
+  const confirm = /<form method="post" action="([^"]+)">/.exec(page)?.[1];
+  const fields = Object.fromEntries([...page.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)"\/>/g)].map((match) => [match[1]!, match[2]!]));
+  t.truthy(confirm, 'the sign-out form of the first account');
+  t.truthy(fields.xsrf);
+  const adminTokens = await switching.finish(await browser.postForm(confirm!, fields));
+  t.is((await api(server, '/api/v1/me', { token: adminTokens.access_token })).body.email, 'admin@demo.test', 'signed in as the other account');
+  found.push(...(await leaks('another account, signed in')));
+
+  let consentStarted: string[] = [];
+  const consent = await startLogin(server, { browser, parameters: { prompt: 'consent' }, beforeFollow: async () => void (consentStarted = await leaks('prompt=consent')) });
+  found.push(...consentStarted);
+  t.is(new URL(consent.loginPage.url).searchParams.get('error'), 'consent_required');
+  t.deepEqual(found, []);
 });

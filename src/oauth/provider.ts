@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { StaffStore } from '../staff/store.js';
 import { createKnexAdapter } from './adapter.js';
 import { API_KEYS_CLIENT_ID, clientsFor, FIRST_PARTY_CLIENTS, OCTIV_APP_CLIENT_ID, resourceServerClients } from './clients.js';
-import type { ServerKeys } from './server-keys.js';
+import { derivedKeys, type ServerKeys } from './server-keys.js';
 
 /** The admin API's only scope; resource scopes stay out of the provider's `scopes` list. */
 export const ADMIN_SCOPE = 'admin';
@@ -58,7 +58,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const https = config.publicUrl.startsWith('https://');
 
   const configuration: Configuration = {
-    adapter: createKnexAdapter(db, { isApiKey: deps.isApiKey }),
+    adapter: createKnexAdapter(db, { sealKeys: derivedKeys(keys, 'stored sessions and interactions'), isApiKey: deps.isApiKey }),
     clients: clientsFor(config),
     // Public clients (the console) send none; resource servers HTTP Basic, as registered. No secret ever travels in a body.
     clientAuthMethods: ['none', 'client_secret_basic'],

@@ -1,9 +1,10 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Knex } from 'knex';
 
 import { inTransaction } from '../db/transaction.js';
+import { isSealed, seal, unseal, type Sealed } from './sealed.js';
 
 export interface ServerKeys {
   /** Private signing keys for oidc-provider (ID tokens, JWT responses). */
@@ -15,32 +16,16 @@ export interface ServerKeys {
 // Any fixed number works; it only has to be the same in every process.
 const SERVER_KEYS_LOCK = 727_274_001;
 
-/** Stored key material encrypted with the secrets key (AES-256-GCM); the key itself never lives in the database. */
-interface Sealed {
-  sealed: 'A256GCM';
-  iv: string;
-  tag: string;
-  data: string;
-}
-
 type Material = { keys: unknown[] };
 
+/** The AES key that seals stored key material: from the secrets key, which never lives in the database. */
 const aesKey = (secretsKey: string) => createHash('sha256').update(`octiv server keys\0${secretsKey}`).digest();
 
-function seal(material: Material, secretsKey: string): Sealed {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', aesKey(secretsKey), iv);
-  const data = Buffer.concat([cipher.update(JSON.stringify(material), 'utf8'), cipher.final()]);
-  return { sealed: 'A256GCM', iv: iv.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), data: data.toString('base64url') };
-}
-
-function unseal(stored: Material | Sealed, secretsKey: string | undefined): Material {
-  if (!('sealed' in stored)) return stored;
+function unsealMaterial(stored: Material | Sealed, secretsKey: string | undefined): Material {
+  if (!isSealed(stored)) return stored;
   if (!secretsKey) throw new Error('The stored signing and cookie keys are encrypted: set SECRETS_KEY (or DATA_DIR with its secrets.key) to the key they were sealed with.');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', aesKey(secretsKey), Buffer.from(stored.iv, 'base64url'));
-    decipher.setAuthTag(Buffer.from(stored.tag, 'base64url'));
-    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(stored.data, 'base64url')), decipher.final()]).toString('utf8')) as Material;
+    return unseal(stored, [aesKey(secretsKey)]) as Material;
   } catch {
     throw new Error('The stored signing and cookie keys cannot be opened with this SECRETS_KEY: it is not the key they were sealed with.');
   }
@@ -66,15 +51,15 @@ export async function loadServerKeys(
   fromEnvironment: { jwks?: { keys: Record<string, unknown>[] } | undefined; cookieKeys?: string[] | undefined; secretsKey?: string | undefined } = {},
 ): Promise<ServerKeys> {
   const { secretsKey } = fromEnvironment;
-  const store = (material: Material) => JSON.stringify(secretsKey ? seal(material, secretsKey) : material);
+  const store = (material: Material) => JSON.stringify(secretsKey ? seal(material, aesKey(secretsKey)) : material);
   const stored = await inTransaction(db, async (trx) => {
     // Serialises first starts, so concurrent processes agree on one set of keys.
     await trx.raw('select pg_advisory_xact_lock(?)', [SERVER_KEYS_LOCK]);
     const rows: { id: number; kind: string; material: Material | Sealed }[] = await trx('server_keys').select('id', 'kind', 'material').orderBy('id');
     const byKind = new Map<string, Material>();
     for (const row of rows) {
-      const material = unseal(row.material, secretsKey);
-      if (secretsKey && !('sealed' in row.material)) await trx('server_keys').where({ id: row.id }).update({ material: store(material) });
+      const material = unsealMaterial(row.material, secretsKey);
+      if (secretsKey && !isSealed(row.material)) await trx('server_keys').where({ id: row.id }).update({ material: store(material) });
       byKind.set(row.kind, material);
     }
     if (!fromEnvironment.jwks && !byKind.has('signing')) {
