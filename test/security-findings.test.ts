@@ -1,10 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 
 import test from 'ava';
 import { importJWK, SignJWT, type JWK } from 'jose';
 
+import * as lookAlikeMigration from '../migrations/20261202100000_key_name_look_alikes.js';
+import { seedDemo } from '../seeds/demo.js';
 import { loadServerKeys } from '../src/oauth/server-keys.js';
+import { createTestDatabase, openMigrated } from './helpers/database.js';
 import { dumpDatabase } from './helpers/keys.js';
 import type { Browser } from './helpers/browser.js';
 import { api, startLogin } from './helpers/oauth.js';
@@ -310,4 +313,67 @@ test.serial('finding 2: signing in again (prompt=login, max_age=0) or prompt=con
   found.push(...consentStarted);
   t.is(new URL(consent.loginPage.url).searchParams.get('error'), 'consent_required');
   t.deepEqual(found, []);
+});
+
+test.serial('finding 9: key names that look alike are one name: mixed scripts refused, whole-script look-alikes and case taken, in the database', async (t) => {
+  const { accessToken: owner } = await signedInBrowser('owner@demo.test');
+  const create = (name: string) => api(server, '/api/v1/api-keys', { token: owner, body: { name, scopes: ['leads:create'] } });
+  t.is((await create('API Key')).status, 201);
+  // Latin with Cyrillic, Greek or Cherokee look-alikes, in one word or beside it: refused as mixed scripts (UTS #39 moderately restrictive).
+  for (const name of ['АРІ Key', 'ΑΡΙ Key', 'ᎪᏢᏆ Key', 'AРI Key', 'Dem\u043e Key']) {
+    const response = await create(name);
+    t.is(response.status, 400, name);
+    t.is(response.body.errors[0].path, 'name');
+    t.regex(response.body.errors[0].message, /must not mix Latin letters with Cyrillic or Greek ones/);
+  }
+  // In one script each, a look-alike or another case is the same name.
+  for (const [name, taken] of [['АРІ КЕУ', 'API Key'], ['api key', 'API Key'], ['APl Key', 'API Key'], ['𝐀𝐏𝐈 Key', 'API Key']] as const) {
+    const response = await create(name);
+    t.is(response.status, 409, name);
+    t.regex(response.body.detail, new RegExp(`already exists in this facility`));
+    if (name.normalize('NFKC').toLowerCase() !== taken.toLowerCase()) t.true(response.body.detail.includes(`"${taken}", which looks the same`), response.body.detail);
+  }
+  // Other scripts, alone or with Latin where UTS #39 allows it, are fine.
+  for (const name of ['Кафе Лидс', 'Café Déjà Vu', '東京オフィス Leads', 'Shalom שלום', 'Landing Page → CRM']) t.is((await create(name)).status, 201, name);
+
+  // Look-alikes created at once (Latin "TOP KAMA", Cyrillic "ТОР КАМА", another case): the database lets one through.
+  const results = await Promise.all(['TOP KAMA', 'ТОР КАМА', 'top kama', 'ТОР КАМА', 'Top Kama'].map(create));
+  t.deepEqual(results.map((response) => response.status).sort(), [201, 409, 409, 409, 409], JSON.stringify(results.map((response) => response.body.detail)));
+
+  // Deleting a key frees its name and its look-alikes.
+  const listed = (await api(server, '/api/v1/api-keys', { token: owner })).body.items as { id: string; name: string }[];
+  const apiKey = listed.find((key) => key.name === 'API Key')!;
+  t.is((await api(server, `/api/v1/api-keys/${apiKey.id}`, { token: owner, method: 'DELETE' })).status, 204);
+  t.is((await create('АРІ КЕУ')).status, 201);
+});
+
+test.serial('finding 9: the migration gives existing keys their look-alike key; look-alikes already live keep working, the oldest holds the name', async (t) => {
+  const database = await createTestDatabase();
+  const db = await openMigrated(database);
+  try {
+    await seedDemo(db, { password: DEMO_PASSWORD });
+    await lookAlikeMigration.down(db);
+    const facilityId = DEMO.demoFitness.id;
+    const createdBy = DEMO.demoFitness.staff[0].id;
+    const key = (name: string, minutes: number, deleted = false) => ({
+      id: randomUUID(), facility_id: facilityId, name, scopes: ['leads:create'], created_by: createdBy,
+      created_at: new Date(Date.now() - minutes * 60_000), deleted_at: deleted ? new Date() : null,
+    });
+    const [oldest, lookAlike, deleted, other] = [key('API Key', 30), key('АРІ Key', 20), key('ΑΡΙ Key', 40, true), key('Landing Page', 10)];
+    await db('api_keys').insert([oldest, lookAlike, deleted, other]);
+    await lookAlikeMigration.up(db);
+    const skeletons = Object.fromEntries((await db('api_keys').select('id', 'name_skeleton')).map((row: { id: string; name_skeleton: string }) => [row.id, row.name_skeleton]));
+    t.is(skeletons[oldest.id], 'apl key');
+    t.is(skeletons[lookAlike.id], `apl key #${lookAlike.id}`);
+    t.is(skeletons[deleted.id], 'apl key');
+    t.is(skeletons[other.id], 'landlng page');
+    // The index holds from now on, under the constraint name the service maps to 409.
+    const error = await t.throwsAsync(db('api_keys').insert({ ...key('api key', 0), name_skeleton: 'apl key' }));
+    t.regex(String(error?.message), /api_keys_live_name_unique/);
+    await lookAlikeMigration.down(db);
+    t.false((await db('information_schema.columns').where({ table_name: 'api_keys' }).pluck('column_name')).includes('name_skeleton'));
+  } finally {
+    await db.destroy();
+    await database.drop();
+  }
 });
