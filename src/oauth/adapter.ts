@@ -31,10 +31,11 @@ export const HASHED_MODELS = new Set([
  * oidc-provider 9's own code: lib/models/interaction.js, and where the
  * values are read, lib/provider.js, lib/actions/authorization/resume.js
  * and lib/actions/end_session.js):
- * - hashed, for what the provider never reads back: `Interaction.session.cookie`
+ * - dropped, for what the provider never reads back: `Interaction.session.cookie`
  *   is the sign-in session's id, the `_session` cookie's value, copied in
  *   when a signed-in browser starts an interaction (prompt=login, max_age=0,
- *   prompt=consent). Its SHA-256 is that session's stored id.
+ *   prompt=consent). The interaction names its session by `session.uid`,
+ *   which is what the provider checks.
  * - sealed (AES-256-GCM under a key derived from the cookie keys), for what
  *   the provider reads back: `Interaction.returnTo` ends in the interaction's
  *   uid (its cookies' value, stored as its id only hashed); `Session.state`
@@ -45,8 +46,8 @@ export const HASHED_MODELS = new Set([
  * its row (an interaction lives an hour; a session's state is written
  * sealed at its next save).
  */
-const AT_REST: Record<string, { hashed?: string[][]; sealed?: string[][] }> = {
-  Interaction: { hashed: [['session', 'cookie']], sealed: [['returnTo']] },
+const AT_REST: Record<string, { dropped?: string[][]; sealed?: string[][] }> = {
+  Interaction: { dropped: [['session', 'cookie']], sealed: [['returnTo']] },
   Session: { sealed: [['state']] },
 };
 
@@ -61,12 +62,12 @@ function changedAt(object: Json, path: string[], change: (value: unknown) => unk
   return typeof value === 'object' ? { ...object, [head]: changedAt(value as Json, rest, change) } : object;
 }
 
-/** The payload as stored: hashed and sealed where AT_REST says. */
+/** The payload as stored: without what AT_REST drops, sealed where it says. */
 function protect(model: string, payload: AdapterPayload, key: Buffer): AdapterPayload {
   const rules = AT_REST[model];
   if (!rules) return payload;
   let stored = payload as Json;
-  for (const path of rules.hashed ?? []) stored = changedAt(stored, path, (value) => hashToken(String(value)));
+  for (const path of rules.dropped ?? []) stored = changedAt(stored, path, () => undefined);
   for (const path of rules.sealed ?? []) stored = changedAt(stored, path, (value) => seal(value, key));
   return stored as AdapterPayload;
 }
