@@ -6,7 +6,7 @@ import { AUDIT_ACTIONS } from './model.js';
 const RFC_3339 = 'must be an RFC 3339 date and time from year 0001 to 9999, e.g. 2026-06-30T00:00:00Z';
 
 export const auditQuery = z.strictObject({
-  limit: queryInteger(1, 200).default(50),
+  limit: queryInteger(1, 200, 50),
   cursor: z.string().max(200, 'is not a cursor this list gave out').optional(),
   action: z.enum(AUDIT_ACTIONS, { error: `must be one of: ${AUDIT_ACTIONS.join(', ')}` }).optional(),
   keyId: z.uuid('must be an API key id').optional(),

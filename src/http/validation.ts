@@ -56,12 +56,14 @@ export function instant(rule: string) {
 }
 
 /**
- * A whole number from `min` to `max` in a query string: decimal digits only
- * (Number() alone also takes "0x10", "1e2", " 5" and "").
+ * A whole number from `min` to `max` in a query string, `fallback` when it
+ * is absent: decimal digits only (Number() alone also takes "0x10", "1e2",
+ * " 5" and "").
  */
-export function queryInteger(min: number, max: number) {
+export function queryInteger(min: number, max: number, fallback: number) {
   return z.preprocess(
     (value) => (typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value),
-    z.int(expects('must be a whole number')).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`),
+    // The default inside, so the OpenAPI document shows it.
+    z.int(expects('must be a whole number')).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback),
   );
 }
