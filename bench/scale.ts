@@ -68,8 +68,8 @@ export async function fillDatabase(databaseUrl: string, size: ScaleSize, templat
            encode(sha256(convert_to('scale-secret-' || j, 'UTF8')), 'hex') as token_hash
          from generate_series($1::int, $2::int) j),
        keys as (
-         insert into api_keys (id, facility_id, name, scopes, created_by, created_at)
-         select key_id, facility_id, 'Key ' || j, '{leads:create}', md5('scale-owner-' || facility_id)::uuid, now() - (j % 1000) * interval '1 hour' from n),
+         insert into api_keys (id, facility_id, name, name_skeleton, scopes, created_by, created_at)
+         select key_id, facility_id, 'Key ' || j, 'scale key ' || j, '{leads:create}', md5('scale-owner-' || facility_id)::uuid, now() - (j % 1000) * interval '1 hour' from n),
        secrets as (
          insert into api_key_secrets (token_hash, key_id, hint, created_at)
          select token_hash, key_id, right(token_hash, 4), now() - (j % 1000) * interval '1 hour' from n)

@@ -8,6 +8,7 @@ import * as keyLifecycle from './20261201110000_key_lifecycle.js';
 import * as auditLog from './20261201120000_audit_log.js';
 import * as stableLeadsAudience from './20261201130000_stable_leads_audience.js';
 import * as limitsAndHashedSessions from './20261201140000_limits_and_hashed_sessions.js';
+import * as keyNameLookAlikes from './20261202100000_key_name_look_alikes.js';
 import * as auditHistory from './20261206100000_audit_history.js';
 import * as locationsAndReads from './20261206110000_locations_and_reads.js';
 
@@ -31,6 +32,7 @@ export const migrations: Migration[] = [
   { name: '20261201120000_audit_log', ...auditLog },
   { name: '20261201130000_stable_leads_audience', ...stableLeadsAudience },
   { name: '20261201140000_limits_and_hashed_sessions', ...limitsAndHashedSessions },
+  { name: '20261202100000_key_name_look_alikes', ...keyNameLookAlikes },
   { name: '20261206100000_audit_history', ...auditHistory },
   { name: '20261206110000_locations_and_reads', ...locationsAndReads },
 ];

@@ -7,7 +7,7 @@ import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/database.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { buildOpenApiDocument } from './http/openapi.js';
-import { createRequestContext, createSecurityHeaders } from './http/request-context.js';
+import { createPublicOrigin, createRequestContext, createSecurityHeaders } from './http/request-context.js';
 import { mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import { createOAuthFailureLimit } from './limits/oauth-failures.js';
 import { createMetricsRoute } from './metrics/metrics.js';
@@ -55,6 +55,8 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
   // koa-mount runs the provider on the parent's context, so both sign cookies with the same keys.
   const app = new Koa({ proxy: config.trustProxy, keys: provider.keys as string[] });
 
+  // Every URL the server writes comes from PUBLIC_URL, whatever the request target's form.
+  app.use(createPublicOrigin(config.publicUrl));
   if (metrics) app.use(metrics.middleware);
   app.use(createRequestContext(services.logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));

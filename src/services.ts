@@ -29,7 +29,7 @@ import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { createProvider } from './oauth/provider.js';
-import { loadServerKeys, resolveSecretsKey, type ServerKeys } from './oauth/server-keys.js';
+import { derivedKeys, loadServerKeys, resolveSecretsKey, type ServerKeys } from './oauth/server-keys.js';
 import { createLeakedKeyReports } from './secret-scanning/service.js';
 import { createStaffService } from './staff/service.js';
 import { createSignIn } from './staff/sign-in.js';
@@ -71,8 +71,11 @@ export async function createServices(config: Config, database: Database, logger:
     [config.leadsApiClient.id, { secret: config.leadsApiClient.secret, requirement: requirements.anyLeadsScope }],
   ]);
 
-  const provider = server ? await providerOf({ config, db, logger, staffStore, resourceServers, serverKeys: options.serverKeys }) : undefined;
-  const limits = server && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore }) : undefined;
+  const serverKeys = server
+    ? (options.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })))
+    : undefined;
+  const provider = serverKeys ? providerOf({ config, db, logger, staffStore, resourceServers, serverKeys }) : undefined;
+  const limits = serverKeys && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore, serverKeys }) : undefined;
   const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({
@@ -137,21 +140,21 @@ export async function createServices(config: Config, database: Database, logger:
 
 export type Services = Awaited<ReturnType<typeof createServices>>;
 
-/** oidc-provider over the server's signing and cookie keys (given, or loaded from the database and unsealed). */
-async function providerOf(deps: {
+/** oidc-provider over the server's signing and cookie keys. */
+function providerOf(deps: {
   config: Config;
   db: Knex;
   logger: Logger;
   staffStore: StaffStore;
   resourceServers: Map<string, ResourceServerClient>;
-  serverKeys: ServerKeys | undefined;
-}): Promise<Provider> {
+  serverKeys: ServerKeys;
+}): Provider {
   const { config, db, logger } = deps;
   return createProvider({
     config,
     db,
     logger,
-    keys: deps.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })),
+    keys: deps.serverKeys,
     staffStore: deps.staffStore,
     isApiKey: (value) => value.startsWith(KEY_PREFIX),
     resourceServerAudiences: new Map([...deps.resourceServers].map(([id, client]) => [id, client.requirement.audience])),
@@ -159,9 +162,11 @@ async function providerOf(deps: {
 }
 
 /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
-async function createLimits(deps: { config: Config; db: Knex; logger: Logger; apiKeyStore: ApiKeyStore }) {
+async function createLimits(deps: { config: Config; db: Knex; logger: Logger; apiKeyStore: ApiKeyStore; serverKeys: ServerKeys }) {
   const { config, db, logger } = deps;
-  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger });
+  // What people type (an email, an address) is kept only as an HMAC with a key every process derives alike.
+  const secret = derivedKeys(deps.serverKeys, 'rate-limit keys')[0]!;
+  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger, secret });
   logger.info({ store: store.kind }, 'rate limits on');
   return {
     store,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import test, { type ExecutionContext } from 'ava';
@@ -8,6 +9,8 @@ import { createKnexAdapter, deleteExpiredPayloads } from '../src/oauth/adapter.j
 import { hashToken } from '../src/shared/token-hash.js';
 import type { Database } from '../src/db/database.js';
 import { createTestDatabase, openMigrated, type TestDatabase, type TestDatabaseKind } from './helpers/database.js';
+
+const SEAL_KEY = randomBytes(32);
 
 // The adapter contract runs on both database kinds in every run, whatever
 // TEST_DATABASE says, since the server supports both.
@@ -21,7 +24,7 @@ for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
     database = await createTestDatabase(kind);
     opened = await openMigrated(database);
     db = opened.knex;
-    Adapter = createKnexAdapter(db);
+    Adapter = createKnexAdapter(db, { sealKeys: [SEAL_KEY] });
   });
   test.after.always(async () => {
     await opened?.close();
@@ -56,6 +59,36 @@ for (const kind of ['postgres', 'embedded'] as TestDatabaseKind[]) {
     t.is(byUid?.jti, undefined);
     t.is(await adapter.findByUid('other'), undefined);
     t.false(JSON.stringify(await db('oidc_payloads').where({ model: 'Session' })).includes('session-id-cookie-value'));
+  });
+
+  t('an interaction keeps no session id nor its own uid in clear: the session\'s id dropped, returnTo sealed and given back', async (t) => {
+    const adapter = new Adapter('Interaction');
+    const returnTo = 'http://localhost/oauth/auth/interaction-uid-1';
+    await adapter.upsert('interaction-uid-1', { jti: 'interaction-uid-1', kind: 'Interaction', returnTo, session: { accountId: 'a', uid: 'session-uid', cookie: 'session-id-1' } }, 60);
+    const stored = JSON.stringify(await db('oidc_payloads').where({ model: 'Interaction' }));
+    t.false(stored.includes('interaction-uid-1'));
+    t.false(stored.includes('session-id-1'));
+    const found = await adapter.find('interaction-uid-1');
+    t.like(found, { jti: 'interaction-uid-1', returnTo, session: { accountId: 'a', uid: 'session-uid' } });
+    t.false('cookie' in (found?.session as object), 'the provider never reads the session id back');
+    // Opened by any of the keys (a rotation lists the new one first); another key opens nothing, and the record is as good as gone.
+    const rotated = createKnexAdapter(db, { sealKeys: [randomBytes(32), SEAL_KEY] });
+    t.like(await new rotated('Interaction').find('interaction-uid-1'), { returnTo });
+    const other = createKnexAdapter(db, { sealKeys: [randomBytes(32)] });
+    t.is(await new other('Interaction').find('interaction-uid-1'), undefined);
+  });
+
+  t('a session\'s state (the sign-out form\'s secret, where it returns) is sealed and given back', async (t) => {
+    const adapter = new Adapter('Session');
+    const state = { secret: 'xsrf-secret-value', postLogoutRedirectUri: 'http://localhost/oauth/auth/interaction-uid-2' };
+    await adapter.upsert('session-id-2', { jti: 'session-id-2', uid: 'session-uid-2', kind: 'Session', accountId: 'a', state }, 60);
+    const stored = JSON.stringify(await db('oidc_payloads').where({ model: 'Session' }));
+    t.false(stored.includes('xsrf-secret-value'));
+    t.false(stored.includes('interaction-uid-2'));
+    t.deepEqual((await adapter.find('session-id-2'))?.state, state);
+    // Written in clear before sealing existed: read as it is.
+    await db('oidc_payloads').where({ model: 'Session', id: hashToken('session-id-2') }).update({ payload: JSON.stringify({ kind: 'Session', uid: 'session-uid-2', state: { secret: 'old' } }) });
+    t.deepEqual((await adapter.find('session-id-2'))?.state, { secret: 'old' });
   });
 
   t('grants keep their id (it is no credential: tokens name it)', async (t) => {

@@ -1,42 +1,22 @@
 import { z } from 'zod';
 
 import { rateLimitSchema } from '../facilities/schemas.js';
-import { expects, SINGLE_LINE_TEXT } from '../http/validation.js';
+import { readableName } from '../http/look-alikes.js';
+import { expects } from '../http/validation.js';
 import { SCOPE_NAMES } from './scopes.js';
 
 export const scopeSchema = z
   .object({ name: z.enum(SCOPE_NAMES), description: z.string() })
   .meta({ id: 'Scope' });
 
-/** Letters of one script in a word, for the look-alike check. */
-const LATIN = /\p{Script=Latin}/u;
-const LOOK_ALIKES = /[\p{Script=Cyrillic}\p{Script=Greek}]/u;
-
-/**
- * A key name as people read it, so two names that look the same are the
- * same name: no invisible or direction characters, no unusual spaces or
- * separators, no pile of combining marks, no word that mixes Latin letters
- * with Cyrillic or Greek look-alikes; then NFKC (fullwidth letters become
- * plain ones) with runs of spaces collapsed, before the length and the
- * uniqueness (case-insensitive) are checked.
- */
-export const keyName = z
-  .string(expects('must be a string'))
-  .max(100, 'must be at most 100 characters')
-  .regex(SINGLE_LINE_TEXT, 'must not contain control characters')
-  .regex(/^[^\p{Cf}]*$/u, 'must not contain invisible formatting characters (zero-width or direction marks)')
-  .regex(/^[^\p{Zl}\p{Zp}]*$/u, 'must not contain line or paragraph separators')
-  .regex(/^[^\p{Zs}]*(?: [^\p{Zs}]*)*$/u, 'must use ordinary spaces only (no non-breaking or wide spaces)')
-  .regex(/^(?!.*\p{M}{4})/su, 'must not stack more than 3 combining marks on one letter')
-  .refine((name) => name.split(' ').every((word) => !(LATIN.test(word) && LOOK_ALIKES.test(word))), 'must not mix Latin letters with Cyrillic or Greek ones in one word')
-  .transform((name) => name.normalize('NFKC').replace(/ +/g, ' ').trim())
-  .pipe(z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters'));
+/** A key name as people read it: see readableName (two names that look the same are one name). */
+export const keyName = readableName({ max: 100 });
 
 export const createApiKeyBody = z
   .strictObject({
     name: keyName.meta({
       description:
-        'Which system uses the key, e.g. "Landing Page Connector". NFKC-normalised with spaces collapsed; unique among the facility\'s live keys (case-insensitive).',
+        'Which system uses the key, e.g. "Landing Page Connector". NFKC-normalised with spaces collapsed; one script (Latin may go with one other, not Cyrillic or Greek); unique among the facility\'s live keys, compared by look (case and look-alike letters aside, by Unicode\'s confusable skeleton).',
     }),
     scopes: z
       .array(z.string(expects('must be a list of scope names')), expects('must be a list of scope names'))

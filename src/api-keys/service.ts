@@ -9,7 +9,8 @@ import type { Config } from '../config.js';
 import { violatedConstraint } from '../db/constraints.js';
 import { inTransaction } from '../db/transaction.js';
 import type { FacilityStore, KeyPolicy, RateLimit } from '../facilities/store.js';
-import { conflict, notFound, validationFailed } from '../http/errors.js';
+import { conflict, notFound, validationFailed, type AppError } from '../http/errors.js';
+import { lookAlikeKey } from '../http/look-alikes.js';
 import { destroyAccessTokenByHash, expireAccessTokenByHash } from '../oauth/adapter.js';
 import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
 import { hashToken } from '../shared/token-hash.js';
@@ -142,6 +143,14 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     return apiKey;
   }
 
+  /** The 409 for a name a live key of the facility has, or one that looks the same (saying which, when it is not the same). */
+  async function nameTaken(facilityId: string, name: string): Promise<AppError> {
+    const key = lookAlikeKey(name);
+    const taken = (await store.list(facilityId, requirement)).find((apiKey) => lookAlikeKey(apiKey.name) === key);
+    const alike = taken && taken.name.toLowerCase() !== name.toLowerCase() ? ` under the name "${taken.name}", which looks the same` : '';
+    return conflict(`An API key named "${name}" already exists in this facility${alike}. Choose another name or delete that key first.`);
+  }
+
   return {
     /**
      * Creates a key; answers its secret once. The key row, its secret and
@@ -175,9 +184,7 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
         if (apiKey?.status !== 'active') throw new Error('a key just created is not live');
         return { apiKey, key: secret.secret };
       } catch (error) {
-        if (violatedConstraint(error) === LIVE_NAME_CONSTRAINT) {
-          throw conflict(`An API key named "${input.name}" already exists in this facility. Choose another name or delete that key first.`);
-        }
+        if (violatedConstraint(error) === LIVE_NAME_CONSTRAINT) throw await nameTaken(staff.facilityId, input.name);
         throw error;
       }
     },

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 
 import { queryable } from '../db/transaction.js';
 import type { RateLimit } from '../facilities/store.js';
+import { lookAlikeKey } from '../http/look-alikes.js';
 import { KEY_PREFIX } from './key-format.js';
 import type { Actor } from '../audit/model.js';
 import type { ApiKey } from './model.js';
@@ -162,12 +163,14 @@ export function createApiKeyStore(db: Knex) {
   });
 
   return {
-    /** Records a new key and its first secret. A live key of the same name in the facility violates LIVE_NAME_CONSTRAINT. */
+    /** Records a new key and its first secret. A live key of the facility whose name looks the same (see lookAlikeKey) violates LIVE_NAME_CONSTRAINT. */
     async insert(key: NewKey, secret: NewSecret): Promise<void> {
       await queryable(db)('api_keys').insert({
         id: key.id,
         facility_id: key.facilityId,
         name: key.name,
+        // What makes names that look alike one name, for LIVE_NAME_CONSTRAINT.
+        name_skeleton: lookAlikeKey(key.name),
         scopes: key.scopes,
         location_ids: key.locationIds,
         created_by: key.createdBy,

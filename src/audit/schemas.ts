@@ -1,15 +1,18 @@
 import { z } from 'zod';
 
+import { instant, queryInteger } from '../http/validation.js';
 import { AUDIT_ACTIONS } from './model.js';
 
+const RFC_3339 = 'must be an RFC 3339 date and time from year 0001 to 9999, e.g. 2026-06-30T00:00:00Z';
+
 export const auditQuery = z.strictObject({
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200').default(50),
+  limit: queryInteger(1, 200, 50),
   cursor: z.string().max(200, 'is not a cursor this list gave out').optional(),
   action: z.enum(AUDIT_ACTIONS, { error: `must be one of: ${AUDIT_ACTIONS.join(', ')}` }).optional(),
   keyId: z.uuid('must be an API key id').optional(),
   actorId: z.uuid('must be a staff member id').optional(),
-  since: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date and time' }).pipe(z.coerce.date()).optional(),
-  until: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date and time' }).pipe(z.coerce.date()).optional(),
+  since: instant(RFC_3339).optional(),
+  until: instant(RFC_3339).optional(),
 });
 
 export const auditEventSchema = z

@@ -81,6 +81,32 @@ export function createRequestContext(logger: Logger) {
   };
 }
 
+/** `scheme://authority` at the start of a request target: the absolute form (RFC 9112, section 3.2.2). */
+const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
+
+/**
+ * Every URL the server writes starts with PUBLIC_URL, whatever the request
+ * said. A target in absolute form (`GET http://evil.test/x HTTP/1.1`) is cut
+ * to its path and query: its authority counts for as little as a Host
+ * header does (a mismatch is not refused: nothing reads it). Then Koa's
+ * `href`, the base oidc-provider builds every URL on (discovery, the
+ * sign-out form, redirects), is the public origin plus that path. Mounted
+ * first, so nothing sees the target before.
+ */
+export function createPublicOrigin(publicUrl: string) {
+  const origin = new URL(publicUrl).origin;
+  return function publicOrigin(ctx: Context, next: Next): Promise<void> {
+    const target = ctx.url;
+    if (ABSOLUTE_FORM.test(target)) {
+      const rest = target.replace(ABSOLUTE_FORM, '');
+      ctx.url = rest.startsWith('/') ? rest : `/${rest}`;
+    }
+    // An absolute originalUrl is what Koa's href (and so every URL the provider writes) is made of.
+    ctx.request.originalUrl = `${origin}${ctx.url}`;
+    return next();
+  };
+}
+
 /** Response headers every page and API answer carries. */
 export function createSecurityHeaders(options: { https: boolean }) {
   return function securityHeaders(ctx: Context, next: Next): Promise<void> {

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 import type { Logger } from '../logger.js';
 import { isLimitReached, retryAfterSeconds, type LimitStore } from './store.js';
 
@@ -21,9 +19,6 @@ export interface FailureCount {
   /** Set when the address is now blocked: seconds until it may try again. */
   retryAfter: number | undefined;
 }
-
-/** A store key that does not keep the address itself. */
-const keyOf = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 /**
  * Limits on failures per client address, shared by every process: a failure
@@ -65,7 +60,7 @@ export function createFailureLimits(deps: { store: LimitStore; logger: Logger })
         return retryAfter;
       };
       try {
-        const result = await store.limiter(`fail-${kind}`, points, durationSeconds).consume(keyOf(ip));
+        const result = await store.limiter(`fail-${kind}`, points, durationSeconds).consume(store.keyOf(ip));
         // The last failure allowed: from now on, this address waits for the window's end.
         return count(result.remainingPoints, result.remainingPoints === 0 ? block(result.msBeforeNext) : undefined);
       } catch (reason) {

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 import { isLimitReached, retryAfterSeconds, type LimitStore } from './store.js';
 
 /**
@@ -21,9 +19,6 @@ type Bucket = keyof typeof SIGN_IN_LIMITS;
  * device, that device (its cookie) and the account it vouches for.
  */
 export type SignInCount = { email: string; ip: string } | { trusted: { device: string; staffId: string } };
-
-/** What the store keeps instead of an email or an address (people type passwords into the email field). */
-const keyOf = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 /** A try the limits let through: its points are taken (a failure keeps them); `giveBack` returns them (a right password, or a try never checked). */
 export interface SignInTicket {
@@ -51,12 +46,12 @@ export function createSignInLimits(deps: { store: LimitStore }) {
   const bucketsOf = (count: SignInCount): { name: Bucket; key: string }[] =>
     'trusted' in count
       ? [
-          { name: 'device', key: keyOf(count.trusted.device) },
+          { name: 'device', key: deps.store.keyOf(count.trusted.device) },
           { name: 'trustedAccount', key: count.trusted.staffId },
         ]
       : [
-          { name: 'email', key: keyOf(count.email.trim().toLowerCase()) },
-          { name: 'ip', key: keyOf(count.ip) },
+          { name: 'email', key: deps.store.keyOf(count.email.trim().toLowerCase()) },
+          { name: 'ip', key: deps.store.keyOf(count.ip) },
         ];
   const giveBack = (buckets: { name: Bucket; key: string }[]) => Promise.all(buckets.map((bucket) => limiters[bucket.name].reward(bucket.key, 1)));
 

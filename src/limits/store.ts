@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+
 import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -18,6 +20,14 @@ export interface LimitStore {
    * disappears either.
    */
   limiter(name: string, points: number, durationSeconds: number): RateLimiterAbstract;
+  /**
+   * What a counter is keyed by instead of `value` (an email as typed, an
+   * address, a device cookie): an HMAC-SHA256 under the store's secret, so
+   * the store (a table any copy of the database holds, or Redis) keeps
+   * nothing a guess can be checked against without that secret. People type
+   * passwords into the email field.
+   */
+  keyOf(value: string): string;
   close(): Promise<void>;
 }
 
@@ -28,8 +38,15 @@ export interface LimitStore {
  * The Redis client is loaded only when REDIS_URL is set: loading it costs a
  * process about 20 MB of memory.
  */
-export async function createLimitStore(options: { db: Knex; databaseKind: 'postgres' | 'embedded'; redisUrl: string | undefined; logger: Logger }): Promise<LimitStore> {
-  const { db, logger } = options;
+export async function createLimitStore(options: {
+  db: Knex;
+  databaseKind: 'postgres' | 'embedded';
+  redisUrl: string | undefined;
+  logger: Logger;
+  /** The key of `keyOf` (see derivedKeys in oauth/server-keys.ts). */
+  secret: Buffer;
+}): Promise<LimitStore> {
+  const { db, logger, secret } = options;
   const redis = options.redisUrl
     ? new (await import('ioredis')).Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false })
     : undefined;
@@ -72,6 +89,9 @@ export async function createLimitStore(options: { db: Knex; databaseKind: 'postg
       }
       made.set(id, limiter);
       return limiter;
+    },
+    keyOf(value) {
+      return createHmac('sha256', secret).update(value).digest('base64url');
     },
     async close() {
       redis?.disconnect();

@@ -4,6 +4,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
 import { hashToken } from '../shared/token-hash.js';
+import { isSealed, seal, unseal } from './sealed.js';
 
 /**
  * Models whose id is itself a bearer credential (a token, or a cookie's
@@ -24,6 +25,59 @@ export const HASHED_MODELS = new Set([
   'Session',
   'Interaction',
 ]);
+
+/**
+ * What a payload must not hold in clear, by model, at a dotted path (from
+ * oidc-provider 9's own code: lib/models/interaction.js, and where the
+ * values are read, lib/provider.js, lib/actions/authorization/resume.js
+ * and lib/actions/end_session.js):
+ * - dropped, for what the provider never reads back: `Interaction.session.cookie`
+ *   is the sign-in session's id, the `_session` cookie's value, copied in
+ *   when a signed-in browser starts an interaction (prompt=login, max_age=0,
+ *   prompt=consent). The interaction names its session by `session.uid`,
+ *   which is what the provider checks.
+ * - sealed (AES-256-GCM under a key derived from the cookie keys), for what
+ *   the provider reads back: `Interaction.returnTo` ends in the interaction's
+ *   uid (its cookies' value, stored as its id only hashed); `Session.state`
+ *   holds the sign-out form's xsrf secret and where sign-out returns to,
+ *   which is such a /oauth/auth/<uid> when signing in as another account
+ *   first signs the old one out.
+ * A value stored in clear before this rule is read as it is, and goes with
+ * its row (an interaction lives an hour; a session's state is written
+ * sealed at its next save).
+ */
+const AT_REST: Record<string, { dropped?: string[][]; sealed?: string[][] }> = {
+  Interaction: { dropped: [['session', 'cookie']], sealed: [['returnTo']] },
+  Session: { sealed: [['state']] },
+};
+
+type Json = Record<string, unknown>;
+
+/** A copy of `object` with the value at `path` changed by `change` (only the objects on the path are copied); absent values stay absent. */
+function changedAt(object: Json, path: string[], change: (value: unknown) => unknown): Json {
+  const [head, ...rest] = path as [string, ...string[]];
+  const value = object[head];
+  if (value === undefined || value === null) return object;
+  if (rest.length === 0) return { ...object, [head]: change(value) };
+  return typeof value === 'object' ? { ...object, [head]: changedAt(value as Json, rest, change) } : object;
+}
+
+/** The payload as stored: without what AT_REST drops, sealed where it says. */
+function protect(model: string, payload: AdapterPayload, key: Buffer): AdapterPayload {
+  const rules = AT_REST[model];
+  if (!rules) return payload;
+  let stored = payload as Json;
+  for (const path of rules.dropped ?? []) stored = changedAt(stored, path, () => undefined);
+  for (const path of rules.sealed ?? []) stored = changedAt(stored, path, (value) => seal(value, key));
+  return stored as AdapterPayload;
+}
+
+/** The payload as the provider reads it: sealed values opened (throws when no key opens one). */
+function reveal(model: string, stored: AdapterPayload, keys: Buffer[]): AdapterPayload {
+  let payload = stored as Json;
+  for (const path of AT_REST[model]?.sealed ?? []) payload = changedAt(payload, path, (value) => (isSealed(value) ? unseal(value, keys) : value));
+  return payload as AdapterPayload;
+}
 
 const TABLE = 'oidc_payloads';
 
@@ -58,10 +112,13 @@ function epoch(date: Date): number {
 /**
  * The oidc-provider adapter over knex: one table for every model. Queries go
  * through `queryable(db)` so a token minted inside `inTransaction` commits or
- * rolls back with the rest of that transaction.
+ * rolls back with the rest of that transaction. `sealKeys` seal what AT_REST
+ * says (the first seals; any of them opens).
  */
-export function createKnexAdapter(db: Knex, options: { isApiKey?: (value: string) => boolean } = {}) {
+export function createKnexAdapter(db: Knex, options: { sealKeys: Buffer[]; isApiKey?: (value: string) => boolean }) {
   const isApiKey = options.isApiKey ?? (() => false);
+  const [sealKey] = options.sealKeys;
+  if (!sealKey) throw new Error('the adapter needs a key to seal stored sessions and interactions');
   return class KnexAdapter implements Adapter {
     private readonly hashed: boolean;
 
@@ -84,14 +141,20 @@ export function createKnexAdapter(db: Knex, options: { isApiKey?: (value: string
 
     private toPayload(row: PayloadRow | undefined, id?: string): AdapterPayload | undefined {
       if (!row) return undefined;
-      const payload: AdapterPayload = { ...row.payload };
+      let payload: AdapterPayload;
+      try {
+        payload = { ...reveal(this.model, row.payload, options.sealKeys) };
+      } catch {
+        // Sealed under a cookie key no longer listed (or altered): as good as gone.
+        return undefined;
+      }
       if (this.hashed && id !== undefined) payload.jti = id;
       if (row.consumed_at) payload.consumed = epoch(row.consumed_at);
       return payload;
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      const stored: AdapterPayload = { ...payload };
+      const stored: AdapterPayload = { ...protect(this.model, payload, sealKey) };
       if (this.hashed) delete stored.jti;
       const expiresAt =
         typeof expiresIn === 'number' ? db.raw(`now() + (? * interval '1 second')`, [expiresIn]) : null;

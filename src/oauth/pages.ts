@@ -10,10 +10,6 @@ const CACHEABLE = new Set(['/oauth/.well-known/openid-configuration', '/oauth/jw
 /**
  * Everything under /oauth, before oidc-provider and our sign-in pages:
  *
- * - the URLs the provider writes (discovery's endpoints, the logout form's
- *   action) come from PUBLIC_URL, never from the request's Host header: a
- *   request's address is made absolute on the public origin before the
- *   provider reads it;
  * - every HTML page gets a Content-Security-Policy, with a nonce for the one
  *   inline script a page may carry (the console's sign-out);
  * - discovery and the JWKS may be cached for five minutes.
@@ -26,8 +22,6 @@ export function createOAuthPages(options: { publicUrl: string; formTargets: stri
     if (!ctx.path.startsWith('/oauth/')) return next();
     const state = ctx.state as RequestState;
     state.cspNonce = randomBytes(16).toString('base64');
-    // An absolute originalUrl makes Koa's href (the base of every URL the provider writes) the public one.
-    if (!/^https?:\/\//i.test(ctx.request.originalUrl)) ctx.request.originalUrl = `${origin}${ctx.request.originalUrl}`;
     // Set before the page is made, so error pages (rendered further up) carry it too; harmless on JSON.
     ctx.set(
       'Content-Security-Policy',

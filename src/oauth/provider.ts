@@ -8,7 +8,7 @@ import { ADMIN_SCOPE, API_KEYS_CLIENT_ID, audienceList, FIRST_PARTY_CLIENTS, OCT
 import type { StaffStore } from '../staff/store.js';
 import { createKnexAdapter } from './adapter.js';
 import { clientsFor } from './clients.js';
-import type { ServerKeys } from './server-keys.js';
+import { derivedKeys, type ServerKeys } from './server-keys.js';
 const OPENID_SCOPES = 'openid profile email';
 const STAFF_ACCESS_TOKEN_TTL = 60 * 60;
 
@@ -25,6 +25,28 @@ export interface ProviderDeps {
 }
 
 /**
+ * True when the sign-out request is the console's, for the session it is
+ * made in: its ID token hint names the account signed in here and has not
+ * expired. The provider has checked the hint's signature, issuer and
+ * audience, but neither its expiry nor whose it is: without this, any
+ * account's ID token (an attacker's own) or an old one found somewhere
+ * would sign anyone out by a link. Every other request gets the page that
+ * asks, whose form carries a secret tied to the session (the provider's
+ * xsrf value), so another site cannot submit it for the staff member.
+ */
+function consoleSignsOutItsSession(ctx: KoaContextWithOIDC): boolean {
+  const hint = ctx.oidc.entities.IdTokenHint?.payload;
+  const accountId = ctx.oidc.session?.accountId;
+  return (
+    ctx.oidc.client?.clientId === OCTIV_APP_CLIENT_ID &&
+    accountId !== undefined &&
+    hint?.sub === accountId &&
+    typeof hint.exp === 'number' &&
+    hint.exp > Date.now() / 1000
+  );
+}
+
+/**
  * Builds the oidc-provider instance that issues and stores every token: staff
  * sign-in for the web app (authorization code + PKCE), introspection for
  * resource servers, and the opaque access tokens that are our API keys.
@@ -34,7 +56,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const https = config.publicUrl.startsWith('https://');
 
   const configuration: Configuration = {
-    adapter: createKnexAdapter(db, { isApiKey: deps.isApiKey }),
+    adapter: createKnexAdapter(db, { sealKeys: derivedKeys(keys, 'stored sessions and interactions'), isApiKey: deps.isApiKey }),
     clients: clientsFor(config),
     // Public clients (the console) send none; resource servers HTTP Basic, as registered. No secret ever travels in a body.
     clientAuthMethods: ['none', 'client_secret_basic'],
@@ -90,13 +112,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       rpInitiatedLogout: {
         enabled: true,
-        // Signing out is confirmed unless the console asked with the ID token it holds (the
-        // provider has checked that hint): a link from another site cannot sign a staff member out.
+        // Signing out is confirmed unless the console asked for this very session (see
+        // consoleSignsOutItsSession): a link from another site cannot sign a staff member out.
         logoutSource: async (ctx, form) => {
           const nonce = (ctx.state as { cspNonce?: string }).cspNonce ?? '';
-          const fromConsole = Boolean(ctx.oidc.params?.id_token_hint) && ctx.oidc.client?.clientId === OCTIV_APP_CLIENT_ID;
           ctx.type = 'html';
-          ctx.body = fromConsole
+          ctx.body = consoleSignsOutItsSession(ctx)
             ? renderPage(
                 'Signing out',
                 `${form}<h1>Signing out…</h1><noscript><button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button></noscript>

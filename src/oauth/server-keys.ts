@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { inTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
+import { isSealed, seal, unseal, type Sealed } from './sealed.js';
 
 export interface ServerKeys {
   /** Private signing keys for oidc-provider (ID tokens, JWT responses). */
@@ -19,32 +20,16 @@ export interface ServerKeys {
 // Any fixed number works; it only has to be the same in every process.
 const SERVER_KEYS_LOCK = 727_274_001;
 
-/** Stored key material encrypted with the secrets key (AES-256-GCM); the key itself never lives in the database. */
-interface Sealed {
-  sealed: 'A256GCM';
-  iv: string;
-  tag: string;
-  data: string;
-}
-
 type Material = { keys: unknown[] };
 
+/** The AES key that seals stored key material: from the secrets key, which never lives in the database. */
 const aesKey = (secretsKey: string) => createHash('sha256').update(`octiv server keys\0${secretsKey}`).digest();
 
-function seal(material: Material, secretsKey: string): Sealed {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', aesKey(secretsKey), iv);
-  const data = Buffer.concat([cipher.update(JSON.stringify(material), 'utf8'), cipher.final()]);
-  return { sealed: 'A256GCM', iv: iv.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), data: data.toString('base64url') };
-}
-
-function unseal(stored: Material | Sealed, secretsKey: string | undefined): Material {
-  if (!('sealed' in stored)) return stored;
+function unsealMaterial(stored: Material | Sealed, secretsKey: string | undefined): Material {
+  if (!isSealed(stored)) return stored;
   if (!secretsKey) throw new Error('The stored signing and cookie keys are encrypted: set SECRETS_KEY (or DATA_DIR with its secrets.key) to the key they were sealed with.');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', aesKey(secretsKey), Buffer.from(stored.iv, 'base64url'));
-    decipher.setAuthTag(Buffer.from(stored.tag, 'base64url'));
-    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(stored.data, 'base64url')), decipher.final()]).toString('utf8')) as Material;
+    return unseal(stored, [aesKey(secretsKey)]) as Material;
   } catch {
     throw new Error('The stored signing and cookie keys cannot be opened with this SECRETS_KEY: it is not the key they were sealed with.');
   }
@@ -70,15 +55,15 @@ export async function loadServerKeys(
   fromEnvironment: { jwks?: { keys: Record<string, unknown>[] } | undefined; cookieKeys?: string[] | undefined; secretsKey?: string | undefined } = {},
 ): Promise<ServerKeys> {
   const { secretsKey } = fromEnvironment;
-  const store = (material: Material) => JSON.stringify(secretsKey ? seal(material, secretsKey) : material);
+  const store = (material: Material) => JSON.stringify(secretsKey ? seal(material, aesKey(secretsKey)) : material);
   const stored = await inTransaction(db, async (trx) => {
     // Serialises first starts, so concurrent processes agree on one set of keys.
     await trx.raw('select pg_advisory_xact_lock(?)', [SERVER_KEYS_LOCK]);
     const rows: { id: number; kind: string; material: Material | Sealed }[] = await trx('server_keys').select('id', 'kind', 'material').orderBy('id');
     const byKind = new Map<string, Material>();
     for (const row of rows) {
-      const material = unseal(row.material, secretsKey);
-      if (secretsKey && !('sealed' in row.material)) await trx('server_keys').where({ id: row.id }).update({ material: store(material) });
+      const material = unsealMaterial(row.material, secretsKey);
+      if (secretsKey && !isSealed(row.material)) await trx('server_keys').where({ id: row.id }).update({ material: store(material) });
       byKind.set(row.kind, material);
     }
     if (!fromEnvironment.jwks && !byKind.has('signing')) {
@@ -97,6 +82,19 @@ export async function loadServerKeys(
     jwks: (fromEnvironment.jwks ?? stored.get('signing')) as { keys: JWK[] },
     cookieKeys: (fromEnvironment.cookieKeys ?? stored.get('cookie')?.keys) as string[],
   };
+}
+
+/**
+ * Keys of their own for one purpose (`purpose` names it), derived by
+ * HKDF-SHA256 from the cookie keys: a secret every process shares that a
+ * copy of the database does not give (it comes from the environment, or is
+ * stored sealed by the secrets key). A cookie key is never used itself, so
+ * no use can make a value that passes for another's. One key per cookie
+ * key, in the same order: the first makes, and all of them open what an
+ * earlier first key made, until that key is no longer listed.
+ */
+export function derivedKeys(keys: Pick<ServerKeys, 'cookieKeys'>, purpose: string): Buffer[] {
+  return keys.cookieKeys.map((cookieKey) => Buffer.from(hkdfSync('sha256', cookieKey, 'octiv derived keys', purpose, 32)));
 }
 
 /**

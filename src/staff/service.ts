@@ -25,7 +25,9 @@ export function createStaffService(deps: { db: Knex; store: StaffStore; audit: A
     /**
      * Turns System Integrations on or off for a staff member of the actor's
      * facility. An Owner always has it; granting it to a Trainer works but
-     * comes back with a warning. A change is audited in its own transaction.
+     * comes back with a warning. A change is audited in its own transaction:
+     * exactly one event for each change that happens, however many requests
+     * race (the store compares and sets).
      */
     async setSystemIntegrations(
       caller: { staff: StaffMember; origin: RequestOrigin },
@@ -39,9 +41,10 @@ export function createStaffService(deps: { db: Knex; store: StaffStore; audit: A
         if (target.role === 'owner' && !enabled) {
           throw conflict('An Owner always has System Integrations; it cannot be turned off.');
         }
-        const updated = await store.setSystemIntegrations(actor.facilityId, staffId, enabled);
-        if (!updated) throw notFound('No staff member with this id.');
-        if (updated.permissions.systemIntegrations !== target.permissions.systemIntegrations) {
+        const result = await store.setSystemIntegrations(actor.facilityId, staffId, enabled);
+        if (!result) throw notFound('No staff member with this id.');
+        const { staff: updated, changed } = result;
+        if (changed) {
           await audit.record({
             facilityId: actor.facilityId,
             action: enabled ? 'staff.permission_granted' : 'staff.permission_revoked',

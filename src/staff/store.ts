@@ -30,15 +30,16 @@ function toStaffMember(row: StaffRow): StaffMember {
 }
 
 export function createStaffStore(db: Knex) {
+  /** Finds a staff member of one facility; another facility's id reads as absent. */
+  async function findInFacility(facilityId: string, id: string): Promise<StaffMember | undefined> {
+    const row = (await queryable(db)('staff').select(COLUMNS).where({ id, facility_id: facilityId }).first()) as StaffRow | undefined;
+    return row && toStaffMember(row);
+  }
+
   return {
+    findInFacility,
     async findById(id: string): Promise<StaffMember | undefined> {
       const row = (await queryable(db)('staff').select(COLUMNS).where({ id }).first()) as StaffRow | undefined;
-      return row && toStaffMember(row);
-    },
-
-    /** Finds a staff member of one facility; another facility's id reads as absent. */
-    async findInFacility(facilityId: string, id: string): Promise<StaffMember | undefined> {
-      const row = (await queryable(db)('staff').select(COLUMNS).where({ id, facility_id: facilityId }).first()) as StaffRow | undefined;
       return row && toStaffMember(row);
     },
 
@@ -80,12 +81,21 @@ export function createStaffStore(db: Knex) {
       return row?.name;
     },
 
-    async setSystemIntegrations(facilityId: string, id: string, enabled: boolean): Promise<StaffMember | undefined> {
-      const [row] = await queryable(db)<StaffRow>('staff')
+    /**
+     * Sets the permission if it differs, in one statement (compare-and-set):
+     * `changed` says whether this call changed it. Of two opposite changes at
+     * once, the second waits for the first's row lock and compares with what
+     * the first wrote, so each change that happens is seen by exactly one call.
+     */
+    async setSystemIntegrations(facilityId: string, id: string, enabled: boolean): Promise<{ staff: StaffMember; changed: boolean } | undefined> {
+      const [row] = (await queryable(db)('staff')
         .where({ id, facility_id: facilityId })
-        .update({ system_integrations: enabled, updated_at: db.fn.now() } as never)
-        .returning(COLUMNS);
-      return row && toStaffMember(row as StaffRow);
+        .whereNot({ system_integrations: enabled })
+        .update({ system_integrations: enabled, updated_at: db.fn.now() })
+        .returning(COLUMNS)) as StaffRow[];
+      if (row) return { staff: toStaffMember(row), changed: true };
+      const unchanged = await findInFacility(facilityId, id);
+      return unchanged && { staff: unchanged, changed: false };
     },
   };
 }

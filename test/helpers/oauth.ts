@@ -23,9 +23,15 @@ export async function discover(server: TestServer): Promise<client.Configuration
 /**
  * Starts the web app's login as API.md describes it: authorization code with
  * PKCE S256, `scope=openid profile admin` and the admin API resource, up to
- * the login form. A `browser` of an earlier login keeps its cookies.
+ * the login form. A `browser` of an earlier login keeps its cookies;
+ * `parameters` adds to the authorization request (`prompt`, `max_age`).
+ * `beforeFollow` sees the authorization request's own answer before its
+ * redirects are followed.
  */
-export async function startLogin(server: TestServer, options: { browser?: Browser } = {}): Promise<LoginStart> {
+export async function startLogin(
+  server: TestServer,
+  options: { browser?: Browser; parameters?: Record<string, string>; beforeFollow?: (response: Response) => Promise<void> } = {},
+): Promise<LoginStart> {
   const configuration = await discover(server);
   const redirectUri = `${server.url}/console/callback`;
   const verifier = client.randomPKCECodeVerifier();
@@ -37,9 +43,12 @@ export async function startLogin(server: TestServer, options: { browser?: Browse
     code_challenge: await client.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,
+    ...options.parameters,
   });
   const browser = options.browser ?? new Browser();
-  const loginPage = await browser.follow(await browser.request(authorizationUrl), authorizationUrl);
+  const first = await browser.request(authorizationUrl);
+  await options.beforeFollow?.(first);
+  const loginPage = await browser.follow(first, authorizationUrl);
   const action = new URL(`${loginPage.url.pathname}/login`, server.url);
   return {
     browser,
