@@ -6,7 +6,7 @@ import { createTestDatabase } from './helpers/database.js';
 import { eventually } from './helpers/eventually.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { logLine, startTestServer, type TestServer } from './helpers/server.js';
 import { holdTableLock, type TableLock } from './helpers/table-lock.js';
 
 let server: TestServer;
@@ -20,24 +20,8 @@ test.after.always(async () => {
   await server?.close();
 });
 
-interface AccessLine {
-  method: string;
-  path: string;
-  status: number;
-  aborted: boolean;
-  clientRequestId?: string;
-}
-
-/** The server's access-log line of the request sent with this X-Request-Id, once it is written (when the response ends, or the connection). */
-const accessLine = (target: TestServer, requestId: string) =>
-  eventually(
-    () =>
-      target.logs
-        .filter((line) => line.includes(`"clientRequestId":"${requestId}"`))
-        .map((line) => JSON.parse(line) as AccessLine & { msg: string })
-        .find((line) => line.msg === 'request'),
-    { what: `the access-log line of request ${requestId}` },
-  );
+/** The server's access-log line of the request sent with this X-Request-Id. */
+const accessLine = (target: TestServer, requestId: string) => logLine(target, { msg: 'request', clientRequestId: requestId });
 
 /**
  * A lead request written by hand on a socket of its own, so that the test
