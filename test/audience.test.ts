@@ -72,6 +72,7 @@ test('keys minted with the old URL audience are renamed by the migration and kee
     t.is((await postLead(server, key)).status, 201);
     // A staff token (the admin API's audience) is left alone.
     const staffTokens = await server.db('oidc_payloads').where({ model: 'AccessToken' }).whereRaw(`payload->>'clientId' = 'octiv-app'`);
+    t.true(staffTokens.length > 0, 'the sign-in left a staff token to look at');
     t.true(staffTokens.every((row: { payload: { aud: string } }) => row.payload.aud === server.config.adminApiResource));
   } finally {
     await server.close();

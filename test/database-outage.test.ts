@@ -1,11 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { createTestDatabase, POSTGRES_ADMIN_URL } from './helpers/database.js';
+import { eventually } from './helpers/eventually.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
-import { startTestServer } from './helpers/server.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { holdTableLock, type TableLock } from './helpers/table-lock.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
 // Always on Postgres, whatever TEST_DATABASE says: the embedded database has
@@ -24,6 +24,7 @@ async function serverBehindProxy(poolMax: number) {
   return {
     server,
     proxy,
+    database,
     async close() {
       await server.close();
       await proxy.close();
@@ -32,48 +33,94 @@ async function serverBehindProxy(poolMax: number) {
   };
 }
 
+const lead = (server: TestServer, key: string, email: string, headers: Record<string, string> = {}) =>
+  api(server, '/api/v1/leads', { body: { firstName: 'Out', lastName: 'Age', email }, headers: { Authorization: `Bearer ${key}`, ...headers } });
+
+const connectionFailures = (server: TestServer) => server.logs.filter((line) => line.includes('a database connection failed')).length;
+
+function assertUnavailable(t: ExecutionContext, answer: Awaited<ReturnType<typeof api>>, what: string) {
+  t.is(answer.status, 503, what);
+  t.is(answer.headers.get('content-type'), 'application/problem+json', what);
+  t.is(answer.headers.get('retry-after'), '5', what);
+  t.notRegex(JSON.stringify(answer.body), /ECONNREFUSED|Connection terminated|terminating connection|stack|insert into/i, what);
+}
+
 test('the database going away gives 503s, not a crash; the server serves again when it returns', async (t) => {
-  const { server, proxy, close } = await serverBehindProxy(5);
+  const { server, proxy, database, close } = await serverBehindProxy(5);
+  let lock: TableLock | undefined;
   try {
     const owner = await signIn(server, 'owner@demo.test');
     const { key } = await createKey(server, owner, 'Outage');
-    const postLead = (email: string) =>
-      api(server, '/api/v1/leads', { body: { firstName: 'Out', lastName: 'Age', email }, headers: { Authorization: `Bearer ${key}` } });
-    t.is((await postLead('before@example.com')).status, 201);
+    t.is((await lead(server, key, 'before@example.com')).status, 201);
 
-    // A burst in flight while the database goes away.
-    const burst = Array.from({ length: 40 }, (_, index) => postLead(`burst.${index}@example.com`));
-    await sleep(5);
+    // A burst, held by a lock on members: leads wait inside Postgres (as many as the server writes
+    // at once), the rest in the server for their turn. Then the database goes away: the network to
+    // it, and its sessions with their open statements (as when its host stops).
+    lock = await holdTableLock(database.env.DATABASE_URL!, 'members');
+    const emails = Array.from({ length: 6 }, (_, index) => `burst.${index}@example.com`);
+    const burst = emails.map((email) => lead(server, key, email));
+    await lock.waiters(1);
     await proxy.cut();
+    await lock.endOtherSessions();
     const answers = await Promise.all(burst);
-    const statuses = answers.map((answer) => answer.status);
-    t.true(statuses.every((status) => status === 201 || status === 503), statuses.join(','));
+    for (const [index, answer] of answers.entries()) assertUnavailable(t, answer, emails[index]!);
+    await lock.release();
 
-    const down = await postLead('during@example.com');
-    t.is(down.status, 503);
-    t.is(down.headers.get('content-type'), 'application/problem+json');
-    t.is(down.headers.get('retry-after'), '5');
-    t.notRegex(JSON.stringify(down.body), /ECONNREFUSED|Connection terminated|stack|insert into/i);
+    assertUnavailable(t, await lead(server, key, 'during@example.com'), 'a lead while the database is away');
     t.is((await api(server, '/readyz')).status, 503);
     t.is((await api(server, '/healthz')).status, 200, 'the process is alive');
     t.is((await api(server, '/api/v1/me', { token: owner })).status, 503);
 
     await proxy.restore();
-    let ready = 503;
-    for (let attempt = 0; attempt < 50 && ready !== 200; attempt += 1) {
-      ready = (await api(server, '/readyz')).status;
-      if (ready !== 200) await sleep(100);
-    }
-    t.is(ready, 200);
-    t.is((await postLead('after@example.com')).status, 201, 'serves again');
+    await eventually(async () => (await api(server, '/readyz')).status === 200, { what: '/readyz to answer 200 again' });
+    t.is((await lead(server, key, 'after@example.com')).status, 201, 'serves again');
     t.is((await api(server, '/api/v1/me', { token: owner })).status, 200, 'sessions and tokens survived');
-
-    // Nothing acknowledged was lost: every 201 of the burst is in the database.
-    const acknowledged = answers.filter((answer) => answer.status === 201).map((answer) => answer.body.id as string);
-    const stored = await server.db('members').whereIn('id', acknowledged).pluck('id');
-    t.is(stored.length, acknowledged.length);
-    t.is(await server.db('members').where({ email: 'during@example.com' }).first(), undefined);
+    // Every lead answered 201 is there; none answered 503 is: not those inside the database, not those waiting in the server.
+    t.deepEqual((await server.db('members').whereIn('email', ['before@example.com', ...emails, 'during@example.com', 'after@example.com']).pluck('email')).sort(), [
+      'after@example.com',
+      'before@example.com',
+    ]);
   } finally {
+    await lock?.close();
+    await close();
+  }
+});
+
+test('a lead in flight when the network to the database breaks: 503, and a retry tells what happened to it', async (t) => {
+  const { server, proxy, database, close } = await serverBehindProxy(5);
+  let lock: TableLock | undefined;
+  try {
+    const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Cut Off');
+    lock = await holdTableLock(database.env.DATABASE_URL!, 'members');
+    const once = { 'Idempotency-Key': 'crm-lead-cut-off' };
+    const held = [lead(server, key, 'cut.once@example.com', once), lead(server, key, 'cut.plain@example.com')];
+    // Both inside the database (a pool of 5 writes two leads at once), waiting for the lock.
+    const waiters = await lock.waiters(held.length);
+    await proxy.cut();
+    const [withKey, plain] = await Promise.all(held);
+    assertUnavailable(t, withKey!, 'with an Idempotency-Key');
+    assertUnavailable(t, plain!, 'without one');
+
+    // The database lives on: it finishes both statements once the lock goes, and only then finds
+    // its client gone. So a 503 for a lead in flight does not prove it was not written.
+    await lock.release();
+    await lock.ended(waiters.map((waiter) => waiter.pid));
+    await proxy.restore();
+    await eventually(async () => (await api(server, '/readyz')).status === 200, { what: '/readyz to answer 200 again' });
+    const stored = await server.db('members').whereIn('email', ['cut.once@example.com', 'cut.plain@example.com']).select('id', 'email');
+    t.is(stored.length, 2, 'both were written after their 503');
+
+    // The retry the 503 asks for gets the truth: the same lead, once.
+    const retried = await lead(server, key, 'cut.once@example.com', once);
+    t.is(retried.status, 201);
+    t.is(retried.headers.get('idempotent-replayed'), 'true');
+    t.is(retried.body.id, stored.find((row) => row.email === 'cut.once@example.com')?.id);
+    const again = await lead(server, key, 'cut.plain@example.com');
+    t.is(again.status, 409, 'without a key: "already a member", naming it');
+    t.is(again.body.leadId, stored.find((row) => row.email === 'cut.plain@example.com')?.id);
+    t.is(Number((await server.db('members').whereIn('email', ['cut.once@example.com', 'cut.plain@example.com']).count('* as n').first())?.n), 2);
+  } finally {
+    await lock?.close();
     await close();
   }
 });
@@ -84,9 +131,7 @@ test('a database connection reset (ECONNRESET) is a 503, never taken for a clien
     const { key } = await createKey(server, await signIn(server, 'owner@demo.test'), 'Reset');
     proxy.resetAll(true);
     for (const email of ['reset.1@example.com', 'reset.2@example.com']) {
-      const response = await api(server, '/api/v1/leads', { body: { firstName: 'Re', lastName: 'Set', email }, headers: { Authorization: `Bearer ${key}` } });
-      t.is(response.status, 503, email);
-      t.is(response.headers.get('retry-after'), '5');
+      assertUnavailable(t, await lead(server, key, email), email);
     }
     proxy.resetAll(false);
   } finally {
@@ -102,16 +147,17 @@ test('a connection that fails while a transaction holds it is dropped, not a cra
     // A connection checked out and idle between two statements: no query is waiting to hear of its failure.
     const trx = await server.db.transaction();
     await trx.raw('select 1');
+    const failedBefore = connectionFailures(server);
     proxy.resetAll(true);
-    await sleep(200);
+    // The server's own word that the idle connection heard of its reset (and did not crash on it).
+    await eventually(() => connectionFailures(server) > failedBefore, { what: 'the server to log the failed connection' });
     proxy.resetAll(false);
     await t.throwsAsync(() => trx.raw('select 1'));
     await trx.rollback().catch(() => undefined);
 
     // The process is alive (an unhandled 'error' event would have ended it), and the pool connects afresh.
     t.is((await api(server, '/healthz')).status, 200);
-    const lead = await api(server, '/api/v1/leads', { body: { firstName: 'He', lastName: 'Ld', email: 'held@example.com' }, headers: { Authorization: `Bearer ${key}` } });
-    t.is(lead.status, 201);
+    t.is((await lead(server, key, 'held@example.com')).status, 201);
   } finally {
     await close();
   }

@@ -54,6 +54,7 @@ test('a read-only copy of the database holds no usable credential: no cookie key
   const provider = server.provider as unknown as { keys: string[] };
   for (const cookieKey of provider.keys) t.false(dump.includes(cookieKey), 'a cookie-signing key');
   const jwks = (await server.db('server_keys').select('material')).map((row: { material: unknown }) => JSON.stringify(row.material));
+  t.true(jwks.length > 0, 'the server keys are stored');
   t.true(jwks.every((material) => material.includes('"sealed":"A256GCM"')), 'stored keys are sealed');
   t.notRegex(dump, /"d":"/, 'no private JWK');
   for (const cookie of cookies) t.false(dump.includes(cookie.split('.')[0]!), 'a cookie value (session or interaction id)');

@@ -9,7 +9,7 @@ import { createLogger } from '../src/logger.js';
 import { loadServerKeys } from '../src/oauth/server-keys.js';
 import { createServices } from '../src/services.js';
 import { api } from './helpers/oauth.js';
-import { captureLines, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
+import { captureLines, logLine, startTestServer, TEST_SECRETS_KEY, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 test.before(async () => {
@@ -50,9 +50,10 @@ test('a wrong method on a known route is a problem+json 405', async (t) => {
 test('every request gets an id of ours; a caller\'s well-formed X-Request-Id is only logged beside it', async (t) => {
   const kept = await api(server, '/healthz', { headers: { 'X-Request-Id': 'crm-retry-42' } });
   t.regex(kept.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
-  t.true(server.logs.some((line) => line.includes('"clientRequestId":"crm-retry-42"')));
+  t.like(await logLine(server, { msg: 'request', clientRequestId: 'crm-retry-42' }), { requestId: kept.headers.get('x-request-id') });
   const replaced = await api(server, '/healthz', { headers: { 'X-Request-Id': 'bad id <script>' } });
   t.regex(replaced.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  t.false('clientRequestId' in (await logLine(server, { msg: 'request', requestId: replaced.headers.get('x-request-id') })), 'a malformed one is not logged');
 });
 
 test('every response carries the security headers', async (t) => {

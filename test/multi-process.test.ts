@@ -27,7 +27,8 @@ test.before(async () => {
   database = await createTestDatabase('postgres');
   const seed = spawnSync(process.execPath, ['dist/src/cli.js', 'seed'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...database.env }, encoding: 'utf8' });
   if (seed.status !== 0) throw new Error(`seed failed: ${seed.stderr}`);
-  const shared = { ...database.env, SECRETS_KEY: 'multi-process-test-secrets-key-0001', TRUST_PROXY: 'true' };
+  // At debug, each process logs the total of a key's window it hears from the shared store.
+  const shared = { ...database.env, SECRETS_KEY: 'multi-process-test-secrets-key-0001', TRUST_PROXY: 'true', LOG_LEVEL: 'debug' };
   first = await spawnServer(shared);
   second = await spawnServer({ ...shared, PUBLIC_URL: first.url });
   const config = loadConfig({ PUBLIC_URL: first.url, ...database.env });
@@ -128,10 +129,12 @@ test('limits are shared: sign-in failures and a key\'s window count across both 
   t.is(await fail(first), 429);
   t.is(await fail(second), 429);
 
-  const { key } = await newKey('Shared Window', { rateLimit: { limit: 4, windowSeconds: 60 } });
+  const { id, key } = await newKey('Shared Window', { rateLimit: { limit: 4, windowSeconds: 60 } });
   for (const server of [first, second, first, second]) t.is((await lead(server, key)).status, 201);
-  // Each process sends its counts every 200 ms and reads the total back.
-  await new Promise((resolve) => setTimeout(resolve, 700));
+  // Each process sends its counts every 200 ms and reads the total back: wait until each says it
+  // knows all four (its own two alone would let two more through).
+  const knowsAll = new RegExp(`"keyId":"${id}","counted":4[,}]`);
+  await Promise.all([first, second].map((server) => server.waitFor(knowsAll)));
   t.is((await lead(first, key)).status, 429);
   t.is((await lead(second, key)).status, 429);
 });

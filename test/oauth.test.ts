@@ -34,6 +34,7 @@ test('access tokens and authorization codes are never stored in clear', async (t
   t.false((await dumpDatabase()).includes(code!), 'the authorization code is not in the database');
 
   const rows = await server.db('oidc_payloads').where({ model: 'AuthorizationCode' });
+  t.true(rows.length > 0, 'the code is stored (as its hash)');
   t.true(rows.every((row) => /^[0-9a-f]{64}$/.test(row.id)));
   t.true(rows.every((row) => row.payload.jti === undefined));
 });

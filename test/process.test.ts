@@ -3,41 +3,45 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import test from 'ava';
 
 import { loadConfig } from '../src/config.js';
 import { createTestDatabase } from './helpers/database.js';
+import { eventually } from './helpers/eventually.js';
 import { signIn } from './helpers/oauth.js';
 import { spawnServer } from './helpers/process.js';
 import type { TestServer } from './helpers/server.js';
 
-function rawRequest(port: number): { socket: net.Socket; response: Promise<string> } {
+function rawRequest(port: number): { socket: net.Socket; received: () => string; response: Promise<string> } {
   const socket = net.connect(port, '127.0.0.1');
+  let data = '';
   const response = new Promise<string>((resolve, reject) => {
-    let data = '';
     socket.on('data', (chunk) => {
       data += chunk.toString();
     });
     socket.on('end', () => resolve(data));
     socket.on('error', reject);
   });
-  return { socket, response };
+  return { socket, received: () => data, response };
 }
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 test('SIGTERM drains: an in-flight request finishes, new connections are refused, then the process exits 0', async (t) => {
   const database = await createTestDatabase();
   const server = await spawnServer({ ...database.env, SHUTDOWN_TIMEOUT_MS: '10000' });
   try {
-    // A slow client: headers and half the body now, the rest after SIGTERM.
+    // A slow client: headers and half the body now, the rest after SIGTERM. It asks to be told
+    // when the server has taken the request (100 Continue), so SIGTERM provably finds it in flight.
     const body = 'grant_type=authorization_code&code=abc&client_id=octiv-app&redirect_uri=x&code_verifier=y';
-    const { socket, response } = rawRequest(server.port);
+    const { socket, received, response } = rawRequest(server.port);
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     socket.write(
-      `POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+      `POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
     );
-    await sleep(200);
+    await eventually(() => received().startsWith(CONTINUE), { what: 'the server\'s 100 Continue' });
+    socket.write(body.slice(0, 10));
     server.child.kill('SIGTERM');
     await server.waitFor(/"msg":"draining/);
 
@@ -53,7 +57,7 @@ test('SIGTERM drains: an in-flight request finishes, new connections are refused
     t.true(refused, 'a new connection is refused while draining');
 
     socket.write(body.slice(10));
-    const answer = await response;
+    const answer = (await response).slice(CONTINUE.length);
     t.regex(answer, /^HTTP\/1\.1 400 /, `the in-flight request got its real answer; log:\n${server.output.join('\n')}`);
     t.regex(answer, /invalid_grant/);
     t.is(await server.exited, 0);

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import test from 'ava';
 
@@ -10,6 +9,7 @@ import { hashPassword } from '../src/staff/passwords.js';
 import { createStaffStore } from '../src/staff/store.js';
 import { DEVICE_COOKIE, DEVICE_MAX_AGE_SECONDS, passwordTag, vouchesFor } from '../src/staff/trusted-device.js';
 import { Browser } from './helpers/browser.js';
+import { eventually } from './helpers/eventually.js';
 import { startLogin, type LoginStart } from './helpers/oauth.js';
 import { DEMO_PASSWORD, startTestServer, type TestServer } from './helpers/server.js';
 
@@ -83,7 +83,7 @@ test.serial('under a flood of guesses for fresh emails from fresh addresses, a t
   });
   try {
     // Once the flood has filled the shared queue, the staff member opens the form and signs in.
-    while (!statuses.includes(503)) await sleep(20);
+    await eventually(() => statuses.includes(503), { timeoutMs: 30_000, what: 'the flood to fill the shared queue (a 503)' });
     const login = await startLogin(server, { browser });
     t.is(await post(login, email, DEMO_PASSWORD), 303, 'the trusted device signed in, not turned away with the flood');
   } finally {

@@ -95,6 +95,12 @@ export function createKeyLimits(deps: {
     return window;
   }
 
+  /** The total the shared store gave for a key's window. Logged at debug when it changes: the word, for a test, that this process knows what the others counted. */
+  function heardTotal(keyId: string, window: Window, total: number): void {
+    if (total !== window.counted) logger.debug({ keyId, counted: total }, 'key limit: count across processes');
+    window.counted = total;
+  }
+
   async function sync(): Promise<void> {
     const now = Date.now();
     if (policies.size > 10_000) {
@@ -109,7 +115,7 @@ export function createKeyLimits(deps: {
       if (window.pending === 0) {
         // Nothing to send: read what the other processes counted, so this one stops in time too.
         const total = await limiter.get(keyId).catch(() => null);
-        if (total && window.sending === 0) window.counted = Math.max(window.counted, total.consumedPoints);
+        if (total && window.sending === 0) heardTotal(keyId, window, Math.max(window.counted, total.consumedPoints));
         continue;
       }
       const points = window.pending;
@@ -121,7 +127,7 @@ export function createKeyLimits(deps: {
           if (reason instanceof Error) throw reason;
           return reason as { consumedPoints: number; msBeforeNext: number };
         });
-        window.counted = result.consumedPoints;
+        heardTotal(keyId, window, result.consumedPoints);
         window.sending = 0;
         window.endsAt = Date.now() + result.msBeforeNext;
         if (storeFailing) logger.info('rate-limit store answers again: key limits are shared again');

@@ -13,6 +13,7 @@ import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/logger.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createTestDatabase, openMigrated, type TestDatabase } from './database.js';
+import { eventually, type EventuallyOptions } from './eventually.js';
 
 export const DEMO_PASSWORD = 'demo-password';
 /** The tests' secrets key (seals the stored server keys). A test value, not a secret. */
@@ -36,6 +37,24 @@ export interface TestServer {
   /** Every log line the server wrote, raw. */
   logs: string[];
   close(): Promise<void>;
+}
+
+/**
+ * The first log line of `server` (parsed) that holds every field of `fields`,
+ * once the server has written it: for a test that waits for the server's own
+ * word that something happened (a request's access-log line is written when
+ * its response or its connection ends, which may be after the client heard).
+ */
+export function logLine(server: Pick<TestServer, 'logs'>, fields: Record<string, unknown>, options: EventuallyOptions = {}): Promise<Record<string, unknown>> {
+  const matches = (line: Record<string, unknown>) => Object.entries(fields).every(([name, value]) => line[name] === value);
+  return eventually(
+    () =>
+      server.logs
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find(matches),
+    { what: `a log line with ${JSON.stringify(fields)}`, ...options },
+  );
 }
 
 /** A writable that keeps every line written to it. */
