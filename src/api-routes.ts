@@ -13,6 +13,8 @@ import { createSecretScanningRoutes } from './secret-scanning/routes.js';
 import type { LeakedKeyReports } from './secret-scanning/service.js';
 import type { StaffService } from './staff/service.js';
 import { createStaffRoutes } from './staff/routes.js';
+import { createWebhookRoutes } from './webhooks/routes.js';
+import type { WebhookService } from './webhooks/service.js';
 
 /** What the /api/v1 routes call. Only their handlers do: declaring the routes calls none of it. */
 export interface ApiRouteServices {
@@ -22,6 +24,7 @@ export interface ApiRouteServices {
   audit: AuditLog;
   leakedKeyReports: LeakedKeyReports;
   leads: LeadService;
+  webhooks: WebhookService;
 }
 
 export type ApiRouteConfig = Pick<Config, 'publicUrl' | 'issuer' | 'adminApiResource' | 'secretScanningKeys'>;
@@ -39,6 +42,7 @@ export function apiRoutes(services: ApiRouteServices, config: ApiRouteConfig): A
     ...createAuditRoutes({ audit: services.audit }),
     ...createSecretScanningRoutes({ reports: services.leakedKeyReports, keys: config.secretScanningKeys }),
     ...createLeadRoutes({ service: services.leads }),
+    ...createWebhookRoutes({ service: services.webhooks }),
   ];
   routes.push(createOpenApiRoute(routes, config));
   return routes;

@@ -17,6 +17,9 @@ export const DEV_DEFAULTS = {
   demoPassword: 'demo-password',
 } as const;
 
+/** The waits between webhook attempts (seconds): 8 attempts over about 27 hours. */
+const DEFAULT_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,36000';
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const commaList = z
@@ -87,6 +90,21 @@ const envSchema = z
     AUDIT_RETENTION_DAYS: z.coerce.number().int('must be a whole number of days').min(30, 'must be at least 30 (the database keeps every event at least 30 days)').max(36500).default(400),
     SECRETS_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .default(DEFAULT_RETRY_SCHEDULE)
+      .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .regex(/^\d{1,6}$/, 'must be whole numbers of seconds, separated by commas, e.g. 5,300,1800')
+              .transform(Number)
+              .pipe(z.number().min(1, 'each wait must be at least 1 second').max(604_800, 'each wait must be at most 604800 seconds (7 days)')),
+          )
+          .max(30, 'must list at most 30 waits'),
+      ),
   })
   .superRefine((env, ctx) => {
     const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -173,6 +191,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Set: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`. Unset: no metrics (404). */
   metricsToken: string | undefined;
+  /** The waits between webhook attempts, in seconds: n waits make n + 1 attempts. */
+  webhookRetrySchedule: number[];
 }
 
 const publicKeysDocument = z.object({
@@ -277,5 +297,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     secretsKey: env.SECRETS_KEY,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     metricsToken: env.METRICS_TOKEN,
+    webhookRetrySchedule: env.WEBHOOK_RETRY_SCHEDULE,
   };
 }

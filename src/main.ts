@@ -30,6 +30,7 @@ export async function start(config: Config, logger: Logger) {
 
   const services = await createServices(config, database, logger, { role: 'server' });
   const app = createApp(services);
+  await services.start();
   const cleanup = startHousekeeping(services.housekeeping, {
     intervalMs: HOUSEKEEPING_INTERVAL_MS,
     logger,

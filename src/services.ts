@@ -9,24 +9,27 @@ import { createApiKeyStore, type ApiKeyStore } from './api-keys/store.js';
 import { createUsageStore } from './api-keys/usage-store.js';
 import { createUsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier } from './api-keys/verifier.js';
-import { createAuditLog } from './audit/service.js';
+import { createAuditLog, type AuditLog } from './audit/service.js';
 import { createAuditStore } from './audit/store.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
+import { createJobQueue } from './db/job-queue.js';
+import { afterCommit } from './db/transaction.js';
 import { createFacilityService } from './facilities/service.js';
 import { createFacilityStore } from './facilities/store.js';
 import { createIdempotency, RETENTION_HOURS } from './idempotency/service.js';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency/store.js';
 import { createLeadService } from './leads/service.js';
-import { createLeadStore } from './leads/store.js';
+import { presentLead } from './leads/service.js';
+import { createLeadStore, type LeadStore } from './leads/store.js';
 import { createLeadWriter } from './leads/writer.js';
 import { createFailureLimits } from './limits/failure-limits.js';
 import { createKeyLimits } from './limits/key-limits.js';
 import { createSignInLimits } from './limits/sign-in-limits.js';
 import { createLimitStore, deleteExpiredCounters } from './limits/store.js';
 import type { Logger } from './logger.js';
-import { createMetrics } from './metrics/metrics.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { deleteExpiredPayloads } from './oauth/adapter.js';
 import { createProvider } from './oauth/provider.js';
 import { derivedKeys, loadServerKeys, resolveSecretsKey, type ServerKeys } from './oauth/server-keys.js';
@@ -34,6 +37,12 @@ import { createLeakedKeyReports } from './secret-scanning/service.js';
 import { createStaffService } from './staff/service.js';
 import { createSignIn } from './staff/sign-in.js';
 import { createStaffStore, type StaffStore } from './staff/store.js';
+import { createWebhookService } from './webhooks/service.js';
+import { createWebhookStore } from './webhooks/store.js';
+import { createWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
+
+/** An endpoint whose every delivery has failed this long is turned off (API.md). */
+const WEBHOOK_DISABLE_AFTER_MS = 5 * 24 * 60 * 60 * 1000;
 
 export interface ServicesOptions {
   /**
@@ -76,7 +85,7 @@ export async function createServices(config: Config, database: Database, logger:
     : undefined;
   const provider = serverKeys ? providerOf({ config, db, logger, staffStore, resourceServers, serverKeys }) : undefined;
   const limits = serverKeys && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore, serverKeys }) : undefined;
-  const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures }) : undefined;
+  const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures, webhookBacklog: () => createWebhookStore(db).backlog() }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usage = createUsageTracker({
     db,
@@ -89,18 +98,20 @@ export async function createServices(config: Config, database: Database, logger:
 
   const apiKeys = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: requirements.anyLeadsScope });
   const idempotencyStore = createIdempotencyStore(db);
+  const leadStore = createLeadStore(db);
   const leadWriter = createLeadWriter(database.fast, {
     // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
     concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
   });
   const leads = createLeadService({
-    store: createLeadStore(db),
+    store: leadStore,
     writer: leadWriter,
     idempotency: createIdempotency({ store: idempotencyStore }),
     ...(metrics ? { onCreated: metrics.leadCreated } : {}),
   });
 
   const housekeeping = housekeepingTasks(config, db, idempotencyStore);
+  const webhooks = createWebhooks({ config, database, logger, audit, apiKeyStore, leadStore, serverKeys, metrics });
 
   return {
     config,
@@ -123,14 +134,23 @@ export async function createServices(config: Config, database: Database, logger:
     leakedKeyReports: createLeakedKeyReports({ apiKeys, store: apiKeyStore, verifier, requirement: requirements.anyLeadsScope }),
     keyIntrospection: createKeyIntrospection({ verifier, clients: resourceServers, issuer: config.issuer, usage }),
     auditStore,
+    webhooks: webhooks.service,
+    /** The webhook worker of a server (undefined for the command line). */
+    webhookWorker: webhooks.worker,
     limits,
     metrics,
     housekeeping,
     /** Found at start: said in /readyz's body (they do not make it fail). */
     warnings: server ? await configurationWarnings(config, apiKeyStore, requirements, logger) : [],
 
+    /** Starts the background work of a server: webhook deliveries and their schedules. */
+    async start(): Promise<void> {
+      await webhooks.worker?.start();
+    },
+
     /** Writes what is still pending (the last use of keys) and closes what the services opened; the database stays open. */
     async stop(): Promise<void> {
+      await webhooks.worker?.stop();
       await usage.stop();
       await limits?.keys.stop();
       await limits?.store.close();
@@ -159,6 +179,76 @@ function providerOf(deps: {
     isApiKey: (value) => value.startsWith(KEY_PREFIX),
     resourceServerAudiences: new Map([...deps.resourceServers].map(([id, client]) => [id, client.requirement.audience])),
   });
+}
+
+/**
+ * Webhooks: endpoints and their events for every role; in a server, the
+ * worker that delivers them (on the job queue). Events of other modules
+ * hang off the audit log, in the transaction of their cause: a key deleted,
+ * revoked or reported leaked is `api_key.revoked`.
+ */
+function createWebhooks(deps: {
+  config: Config;
+  database: Database;
+  logger: Logger;
+  audit: AuditLog;
+  apiKeyStore: ApiKeyStore;
+  leadStore: LeadStore;
+  serverKeys: ServerKeys | undefined;
+  metrics: Metrics | undefined;
+}) {
+  const { config, database, logger, audit, apiKeyStore, leadStore } = deps;
+  const db = database.knex;
+  const store = createWebhookStore(db);
+  const rule = { production: config.production };
+  const sealKeys = deps.serverKeys && derivedKeys(deps.serverKeys, 'webhook secrets');
+  let worker: WebhookWorker | undefined;
+  const relaySoon = () => afterCommit(() => void worker?.relay());
+  const service = createWebhookService({ db, store, audit, rule, sealKeys, onDeliveries: () => void worker?.relay() });
+
+  /** An event about a key: its id, name and hint, and what the event adds. */
+  async function emitAboutKey(keyId: string, type: 'api_key.revoked' | 'api_key.expiring', extra: Record<string, unknown>): Promise<void> {
+    const key = await apiKeyStore.describe(keyId);
+    if (!key) return;
+    const data = { id: key.id, name: key.name, hint: key.hint, ...extra };
+    if ((await service.emit({ facilityId: key.facilityId, type, data })) > 0) relaySoon();
+  }
+
+  const REVOKED: Partial<Record<string, string>> = { 'api_key.deleted': 'deleted', 'api_key.revoked': 'revoked', 'api_key.revoked_leaked': 'leaked' };
+  audit.beside(async (event) => {
+    const reason = REVOKED[event.action];
+    if (reason && event.target?.type === 'api_key') await emitAboutKey(event.target.id, 'api_key.revoked', { reason });
+  });
+
+  if (sealKeys && deps.serverKeys) {
+    worker = createWebhookWorker({
+      db,
+      store,
+      jobs: createJobQueue({ sql: database.sql, logger }),
+      audit,
+      logger,
+      rule,
+      retrySchedule: config.webhookRetrySchedule,
+      disableAfterMs: WEBHOOK_DISABLE_AFTER_MS,
+      sealKeys,
+      // A lead as GET /api/v1/leads/{id} shows it, from the id its event keeps.
+      async render(event, facilityId) {
+        if (event.type !== 'lead.created' || typeof event.data.leadId !== 'string') return event.data;
+        const lead = await leadStore.findInFacility(facilityId, event.data.leadId, null);
+        return lead ? presentLead(lead) : event.data;
+      },
+      async sweepExpiringKeys() {
+        const notices = await apiKeyStore.claimExpiryNotices();
+        for (const notice of notices) {
+          const key = await apiKeyStore.describe(notice.keyId);
+          await emitAboutKey(notice.keyId, 'api_key.expiring', { expiresAt: key?.expiresAt?.toISOString() ?? null });
+        }
+        return notices.length;
+      },
+      ...(deps.metrics ? { onAttempt: deps.metrics.webhookAttempt } : {}),
+    });
+  }
+  return { service, worker, store };
 }
 
 /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */

@@ -36,7 +36,11 @@ test('PUBLIC_URL defaults to the port, and a trailing slash is dropped', (t) => 
 
 test('DATABASE_URL selects Postgres', (t) => {
   const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/app', DATABASE_POOL_MAX: '4' });
-  t.deepEqual(config.database, { kind: 'postgres', url: 'postgres://u@db:5432/app', poolMax: 4 });
+  t.deepEqual(config.database, { kind: 'postgres', url: 'postgres://u@db:5432/app', poolMax: 4, migrationUrl: undefined, preparedStatements: true });
+  const split = loadConfig({ DATABASE_URL: 'postgres://app@db/app', DATABASE_MIGRATION_URL: 'postgres://owner@db/app', DATABASE_PREPARED_STATEMENTS: 'off' });
+  t.like(split.database, { migrationUrl: 'postgres://owner@db/app', preparedStatements: false });
+  t.deepEqual(problemsOf({ DATABASE_MIGRATION_URL: 'postgres://owner@db/app' }), ['DATABASE_MIGRATION_URL: needs DATABASE_URL (the role the server runs as); the embedded database has one role']);
+  t.regex(problemsOf({ AUDIT_RETENTION_DAYS: '29' })[0] ?? '', /^AUDIT_RETENTION_DAYS: must be at least 30/);
 });
 
 test('a bad value names the variable and the rule', (t) => {

@@ -204,6 +204,37 @@ export function createApiKeyStore(db: Knex) {
       return new Map(rows.map((row) => [row.token_hash, { keyId: row.id, revokedReason: row.revoked_reason }]));
     },
 
+    /** A key's name and the hint of its current (or last) secret, whatever its state: what a notice about it says. */
+    async describe(keyId: string): Promise<{ id: string; name: string; hint: string | null; expiresAt: Date | null; facilityId: string } | undefined> {
+      const row = (await queryable(db)('api_keys as k')
+        .leftJoin(
+          queryable(db)('api_key_secrets').select('key_id', 'hint').where({ key_id: keyId }).orderByRaw('ends_at desc nulls first').limit(1).as('s'),
+          's.key_id',
+          'k.id',
+        )
+        .where('k.id', keyId)
+        .first('k.id', 'k.name', 's.hint', 'k.expires_at', 'k.facility_id')) as { id: string; name: string; hint: string | null; expires_at: Date | null; facility_id: string } | undefined;
+      return row && { id: row.id, name: row.name, hint: row.hint === null ? null : `${KEY_PREFIX}…${row.hint}`, expiresAt: row.expires_at, facilityId: row.facility_id };
+    },
+
+    /**
+     * The notices due of keys about to expire (7 days, then 1 day before),
+     * each claimed once for every process (api_key_expiry_notices), in the
+     * caller's transaction. A key closer than a day gets only the last one.
+     */
+    async claimExpiryNotices(): Promise<{ keyId: string; daysBefore: number }[]> {
+      const { rows } = (await queryable(db).raw(
+        `insert into api_key_expiry_notices (key_id, days_before)
+         select k.id, v.days from api_keys k cross join (values (7), (1)) as v(days)
+         where k.deleted_at is null and k.revoked_at is null
+           and k.expires_at > now() and k.expires_at <= now() + v.days * interval '1 day'
+           and (v.days = 1 or k.expires_at > now() + interval '1 day')
+         on conflict do nothing
+         returning key_id, days_before`,
+      )) as { rows: { key_id: string; days_before: number }[] };
+      return rows.map((row) => ({ keyId: row.key_id, daysBefore: row.days_before }));
+    },
+
     /** The rate limit of the key that owns a secret (undefined for a secret that is not ours). */
     async ratePolicyOfSecret(tokenHash: string): Promise<SecretRatePolicy | undefined> {
       const row = (await queryable(db)('api_key_secrets as s')

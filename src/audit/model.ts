@@ -18,6 +18,11 @@ export const AUDIT_ACTIONS = [
   'settings.api_keys_changed',
   'facility.created',
   'staff.added',
+  'webhook_endpoint.created',
+  'webhook_endpoint.updated',
+  'webhook_endpoint.deleted',
+  'webhook_endpoint.secret_rotated',
+  'webhook_endpoint.disabled',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

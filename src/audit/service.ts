@@ -45,6 +45,7 @@ export interface AuditListQuery {
 export function createAuditLog(deps: { store: AuditStore }) {
   const { store } = deps;
   const listeners: ((event: NewAuditEvent) => void)[] = [];
+  const besides: ((event: NewAuditEvent) => Promise<void>)[] = [];
   return {
     /**
      * Records an event. Call it inside the change's transaction
@@ -52,7 +53,17 @@ export function createAuditLog(deps: { store: AuditStore }) {
      */
     async record(event: NewAuditEvent): Promise<void> {
       await store.append(event);
+      for (const beside of besides) await beside(event);
       if (listeners.length) afterCommit(() => listeners.forEach((listener) => listener(event)));
+    },
+
+    /**
+     * Hears of every event as it is recorded, in the change's transaction:
+     * what it writes commits or rolls back with the change (webhooks hang
+     * off this).
+     */
+    beside(listener: (event: NewAuditEvent) => Promise<void>): void {
+      besides.push(listener);
     },
 
     /** Hears of every event once its change is committed (metrics hang off this). */

@@ -22,6 +22,13 @@ export interface Database {
   kind: 'postgres' | 'embedded';
   knex: Knex;
   fast: FastPath;
+  /**
+   * Runs SQL written for Postgres itself (`$n` placeholders; several
+   * statements when there are no values) on a connection of its own: for
+   * libraries that bring their own SQL (the job queue). Never inside a
+   * transaction of ours.
+   */
+  sql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   /** The pool's figures for metrics: connections allowed, in use, idle, and requests waiting for one. */
   poolFigures(): { size: number; inUse: number; idle: number; waiting: number };
   /** Closes the pool (and, for the embedded database, hands its folder to the next process). */
@@ -53,6 +60,7 @@ export async function createDatabase(database: Config['database'], options: Data
       kind: 'postgres',
       knex,
       fast: createPostgresFastPath(pool, { prepared: database.preparedStatements ?? true }),
+      sql: (text, values) => pool.query(text, values),
       poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       // knex leaves a pool it was given open: it is closed here, after knex.
       close: once(async () => {
@@ -80,11 +88,13 @@ export async function createDatabase(database: Config['database'], options: Data
     acquireConnectionTimeout: 60_000,
     ...(log ? { log } : {}),
   } as unknown as Knex.Config);
+  const client = knex.client as InstanceType<typeof EmbeddedPostgresClient>;
   const tarn = (knex.client as { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } }).pool;
   return {
     kind: 'embedded',
     knex,
     fast: createKnexFastPath(knex),
+    sql: (text, values) => client.exclusive(text, values),
     poolFigures: () => (tarn ? { size: tarn.max, inUse: tarn.numUsed(), idle: tarn.numFree(), waiting: tarn.numPendingAcquires() } : { size: 1, inUse: 0, idle: 0, waiting: 0 }),
     // Closing the database hands the folder to the next process (the command
     // line, a restarted server) without waiting for this one to exit.

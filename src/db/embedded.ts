@@ -39,7 +39,30 @@ export const EMBEDDED_SETTINGS: Record<string, string> = {
  */
 export class EmbeddedPostgresClient extends (ClientPgLite as unknown as new (config: Knex.Config) => {
   processResponse(obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } }, runner: unknown): unknown;
+  acquireConnection(): Promise<PGlite>;
+  releaseConnection(connection: PGlite): Promise<unknown>;
 }) {
+  /**
+   * Runs SQL written for Postgres's own protocol (`$n` placeholders, or
+   * several statements without values) on the one connection, in turn with
+   * every knex query and transaction: the dialect's pool hands it out, so it
+   * never lands inside a transaction knex has open. For the job queue (its
+   * SQL is its own); what a script leaves open or failed is rolled back.
+   */
+  async exclusive(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> {
+    const connection = await this.acquireConnection();
+    try {
+      if (values && values.length > 0) return await connection.query(text, values);
+      const results = await connection.exec(text);
+      return results.length === 1 ? results[0]! : { rows: results.flatMap((result) => result.rows) };
+    } catch (error) {
+      if (connection.isInTransaction()) await connection.exec('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      await this.releaseConnection(connection);
+    }
+  }
+
   override processResponse(
     obj: { method?: string; returning?: unknown; output?: unknown; response: { affectedRows?: number } },
     runner: unknown,

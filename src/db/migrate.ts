@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createDatabase, type Database } from './database.js';
 import { currentRole, grantServerRole } from './roles.js';
+import { installJobQueue } from './job-queue.js';
 
 const migrationSource: Knex.MigrationSource<(typeof migrations)[number]> = {
   getMigrations: async () => migrations,
@@ -32,10 +33,15 @@ export async function migrateDownAll(db: Knex): Promise<void> {
  * roles.ts). Returns the migrations applied.
  */
 export async function prepareDatabase(settings: Config['database'], database: Database, logger?: Logger): Promise<string[]> {
-  if (settings.kind !== 'postgres' || !settings.migrationUrl) return migrateToLatest(database.knex);
+  if (settings.kind !== 'postgres' || !settings.migrationUrl) {
+    const applied = await migrateToLatest(database.knex);
+    await installJobQueue(database.sql);
+    return applied;
+  }
   const owner = await createDatabase({ kind: 'postgres', url: settings.migrationUrl, poolMax: 1 }, { logger });
   try {
     const applied = await migrateToLatest(owner.knex);
+    await installJobQueue(owner.sql);
     await grantServerRole(owner.knex, await currentRole(database.knex));
     return applied;
   } finally {

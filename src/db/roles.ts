@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 import type { Knex } from 'knex';
 
+import { jobQueueGrants } from './job-queue.js';
+
 /**
  * Least privilege in the database (API.md): the role that owns the schema
  * (DATABASE_MIGRATION_URL) migrates it; the server's role (DATABASE_URL)
@@ -30,6 +32,8 @@ export function serverRoleGrants(role: string): string[] {
     // The migrations' own book-keeping is the owner's.
     `revoke insert, update, delete on knex_migrations, knex_migrations_lock from ${r}`,
     `grant usage, select on all sequences in schema public to ${r}`,
+    // The job queue's schema: its rows, not its shape.
+    ...jobQueueGrants(r),
   ];
 }
 

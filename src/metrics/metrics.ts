@@ -23,7 +23,11 @@ const KEY_ENDINGS: Record<string, string> = { 'api_key.deleted': 'deleted', 'api
  * process. Route labels are templates (`/api/v1/api-keys/:id`), never raw
  * paths: no id ever becomes a label.
  */
-export function createMetrics(deps: { poolFigures: () => { size: number; inUse: number; idle: number; waiting: number } }) {
+export function createMetrics(deps: {
+  poolFigures: () => { size: number; inUse: number; idle: number; waiting: number };
+  /** Webhook deliveries waiting, and how long the oldest has waited past its time (read when scraped). */
+  webhookBacklog?: () => Promise<{ pending: number; oldestSeconds: number }>;
+}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -43,6 +47,16 @@ export function createMetrics(deps: { poolFigures: () => { size: number; inUse: 
   const limitsHit = new Counter({ name: 'rate_limits_hit_total', help: 'Requests answered 429, by route template.', labelNames: ['route'], registers });
   const housekeeping = new Counter({ name: 'housekeeping_rows_removed_total', help: 'Rows removed by housekeeping, by task.', labelNames: ['task'], registers });
   const pool = deps.poolFigures;
+  const webhookAttempts = new Counter({ name: 'webhook_attempts_total', help: 'Webhook delivery attempts, by outcome (succeeded, failed: an answer other than 2xx, error: no answer).', labelNames: ['outcome'], registers });
+  const webhookLatency = new Histogram({
+    name: 'webhook_attempt_duration_seconds',
+    help: 'Time a webhook attempt took, to the receiver\'s answer or the failure.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const backlog = async () => (deps.webhookBacklog ? await deps.webhookBacklog().catch(() => ({ pending: 0, oldestSeconds: 0 })) : { pending: 0, oldestSeconds: 0 });
+  new Gauge({ name: 'webhook_deliveries_pending', help: 'Webhook deliveries waiting for an attempt (the queue depth).', registers, async collect() { this.set((await backlog()).pending); } });
+  new Gauge({ name: 'webhook_oldest_pending_seconds', help: 'How long the oldest pending webhook delivery has waited past its time.', registers, async collect() { this.set((await backlog()).oldestSeconds); } });
   new Gauge({ name: 'db_pool_size', help: 'Connections the database pool may hold.', registers, collect() { this.set(pool().size); } });
   new Gauge({ name: 'db_pool_in_use', help: 'Connections in use.', registers, collect() { this.set(pool().inUse); } });
   new Gauge({ name: 'db_pool_idle', help: 'Connections open and idle.', registers, collect() { this.set(pool().idle); } });
@@ -70,6 +84,12 @@ export function createMetrics(deps: { poolFigures: () => { size: number; inUse: 
       if (event.action === 'api_key.created') keysCreated.inc();
       else if (event.action === 'api_key.rotated') keysRotated.inc();
       else if (KEY_ENDINGS[event.action]) keysEnded.inc({ how: KEY_ENDINGS[event.action] });
+    },
+
+    /** Counts a webhook attempt and its time. */
+    webhookAttempt(outcome: { ok: boolean; status: number | null; durationMs: number }): void {
+      webhookAttempts.inc({ outcome: outcome.ok ? 'succeeded' : outcome.status === null ? 'error' : 'failed' });
+      webhookLatency.observe(outcome.durationMs / 1000);
     },
 
     leadCreated(): void {

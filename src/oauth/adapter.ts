@@ -4,7 +4,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { deleteInBatches } from '../db/housekeeping.js';
 import { queryable } from '../db/transaction.js';
 import { hashToken } from '../shared/token-hash.js';
-import { isSealed, seal, unseal } from './sealed.js';
+import { isSealed, seal, unseal } from '../shared/sealed.js';
 
 /**
  * Models whose id is itself a bearer credential (a token, or a cookie's

@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { inTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
-import { isSealed, seal, unseal, type Sealed } from './sealed.js';
+import { isSealed, seal, unseal, type Sealed } from '../shared/sealed.js';
 
 export interface ServerKeys {
   /** Private signing keys for oidc-provider (ID tokens, JWT responses). */

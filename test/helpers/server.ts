@@ -106,6 +106,7 @@ export async function startTestServer(
   if (options.seed !== false && !options.share) await seedDemo(db, { password: DEMO_PASSWORD });
   const services = await createServices(config, opened, logger, { role: 'server' });
   const app = createApp(services);
+  await services.start();
   server.on('request', app.callback());
   return {
     url,
