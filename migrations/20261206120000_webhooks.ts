@@ -20,6 +20,19 @@ import type { Knex } from 'knex';
  *   before) were sent, so every process's scheduler sends each once.
  */
 export async function up(knex: Knex): Promise<void> {
+  await createEndpointTables(knex);
+  await createEventTables(knex);
+  await createLeadCreatedTrigger(knex);
+  await knex.raw(`create table api_key_expiry_notices (
+    key_id uuid not null references api_keys(id) on delete cascade,
+    days_before int not null,
+    sent_at timestamptz not null default now(),
+    primary key (key_id, days_before)
+  )`);
+}
+
+/** Endpoints and their sealed secrets. */
+async function createEndpointTables(knex: Knex): Promise<void> {
   await knex.raw(`create table webhook_endpoints (
     id uuid primary key,
     facility_id uuid not null references facilities(id) on delete cascade,
@@ -43,6 +56,10 @@ export async function up(knex: Knex): Promise<void> {
     ends_at timestamptz
   )`);
   await knex.raw('create unique index webhook_secrets_one_current on webhook_secrets (endpoint_id) where ends_at is null');
+}
+
+/** Events and their deliveries (one per event and endpoint). */
+async function createEventTables(knex: Knex): Promise<void> {
 
   await knex.raw(`create table webhook_events (
     id text primary key,
@@ -70,6 +87,10 @@ export async function up(knex: Knex): Promise<void> {
   )`);
   await knex.raw('create index webhook_deliveries_log on webhook_deliveries (endpoint_id, created_at desc, id desc)');
   await knex.raw(`create index webhook_deliveries_to_enqueue on webhook_deliveries (created_at) where status = 'pending' and enqueued_attempt <= attempts`);
+}
+
+/** lead.created for every new lead, whatever wrote it, in its statement's transaction. */
+async function createLeadCreatedTrigger(knex: Knex): Promise<void> {
 
   // The endpoints of a facility that want an event type.
   await knex.raw(`create function webhook_endpoints_wanting(facility uuid, event_type text) returns setof uuid language sql stable as $$
@@ -95,13 +116,6 @@ export async function up(knex: Knex): Promise<void> {
     end $$`);
   await knex.raw(`create trigger members_lead_created after insert on members
     referencing new table as new_members for each statement execute function members_lead_created()`);
-
-  await knex.raw(`create table api_key_expiry_notices (
-    key_id uuid not null references api_keys(id) on delete cascade,
-    days_before int not null,
-    sent_at timestamptz not null default now(),
-    primary key (key_id, days_before)
-  )`);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -97,18 +97,7 @@ export async function createServices(config: Config, database: Database, logger:
   });
 
   const apiKeys = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: requirements.anyLeadsScope });
-  const idempotencyStore = createIdempotencyStore(db);
-  const leadStore = createLeadStore(db);
-  const leadWriter = createLeadWriter(database.fast, {
-    // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
-    concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
-  });
-  const leads = createLeadService({
-    store: leadStore,
-    writer: leadWriter,
-    idempotency: createIdempotency({ store: idempotencyStore }),
-    ...(metrics ? { onCreated: metrics.leadCreated } : {}),
-  });
+  const { idempotencyStore, leadStore, leadWriter, leads } = createLeads(config, database, metrics);
 
   const housekeeping = housekeepingTasks(config, db, idempotencyStore);
   const webhooks = createWebhooks({ config, database, logger, audit, apiKeyStore, leadStore, serverKeys, metrics });
@@ -179,6 +168,23 @@ function providerOf(deps: {
     isApiKey: (value) => value.startsWith(KEY_PREFIX),
     resourceServerAudiences: new Map([...deps.resourceServers].map(([id, client]) => [id, client.requirement.audience])),
   });
+}
+
+/** The Leads API's store, its writer (leads written together) and its service. */
+function createLeads(config: Config, database: Database, metrics: Metrics | undefined) {
+  const idempotencyStore = createIdempotencyStore(database.knex);
+  const leadStore = createLeadStore(database.knex);
+  const leadWriter = createLeadWriter(database.fast, {
+    // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
+    concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
+  });
+  const leads = createLeadService({
+    store: leadStore,
+    writer: leadWriter,
+    idempotency: createIdempotency({ store: idempotencyStore }),
+    ...(metrics ? { onCreated: metrics.leadCreated } : {}),
+  });
+  return { idempotencyStore, leadStore, leadWriter, leads };
 }
 
 /**

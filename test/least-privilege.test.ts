@@ -83,6 +83,7 @@ twoRoles('two roles: the server migrates as the owner, runs as a role that canno
     const onDatabase = knexFactory({ client: 'pg', connection: (() => { const url = new URL(POSTGRES_ADMIN_URL); url.pathname = `/${name}`; return url.toString(); })(), pool: { min: 0, max: 1 } });
     try {
       await onDatabase.raw(`grant connect, temporary on database ${name} to ${owner}, ${app}`);
+      await onDatabase.raw(`grant create on database ${name} to ${owner}`);
       await onDatabase.raw(`alter schema public owner to ${owner}`);
       await onDatabase.raw('revoke create on schema public from public');
     } finally {
@@ -116,6 +117,8 @@ twoRoles('two roles: the server migrates as the owner, runs as a role that canno
       ['alter the table', () => asApp.raw('alter table audit_events add column note text')],
       ['take the table', () => asApp.raw(`alter table audit_events owner to ${app}`)],
       ['create a table', () => asApp.raw('create table mine (id int)')],
+      ['create a schema', () => asApp.raw('create schema mine')],
+      ['change the job queue\'s tables', () => asApp.raw('alter table pgboss.job add column note text')],
       ['rewrite the migrations', () => asApp('knex_migrations').delete()],
       ['replica mode', () => asApp.transaction(async (trx) => trx.raw('set local session_replication_role = replica'))],
     ];

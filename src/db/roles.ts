@@ -65,6 +65,8 @@ export function rolesSql(names: { database: string; owner: string; server: strin
 create role ${owner} login password '${password()}';
 create role ${server} login password '${password()}';
 grant connect, temporary on database ${database} to ${owner}, ${server};
+-- The owner also makes the job queue's schema (pgboss).
+grant create on database ${database} to ${owner};
 -- The owner owns the schema (and so every table the migrations make); the server's role cannot create in it.
 alter schema public owner to ${owner};
 revoke create on schema public from public;
