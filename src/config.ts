@@ -87,6 +87,7 @@ const envSchema = z
     AUDIT_RETENTION_DAYS: z.coerce.number().int('must be a whole number of days').min(30, 'must be at least 30 (the database keeps every event at least 30 days)').max(36500).default(400),
     SECRETS_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    OPENAPI_GUARD: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
   })
   .superRefine((env, ctx) => {
     const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -113,6 +114,7 @@ const envSchema = z
     }
     if (env.DEMO_PASSWORD) refuse('DEMO_PASSWORD', 'must not be set in production (demo data is refused there)');
     if (env.RATE_LIMITS === 'off') refuse('RATE_LIMITS', 'must not be off in production');
+    if (env.OPENAPI_GUARD === 'on') refuse('OPENAPI_GUARD', 'must not be on in production (it checks every answer, and turns one the document does not declare into a 500)');
     if (!env.SECRETS_KEY && !(env.COOKIE_KEYS && env.JWKS)) {
       refuse('SECRETS_KEY', 'is required in production unless both COOKIE_KEYS and JWKS are set: the stored signing and cookie keys must not be usable from a copy of the database');
     }
@@ -173,6 +175,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Set: GET /metrics answers Prometheus text to `Authorization: Bearer <it>`. Unset: no metrics (404). */
   metricsToken: string | undefined;
+  /** Every /api/v1 answer is held against the OpenAPI document's (tests, development); one it does not declare becomes a 500. */
+  openapiGuard: boolean;
 }
 
 const publicKeysDocument = z.object({
@@ -277,5 +281,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     secretsKey: env.SECRETS_KEY,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     metricsToken: env.METRICS_TOKEN,
+    openapiGuard: env.OPENAPI_GUARD === 'on',
   };
 }

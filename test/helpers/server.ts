@@ -95,6 +95,8 @@ export async function startTestServer(
     LOG_LEVEL: 'info',
     // Stored signing and cookie keys are sealed, as in production.
     SECRETS_KEY: TEST_SECRETS_KEY,
+    // Every /api/v1 answer of every test is held to what its route declares (the OpenAPI document's).
+    OPENAPI_GUARD: 'on',
     ...(options.remoteIntrospection ? { LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
     ...database.env,
     ...options.env,
