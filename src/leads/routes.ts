@@ -62,7 +62,10 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
       security: 'apiKey',
       requires: { scope: 'leads:read' },
       query: listLeadsQuery,
-      responses: { 200: { description: 'A page of leads and where to poll next', body: leadPageSchema } },
+      responses: {
+        200: { description: 'A page of leads and where to poll next', body: leadPageSchema },
+        403: { description: 'The API key is limited to other locations than `locationId` (`errors` names it).' },
+      },
       async handle(ctx, { principal, query }) {
         const page = await deps.service.list(principal, query);
         ctx.body = { items: page.items.map(presentLead), nextCursor: page.nextCursor };
