@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 import { createApiKeyRoutes } from './api-keys/routes.js';
 import type { ApiKeyService } from './api-keys/service.js';
 import { createAuditRoutes } from './audit/routes.js';
@@ -5,8 +7,6 @@ import type { AuditLog } from './audit/service.js';
 import type { Config } from './config.js';
 import { createFacilityRoutes } from './facilities/routes.js';
 import type { FacilityService } from './facilities/service.js';
-import { z } from 'zod';
-
 import type { SecurityKinds } from './http/answers.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { defineRoute, type AnyRoute } from './http/route.js';

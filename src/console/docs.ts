@@ -2,7 +2,7 @@ import { escapeHtml } from '../http/html.js';
 
 type Json = Record<string, unknown>;
 
-const METHODS = ['get', 'post', 'put', 'delete'] as const;
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 
 /** A schema's properties as rows: name, type, required, and what the schema says of it. */
 function fieldRows(schema: Json | undefined, components: Json, prefix = ''): string[] {
