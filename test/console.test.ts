@@ -594,6 +594,9 @@ test.serial('the API reference at /docs is the OpenAPI document, readable, under
       for (const operation of Object.values(operations)) t.is(await page.locator(`#${operation.operationId}`).count(), 1, operation.operationId);
     }
     t.regex(await page.locator('#createLead').innerText(), /firstName/);
+    // The server's address is the document's `publicUrl` variable, filled in.
+    t.is(await page.locator('#createLead h2').innerText(), `POST ${server.url}/api/v1/leads`);
+    t.regex(await page.locator('#createLead').innerText(), /429: Past the API key's rate limit/);
     await accessible(t, page, 'API reference');
   });
 });

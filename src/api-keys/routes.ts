@@ -44,6 +44,9 @@ function sendSecret(ctx: Context, created: { apiKey: ApiKey; key: string }): voi
 
 const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOrigin(ctx) });
 
+/** The headers of an answer that shows a secret (see `sendSecret`). */
+const secretHeaders = { Location: 'always', 'Cache-Control': 'always' } as const;
+
 /** Settings > System Integrations: the scope catalogue and the facility's API keys. */
 export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[] {
   return [...catalogueRoutes(), ...keyRoutes(deps.service), ...lifecycleRoutes(deps.service)];
@@ -59,6 +62,7 @@ function catalogueRoutes(): AnyRoute[] {
       path: '/scopes',
       operationId: 'listScopes',
       summary: 'Scopes an API key can carry',
+      description: 'What each scope lets a key do, in words a gym owner understands. Any signed-in staff member may read it.',
       tag: 'API keys',
       security: 'staff',
       responses: { 200: { description: 'The scope catalogue', body: z.object({ items: z.array(scopeSchema) }) } },
@@ -98,7 +102,7 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       guards: [systemIntegrations],
       body: createApiKeyBody,
       responses: {
-        201: { description: 'Created; `key` is shown only in this response', body: createdApiKeySchema },
+        201: { description: 'Created; `key` is shown only in this answer, which is never cached.', body: createdApiKeySchema, headers: secretHeaders },
         409: { description: 'A live key of this facility already has this name' },
       },
       async handle(ctx, { principal, body }) {
@@ -110,6 +114,7 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       path: '/api-keys/:id',
       operationId: 'getApiKey',
       summary: 'One API key (the same fields as the list)',
+      description: 'Needs the System Integrations permission. Never the key itself.',
       tag: 'API keys',
       security: 'staff',
       guards: [systemIntegrations],
@@ -138,7 +143,7 @@ function lifecycleRoutes(service: ApiKeyService): AnyRoute[] {
       params: apiKeyIdParams,
       body: rotateBody,
       responses: {
-        201: { description: 'Rotated; `key` is the new secret, shown only in this response', body: createdApiKeySchema },
+        201: { description: 'Rotated; `key` is the new secret, shown only in this answer, which is never cached.', body: createdApiKeySchema, headers: secretHeaders },
         409: { description: 'The key is expired or revoked' },
       },
       async handle(ctx, { principal, params, body }) {
