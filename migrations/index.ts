@@ -11,6 +11,7 @@ import * as limitsAndHashedSessions from './20261201140000_limits_and_hashed_ses
 import * as keyNameLookAlikes from './20261202100000_key_name_look_alikes.js';
 import * as auditHistory from './20261206100000_audit_history.js';
 import * as locationsAndReads from './20261206110000_locations_and_reads.js';
+import * as apiKeyUsageDays from './20261207100000_api_key_usage_days.js';
 
 interface Migration {
   name: string;
@@ -35,4 +36,5 @@ export const migrations: Migration[] = [
   { name: '20261202100000_key_name_look_alikes', ...keyNameLookAlikes },
   { name: '20261206100000_audit_history', ...auditHistory },
   { name: '20261206110000_locations_and_reads', ...locationsAndReads },
+  { name: '20261207100000_api_key_usage_days', ...apiKeyUsageDays },
 ];
