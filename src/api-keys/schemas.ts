@@ -104,9 +104,9 @@ export const usageSchema = z
     days: z.array(
       z.object({
         date: z.iso.date().meta({ description: 'The UTC day.' }),
-        leadsCreated: z.int().meta({ description: 'Leads the key created that day.' }),
-        requests: z.int().meta({ description: 'Requests that presented one of the key\'s secrets (current or previous), accepted or refused.' }),
-        refused: z.partialRecord(z.enum(REFUSED_OUTCOMES), z.int()).meta({
+        leadsCreated: z.int().nonnegative().meta({ description: 'Leads the key created that day.' }),
+        requests: z.int().nonnegative().meta({ description: 'Requests that presented one of the key\'s secrets (current or previous), accepted or refused.' }),
+        refused: z.partialRecord(z.enum(REFUSED_OUTCOMES), z.int().positive()).meta({
           description:
             'Of those, the refused ones by reason: the key check\'s (`expired`, `rotated_out`, `revoked`, `deleted`, `insufficient_scope`, `location_not_allowed`, ...) or `rate_limited`. Reasons with none are left out.',
         }),
