@@ -9,7 +9,7 @@ import { createOperatorCommands } from '../src/operator/commands.js';
 import { hashToken } from '../src/shared/token-hash.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
-import { logLine, startTestServer, type TestServer } from './helpers/server.js';
+import { DEMO, logLine, startTestServer, type TestServer } from './helpers/server.js';
 
 // Usage you can see (API.md): each key's requests, refusals by reason and
 // leads per UTC day, counted in memory by every process and added up in the
@@ -97,6 +97,18 @@ test('refusals by reason with a scope the key lacks: insufficient_scope, in each
   t.is((await readLeads(second, writer.key)).status, 403);
   t.deepEqual(await todayOf(reader.id), { date: today(), leadsCreated: 0, requests: 3, refused: { insufficient_scope: 2 } });
   t.deepEqual(await todayOf(writer.id), { date: today(), leadsCreated: 0, requests: 1, refused: { insufficient_scope: 1 } });
+});
+
+test('refusals by reason at a location the key is not for: location_not_allowed and location_required, in each way of checking', async (t) => {
+  const [here, elsewhere] = DEMO.demoFitness.locations;
+  const one = await api(server, '/api/v1/api-keys', { token: owner, body: { name: 'One Location', scopes: ['leads:create'], locationIds: [here!.id] } });
+  t.is((await postLead(server, one.body.key, { locationId: elsewhere!.id })).status, 403);
+  t.is((await postLead(second, one.body.key, { locationId: elsewhere!.id })).status, 403);
+  t.is((await postLead(second, one.body.key)).status, 201, 'its only location, unnamed');
+  const both = await api(server, '/api/v1/api-keys', { token: owner, body: { name: 'Two Locations', scopes: ['leads:create'], locationIds: [here!.id, elsewhere!.id] } });
+  t.is((await postLead(server, both.body.key)).status, 400);
+  t.deepEqual(await todayOf(one.body.id), { date: today(), leadsCreated: 1, requests: 3, refused: { location_not_allowed: 2 } });
+  t.deepEqual(await todayOf(both.body.id), { date: today(), leadsCreated: 0, requests: 1, refused: { location_required: 1 } });
 });
 
 test('refusals of an expired, a revoked and a deleted key are counted for that key; unknown and malformed values make no rows', async (t) => {

@@ -286,8 +286,9 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
         (refusal: unknown) => refusal,
       );
     }
-    if (credential?.accepted && mode !== 'remote') usage.record(credential.tokenHash, ctx.ip);
-    else if (credential?.refusedKey) usage.refused(credential.refusedKey.keyId, credential.refusedKey.reason);
+    // A refusal wins over an earlier acceptance (a key good for the route, not for the operation's location).
+    if (credential?.refusedKey) usage.refused(credential.refusedKey.keyId, credential.refusedKey.reason);
+    else if (credential?.accepted && mode !== 'remote') usage.record(credential.tokenHash, ctx.ip);
     if (limits && (error as { status?: number } | undefined)?.status === 401) await countFailure(ctx, ctx.ip);
     return error;
   }
