@@ -7,7 +7,7 @@ import type { StaffMember } from '../staff/model.js';
 import { requirePermission } from '../staff/authenticate.js';
 import { staffActor } from '../audit/service.js';
 import type { ApiKey } from './model.js';
-import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema } from './schemas.js';
+import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema, usageQuery, usageSchema } from './schemas.js';
 import { SCOPES } from './scopes.js';
 import type { ApiKeyService } from './service.js';
 
@@ -122,6 +122,23 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       responses: { 200: { description: 'The key', body: apiKeySchema } },
       async handle(ctx, { principal, params }) {
         ctx.body = presentApiKey(await service.get(caller(ctx, principal), params.id));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api-keys/:id/usage',
+      operationId: 'getApiKeyUsage',
+      summary: 'A key\'s use day by day: leads created, requests, and refusals by reason',
+      description:
+        'One entry per UTC day, oldest first, today last; days without use are there with zeros. Counted from every process, at most a minute behind. A refused request counts when it presented a secret the server knows as this key\'s (a rotated-out, revoked or expired one, a missing scope, the rate limit); an unknown or malformed value names no key and is not counted.',
+      tag: 'API keys',
+      security: 'staff',
+      guards: [systemIntegrations],
+      params: apiKeyIdParams,
+      query: usageQuery,
+      responses: { 200: { description: 'The key\'s days', body: usageSchema } },
+      async handle(ctx, { principal, params, query }) {
+        ctx.body = { days: await service.usage(caller(ctx, principal), params.id, query.days) };
       },
     }),
   ];

@@ -14,6 +14,8 @@ export type ApiKey = Schemas['ApiKey'];
 export type CreatedKey = Schemas['CreatedApiKey'];
 export type KeyPolicy = Schemas['KeyPolicy'];
 export type AuditEvent = Schemas['AuditEvent'];
+export type KeyUsage = Schemas['ApiKeyUsage'];
+export type UsageDay = KeyUsage['days'][number];
 export type AuditQuery = NonNullable<paths['/audit-events']['get']['parameters']['query']>;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';

@@ -5,14 +5,16 @@ import { ApiError, call, SESSION_EXPIRED, type Me } from './api.js';
 import { completeSignIn, currentSession, signIn, signOut, SIGNED_OUT_PATH } from './auth.js';
 import { ROLE_NAMES } from './labels.js';
 import { Activity } from './pages/activity.js';
+import { KeyPage } from './pages/key-page.js';
 import { StaffDetail, StaffList } from './pages/staff.js';
 import { SystemIntegrations } from './pages/system-integrations.js';
+import { ACTIVITY, SI_PATH } from './paths.js';
 
 const HOME = '/console/';
 const STAFF = '/console/staff';
 const SETTINGS = '/console/settings';
-const SI_PATH = '/console/settings/system-integrations';
-const ACTIVITY = `${SI_PATH}/activity`;
+/** A key's own page: `${SI_PATH}/keys/{id}`. */
+const KEY_PAGE = /^\/console\/settings\/system-integrations\/keys\/([\w-]+)$/;
 
 type Navigate = (to: string) => void;
 
@@ -106,29 +108,36 @@ function NotFound(props: { navigate: Navigate }) {
   );
 }
 
+/** A System Integrations page (the keys, a key, the activity): only for staff with the permission. */
+function systemIntegrationsPage(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void): { title: string; view: JSX.Element } | undefined {
+  const keyMatch = KEY_PAGE.exec(path);
+  if (path !== SI_PATH && path !== ACTIVITY && !keyMatch) return undefined;
+  const title = keyMatch ? 'API key' : path === SI_PATH ? 'System Integrations' : 'Activity';
+  if (!me.permissions.systemIntegrations) {
+    return {
+      title,
+      view: (
+        <section>
+          <h1 tabIndex={-1}>{title}</h1>
+          <NoPermission />
+        </section>
+      ),
+    };
+  }
+  if (keyMatch) return { title, view: <KeyPage keyId={keyMatch[1]!} me={me} navigate={navigate} onError={onError} /> };
+  return {
+    title,
+    view: path === SI_PATH ? <SystemIntegrations me={me} navigate={navigate} onError={onError} /> : <Activity navigate={navigate} onError={onError} />,
+  };
+}
+
 /** The page for a path: its title (for document.title) and what it shows. */
 function route(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void, onChanged: () => void): { title: string; view: JSX.Element } {
   const staffMatch = /^\/console\/staff\/([\w-]+)$/.exec(path);
   if (path === HOME) return { title: 'Home', view: <Home me={me} navigate={navigate} /> };
   if (path === SETTINGS) return { title: 'Settings', view: <Settings me={me} navigate={navigate} /> };
-  if (path === SI_PATH || path === ACTIVITY) {
-    const title = path === SI_PATH ? 'System Integrations' : 'Activity';
-    if (!me.permissions.systemIntegrations) {
-      return {
-        title,
-        view: (
-          <section>
-            <h1 tabIndex={-1}>{title}</h1>
-            <NoPermission />
-          </section>
-        ),
-      };
-    }
-    return {
-      title,
-      view: path === SI_PATH ? <SystemIntegrations me={me} navigate={navigate} onError={onError} /> : <Activity navigate={navigate} onError={onError} />,
-    };
-  }
+  const integrations = systemIntegrationsPage(path, me, navigate, onError);
+  if (integrations) return integrations;
   if (path === STAFF) return { title: 'Staff', view: <StaffList navigate={navigate} onError={onError} /> };
   if (staffMatch) return { title: 'Staff member', view: <StaffDetail staffId={staffMatch[1]!} me={me} navigate={navigate} onError={onError} onChanged={onChanged} /> };
   return { title: 'Page not found', view: <NotFound navigate={navigate} /> };
