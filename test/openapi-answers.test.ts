@@ -229,6 +229,56 @@ async function createLimitedKey(t: ExecutionContext, locationIds: string[]): Pro
   return created.body.key as string;
 }
 
+test.serial('webhook endpoints, their secrets, test events and deliveries; a key\'s usage', async (t) => {
+  const endpoint = { url: 'http://127.0.0.1:9/walk', events: ['webhook.test'] };
+  await walk(t, 'GET /webhook-endpoints', 200, { token: owner });
+  await walk(t, 'GET /webhook-endpoints', 401);
+  await walk(t, 'GET /webhook-endpoints', 403, { token: admin });
+  const created = await walk(t, 'POST /webhook-endpoints', 201, { token: owner, body: endpoint });
+  t.is(created.headers.get('cache-control'), 'no-store');
+  await walk(t, 'POST /webhook-endpoints', 400, { token: owner, body: { ...endpoint, events: [] } });
+  await walk(t, 'POST /webhook-endpoints', 401, { body: endpoint });
+  await walk(t, 'POST /webhook-endpoints', 403, { token: admin, body: endpoint });
+  await walkBodyLimits(t, 'POST /webhook-endpoints', { token: owner });
+  const at = (suffix = '') => `/webhook-endpoints/${created.body.id}${suffix}`;
+  const unknown = (suffix = '') => `/webhook-endpoints/${UNKNOWN_ID}${suffix}`;
+  for (const [operation, suffix, method] of [
+    ['GET /webhook-endpoints/{id}', '', 'get'],
+    ['POST /webhook-endpoints/{id}/rotate-secret', '/rotate-secret', 'post'],
+    ['POST /webhook-endpoints/{id}/test', '/test', 'post'],
+    ['GET /webhook-endpoints/{id}/deliveries', '/deliveries', 'get'],
+  ] as const) {
+    await walk(t, operation, method === 'get' ? 200 : operation.endsWith('/test') ? 202 : 201, { path: at(suffix), token: owner });
+    await walk(t, operation, 401, { path: at(suffix) });
+    await walk(t, operation, 403, { path: at(suffix), token: admin });
+    await walk(t, operation, 404, { path: unknown(suffix), token: owner });
+  }
+  await walk(t, 'GET /webhook-endpoints/{id}/deliveries', 400, { path: at('/deliveries?status=lost'), token: owner });
+  await walk(t, 'PATCH /webhook-endpoints/{id}', 200, { path: at(), token: owner, body: { enabled: false } });
+  await walk(t, 'PATCH /webhook-endpoints/{id}', 400, { path: at(), token: owner, body: {} });
+  await walk(t, 'PATCH /webhook-endpoints/{id}', 401, { path: at(), body: { enabled: true } });
+  await walk(t, 'PATCH /webhook-endpoints/{id}', 403, { path: at(), token: admin, body: { enabled: true } });
+  await walk(t, 'PATCH /webhook-endpoints/{id}', 404, { path: unknown(), token: owner, body: { enabled: true } });
+  await walkBodyLimits(t, 'PATCH /webhook-endpoints/{id}', { path: at(), token: owner });
+  const [delivery] = await server.db('webhook_deliveries').where({ endpoint_id: created.body.id }).pluck('id');
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 202, { path: `/webhook-deliveries/${delivery}/retry`, token: owner });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 401, { path: `/webhook-deliveries/${delivery}/retry` });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 403, { path: `/webhook-deliveries/${delivery}/retry`, token: admin });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 404, { path: `/webhook-deliveries/${UNKNOWN_ID}/retry`, token: owner });
+  await walk(t, 'DELETE /webhook-endpoints/{id}', 401, { path: at() });
+  await walk(t, 'DELETE /webhook-endpoints/{id}', 403, { path: at(), token: admin });
+  await walk(t, 'DELETE /webhook-endpoints/{id}', 204, { path: at(), token: owner });
+  await walk(t, 'DELETE /webhook-endpoints/{id}', 404, { path: at(), token: owner });
+
+  const key = await createKey(server, owner, 'Walk usage');
+  const usage = (suffix = '') => `/api-keys/${key.id}/usage${suffix}`;
+  await walk(t, 'GET /api-keys/{id}/usage', 200, { path: usage('?days=7'), token: owner });
+  await walk(t, 'GET /api-keys/{id}/usage', 400, { path: usage('?days=91'), token: owner });
+  await walk(t, 'GET /api-keys/{id}/usage', 401, { path: usage() });
+  await walk(t, 'GET /api-keys/{id}/usage', 403, { path: usage(), token: admin });
+  await walk(t, 'GET /api-keys/{id}/usage', 404, { path: `/api-keys/${UNKNOWN_ID}/usage`, token: owner });
+});
+
 test.serial('this document', async (t) => {
   const answer = await walk(t, 'GET /openapi.json', 200);
   t.is(answer.headers.get('cache-control'), 'public, max-age=300');
@@ -252,6 +302,15 @@ test.serial('with the database away, every operation that needs it answers 503 w
       ['GET /settings/api-keys', staff], ['PUT /settings/api-keys', { ...staff, body: { maxLifetimeDays: null, defaultRateLimit: { limit: 600, windowSeconds: 60 } } }],
       ['GET /audit-events', staff], ['POST /leads', { ...key, body: { firstName: 'A', lastName: 'Way', email: 'away@example.com' } }],
       ['GET /leads', key], ['GET /leads/{id}', { ...key, path: `/leads/${UNKNOWN_ID}` }],
+      ['GET /api-keys/{id}/usage', { ...staff, path: `/api-keys${id}/usage` }],
+      ['GET /webhook-endpoints', staff], ['POST /webhook-endpoints', { ...staff, body: { url: 'http://127.0.0.1:9/away', events: ['*'] } }],
+      ['GET /webhook-endpoints/{id}', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}` }],
+      ['PATCH /webhook-endpoints/{id}', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}`, body: { enabled: true } }],
+      ['DELETE /webhook-endpoints/{id}', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}` }],
+      ['POST /webhook-endpoints/{id}/rotate-secret', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}/rotate-secret` }],
+      ['POST /webhook-endpoints/{id}/test', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}/test` }],
+      ['GET /webhook-endpoints/{id}/deliveries', { ...staff, path: `/webhook-endpoints/${UNKNOWN_ID}/deliveries` }],
+      ['POST /webhook-deliveries/{id}/retry', { ...staff, path: `/webhook-deliveries/${UNKNOWN_ID}/retry` }],
     ] as [string, Call][]) {
       const answer = await walk(t, operation, 503, call, away);
       t.is(answer.headers.get('retry-after'), '5', operation);
