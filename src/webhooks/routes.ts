@@ -49,6 +49,9 @@ function sendSecret(ctx: Context, made: { endpoint: WebhookEndpoint; secret: str
   ctx.body = { ...presentEndpoint(made.endpoint), secret: made.secret };
 }
 
+/** The headers of an answer that shows a secret (see `sendSecret`). */
+const secretHeaders = { Location: 'always', 'Cache-Control': 'always' } as const;
+
 const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOrigin(ctx) });
 const systemIntegrations = requirePermission('systemIntegrations');
 const common = { tag: 'Webhooks', security: 'staff' as const, guards: [systemIntegrations] };
@@ -78,7 +81,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       operationId: 'createWebhookEndpoint',
       summary: 'Add a webhook endpoint; the answer holds its signing secret, shown this once',
       body: createEndpointBody,
-      responses: { 201: { description: 'Created; `secret` is shown only in this answer', body: endpointWithSecretSchema } },
+      responses: { 201: { description: 'Created; `secret` is shown only in this answer, which is never cached.', body: endpointWithSecretSchema, headers: secretHeaders } },
       async handle(ctx, { principal, body }) {
         sendSecret(ctx, await service.create(caller(ctx, principal), body));
       },
@@ -128,7 +131,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       operationId: 'rotateWebhookSecret',
       summary: 'A new signing secret, shown this once; for 24 hours deliveries carry signatures by both',
       params: idParams,
-      responses: { 201: { description: 'The endpoint with its new `secret`, shown only in this answer', body: endpointWithSecretSchema } },
+      responses: { 201: { description: 'The endpoint with its new `secret`, shown only in this answer, which is never cached.', body: endpointWithSecretSchema, headers: secretHeaders } },
       async handle(ctx, { principal, params }) {
         sendSecret(ctx, await service.rotateSecret(caller(ctx, principal), params.id));
       },
@@ -172,10 +175,11 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       operationId: 'retryWebhookDelivery',
       summary: 'Deliver a delivery again, now',
       params: idParams,
-      responses: { 202: { description: 'On its way again' } },
+      responses: { 202: { description: 'On its way again: the delivery is pending until the attempt', body: z.object({ id: z.uuid(), status: z.literal('pending') }) } },
       async handle(ctx, { principal, params }) {
         await service.retry(caller(ctx, principal), params.id);
         ctx.status = 202;
+        ctx.body = { id: params.id, status: 'pending' };
       },
     }),
   ];
