@@ -1,8 +1,5 @@
-import { z } from 'zod';
-
 import { afterCommit } from '../db/transaction.js';
-import { validationFailed } from '../http/errors.js';
-import { instant } from '../http/validation.js';
+import { decodeKeysetCursor, keysetPage } from '../http/keyset-cursor.js';
 import type { Actor, AuditAction, AuditEvent, NewAuditEvent } from './model.js';
 import type { AuditStore } from './store.js';
 
@@ -12,22 +9,6 @@ export function staffActor(staff: { id: string; name: string }): Actor {
 }
 
 /** An opaque cursor: the last event of a page. */
-function encodeCursor(event: AuditEvent): string {
-  return Buffer.from(`${event.occurredAt.toISOString()}|${event.id}`, 'utf8').toString('base64url');
-}
-
-const NOT_A_CURSOR = 'is not a cursor this list gave out';
-
-/** What a cursor holds: exactly the time and the id `encodeCursor` wrote, checked as strictly as a filter (a tampered one is a 400, never a query). */
-const cursorContent = z.tuple([instant(NOT_A_CURSOR), z.uuid(NOT_A_CURSOR)]);
-
-function decodeCursor(cursor: string): { occurredAt: Date; id: string } {
-  const parsed = cursorContent.safeParse(Buffer.from(cursor, 'base64url').toString('utf8').split('|'));
-  if (!parsed.success) throw validationFailed([{ path: 'cursor', message: NOT_A_CURSOR }]);
-  const [occurredAt, id] = parsed.data;
-  return { occurredAt, id };
-}
-
 export interface AuditListQuery {
   limit: number;
   cursor?: string;
@@ -74,10 +55,9 @@ export function createAuditLog(deps: { store: AuditStore }) {
     /** A page of the staff member's facility's events, newest first, and the cursor of the next page (null at the end). */
     async list(staff: { facilityId: string }, query: AuditListQuery): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
       const { cursor, ...filters } = query;
-      const items = await store.list({ ...filters, facilityId: staff.facilityId, limit: query.limit + 1, ...(cursor !== undefined ? { after: decodeCursor(cursor) } : {}) });
-      const more = items.length > query.limit;
-      const page = more ? items.slice(0, query.limit) : items;
-      return { items: page, nextCursor: more ? encodeCursor(page[page.length - 1]!) : null };
+      const after = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
+      const rows = await store.list({ ...filters, facilityId: staff.facilityId, limit: query.limit + 1, ...(after ? { after: { occurredAt: after.at, id: after.id } } : {}) });
+      return keysetPage(rows, query.limit, (event) => ({ at: event.occurredAt, id: event.id }));
     },
   };
 }

@@ -6,6 +6,7 @@ import type { RequestOrigin } from '../audit/model.js';
 import { staffActor, type AuditLog } from '../audit/service.js';
 import { inTransaction } from '../db/transaction.js';
 import { notFound, validationFailed } from '../http/errors.js';
+import { decodeKeysetCursor, keysetPage } from '../http/keyset-cursor.js';
 import { seal } from '../shared/sealed.js';
 import type { StaffMember } from '../staff/model.js';
 import { resolveTarget, urlProblem, type AddressRule } from './addresses.js';
@@ -28,20 +29,6 @@ export interface EndpointInput {
 /** A new secret: `whsec_` and the base64 of 32 random bytes (the Standard Webhooks form). */
 function newSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
-/** An opaque cursor over deliveries: the last one of a page. */
-function encodeCursor(delivery: { createdAt: Date; id: string }): string {
-  return Buffer.from(`${delivery.createdAt.toISOString()}|${delivery.id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) || Number.isNaN(createdAt.getTime()) || !/^\d{4}-/.test(at ?? '')) {
-    throw validationFailed([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
-  }
-  return { createdAt, id };
 }
 
 /**
@@ -155,10 +142,9 @@ export function createWebhookService(deps: {
 
     async deliveries(caller: Caller, id: string, query: { limit: number; cursor?: string | undefined; status?: DeliveryStatus | undefined }) {
       await findOrThrow(caller.staff, id);
-      const page = await store.deliveries({ endpointId: id, limit: query.limit + 1, ...(query.status ? { status: query.status } : {}), ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}) });
-      const more = page.length > query.limit;
-      const items = more ? page.slice(0, query.limit) : page;
-      return { items, nextCursor: more ? encodeCursor(items[items.length - 1]!) : null };
+      const after = query.cursor === undefined ? undefined : decodeKeysetCursor(query.cursor);
+      const rows = await store.deliveries({ endpointId: id, limit: query.limit + 1, ...(query.status ? { status: query.status } : {}), ...(after ? { after: { createdAt: after.at, id: after.id } } : {}) });
+      return keysetPage(rows, query.limit, (delivery) => ({ at: delivery.createdAt, id: delivery.id }));
     },
 
     /** Delivers a delivery again, now (whatever it came to before). */
