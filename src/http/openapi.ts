@@ -47,7 +47,9 @@ function toSchema(schema: z.ZodType, io: 'input' | 'output', components: Record<
 }
 
 function objectProperties(schema: z.ZodType, components: Record<string, JsonSchema>): [string, JsonSchema, boolean][] {
-  const json = toSchema(schema, 'input', components);
+  const converted = toSchema(schema, 'input', components);
+  // A named object (`.meta({ id })`) converts to a $ref to itself: its properties are in the component.
+  const json = typeof converted.$ref === 'string' ? (components[converted.$ref.replace('#/components/schemas/', '')] ?? converted) : converted;
   const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((json.required ?? []) as string[]);
   return Object.entries(properties).map(([name, property]) => [name, property, required.has(name)]);
