@@ -1,6 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { createPortal } from 'preact/compat';
-import { useEffect, useId, useRef } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+
+import { ApiError } from './api.js';
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
@@ -73,5 +75,55 @@ export function Dialog(props: {
       </div>
     </div>,
     document.getElementById('dialogs')!,
+  );
+}
+
+/**
+ * Asks before doing something: what it does (`children`, which describe the
+ * dialog), Cancel (focused first: the safe choice) and the action. A refusal
+ * the API explains (403, 404, 409) is said in the dialog; anything else goes
+ * to `onError`.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  describedBy: string;
+  children: ComponentChildren;
+  action: string;
+  busyAction: string;
+  danger?: boolean;
+  onConfirm: () => Promise<void>;
+  onCancel: () => void;
+  onError: (error: unknown) => void;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await props.onConfirm();
+    } catch (error) {
+      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
+      else props.onError(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={props.title} onEscape={props.onCancel} describedBy={props.describedBy}>
+      {props.children}
+      {problem && (
+        <p class="error" role="alert">
+          {problem}
+        </p>
+      )}
+      <div class="buttons">
+        <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
+          Cancel
+        </button>
+        <button type="button" class={props.danger ? 'danger' : undefined} onClick={() => void confirm()} disabled={busy}>
+          {busy ? props.busyAction : props.action}
+        </button>
+      </div>
+    </Dialog>
   );
 }

@@ -7,6 +7,7 @@ import { ROLE_NAMES } from './labels.js';
 import { Activity } from './pages/activity.js';
 import { StaffDetail, StaffList } from './pages/staff.js';
 import { SystemIntegrations } from './pages/system-integrations.js';
+import { Webhooks, WEBHOOKS_PATH } from './pages/webhooks.js';
 
 const HOME = '/console/';
 const STAFF = '/console/staff';
@@ -77,6 +78,12 @@ function Settings(props: { me: Me; navigate: Navigate }) {
             <span class="muted block">API keys for outside systems, how to connect them, and the key settings.</span>
           </li>
           <li>
+            <Link to={WEBHOOKS_PATH} navigate={props.navigate}>
+              Webhooks
+            </Link>
+            <span class="muted block">Tell your other systems when a lead arrives or a key is about to expire.</span>
+          </li>
+          <li>
             <Link to={ACTIVITY} navigate={props.navigate}>
               Activity
             </Link>
@@ -111,8 +118,15 @@ function route(path: string, me: Me, navigate: Navigate, onError: (error: unknow
   const staffMatch = /^\/console\/staff\/([\w-]+)$/.exec(path);
   if (path === HOME) return { title: 'Home', view: <Home me={me} navigate={navigate} /> };
   if (path === SETTINGS) return { title: 'Settings', view: <Settings me={me} navigate={navigate} /> };
-  if (path === SI_PATH || path === ACTIVITY) {
-    const title = path === SI_PATH ? 'System Integrations' : 'Activity';
+  // The pages under System Integrations: each needs the permission.
+  const integrations = new Map<string, [title: string, view: () => JSX.Element]>([
+    [SI_PATH, ['System Integrations', () => <SystemIntegrations me={me} navigate={navigate} onError={onError} />]],
+    [ACTIVITY, ['Activity', () => <Activity navigate={navigate} onError={onError} />]],
+    [WEBHOOKS_PATH, ['Webhooks', () => <Webhooks navigate={navigate} onError={onError} />]],
+  ]);
+  const page = integrations.get(path);
+  if (page) {
+    const [title, view] = page;
     if (!me.permissions.systemIntegrations) {
       return {
         title,
@@ -124,10 +138,7 @@ function route(path: string, me: Me, navigate: Navigate, onError: (error: unknow
         ),
       };
     }
-    return {
-      title,
-      view: path === SI_PATH ? <SystemIntegrations me={me} navigate={navigate} onError={onError} /> : <Activity navigate={navigate} onError={onError} />,
-    };
+    return { title, view: view() };
   }
   if (path === STAFF) return { title: 'Staff', view: <StaffList navigate={navigate} onError={onError} /> };
   if (staffMatch) return { title: 'Staff member', view: <StaffDetail staffId={staffMatch[1]!} me={me} navigate={navigate} onError={onError} onChanged={onChanged} /> };
