@@ -41,6 +41,16 @@ app.use(async (ctx) => {
     ctx.body = payload ? { active: true, scope: payload.scope, client_id: payload.clientId, aud: payload.aud, iat: payload.iat, exp: payload.exp, ...(payload.extra as object) } : { active: false };
     return;
   }
+  if (ctx.method === 'GET' && ctx.path === '/api/v1/leads') {
+    // The floor of a page of leads: the facility's first `limit` by time, nothing checked.
+    const { rows } = await pool.query(
+      `select id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_at
+       from members where facility_id = $1 order by created_at, id limit $2`,
+      [facilityId, Math.min(200, Number(ctx.query.limit ?? 50))],
+    );
+    ctx.body = { items: rows };
+    return;
+  }
   if (ctx.method !== 'POST' || ctx.path !== '/api/v1/leads') {
     ctx.status = 404;
     return;

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,12 +48,12 @@ const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '10,50,100').split(',').
 // Single runs on a shared 2-core machine swing by ±15%: each figure is the
 // median of ROUNDS runs, with the servers' order rotated every round.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,signin,embedded').split(',');
+const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,reads,webhooks,signin,embedded').split(',');
 const IDEMPOTENCY = process.env.BENCH_IDEMPOTENCY === '1';
 /** The Leads API against base at 50 connections; our introspection against stock oidc-provider's. */
 // BENCH_NODE_ARGS: node options for the servers (e.g. "--max-semi-space-size=8"), to try a runtime setting.
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-const TARGETS = { leads: 0.8, introspection: 1.5 };
+const TARGETS = { leads: 1.2, introspection: 2, introspectionFloor: 0.8, reads: 0.5 };
 
 async function startProcess(script: string, env: Record<string, string>, port: number, onLine?: (line: string) => void): Promise<ChildProcess> {
   // BENCH_SERVER_CPUS pins the servers (e.g. "1") away from the load generator.
@@ -109,23 +110,37 @@ interface Target {
   url: string;
   pid: number;
   path: string;
+  /** POST unless said (the leads read is a GET). */
+  method?: 'GET' | 'POST';
   headers: Record<string, string>;
   /** A body per request (leads need a fresh email each). */
   body(): { body: string; headers?: Record<string, string> };
 }
 
+/** Resets a process's peak RSS (VmHWM) to what it holds now, so the next reading is this round's peak. */
+function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not allowed here: the peak then runs over all rounds so far.
+  }
+}
+
 async function drive(target: Target, connections: number, duration: number) {
+  resetPeak(target.pid);
   const cpuBefore = cpuMicros(target.pid);
   const machineBefore = machineCpuMicros();
+  const method = target.method ?? 'POST';
   const result = await autocannon({
     url: `${target.url}${target.path}`,
-    method: 'POST',
+    method,
     connections,
     duration,
     headers: target.headers,
     requests: [
       {
         setupRequest(request) {
+          if (method === 'GET') return request;
           const { body, headers } = target.body();
           return { ...request, body, ...(headers ? { headers: { ...request.headers, ...headers } } : {}) };
         },
@@ -136,7 +151,8 @@ async function drive(target: Target, connections: number, duration: number) {
   const perRequest = (micros: number) => (result.requests.total ? micros / result.requests.total : 0);
   const cpuPerRequest = perRequest(cpuMicros(target.pid) - cpuBefore);
   const machineCpuPerRequest = perRequest(machineCpuMicros() - machineBefore);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx, total: result.requests.total, cpuPerRequest, machineCpuPerRequest };
+  const peakRss = rssMiB(target.pid, 'VmHWM');
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx, total: result.requests.total, cpuPerRequest, machineCpuPerRequest, peakRss };
 }
 
 type Run = Awaited<ReturnType<typeof drive>>;
@@ -154,6 +170,7 @@ function medianRun(runs: Run[]): Run {
     p99: median((run) => run.p99),
     cpuPerRequest: median((run) => run.cpuPerRequest),
     machineCpuPerRequest: median((run) => run.machineCpuPerRequest),
+    peakRss: Math.max(...runs.map((run) => run.peakRss)),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
     total: runs.reduce((sum, run) => sum + run.total, 0),
   };
@@ -165,11 +182,12 @@ function medianRun(runs: Run[]): Run {
  * Returns, per concurrency, the first target's and the last one's ratio to
  * the second (the baseline).
  */
-async function compare(title: string, legend: string, targets: Target[]): Promise<{ first: Map<number, number>; last: Map<number, number> }> {
+async function compare(title: string, legend: string, targets: Target[]): Promise<{ first: Map<number, number>; last: Map<number, number>; medians: Map<number, Map<string, Run>> }> {
   for (const target of targets) await drive(target, 10, 2); // warm up: JIT, pools
-  const ratios = { first: new Map<number, number>(), last: new Map<number, number>() };
+  const ratios = { first: new Map<number, number>(), last: new Map<number, number>(), medians: new Map<number, Map<string, Run>>() };
   const rows: string[] = [];
   const cpuRows: string[] = [];
+  const peakRows: string[] = [];
   const [first, ...others] = targets;
   for (const connections of CONCURRENCIES) {
     const runs: Run[][] = targets.map(() => []);
@@ -180,6 +198,8 @@ async function compare(title: string, legend: string, targets: Target[]): Promis
       }
     }
     const medians = runs.map(medianRun);
+    ratios.medians.set(connections, new Map(targets.map((target, index) => [target.label, medians[index]!])));
+    peakRows.push(`${connections} connections: ${targets.map((target, index) => `${target.label} ${runs[index]!.map((run) => run.peakRss.toFixed(0)).join('/')}`).join(', ')}`);
     ratios.first.set(connections, medians[0]!.rps / medians[1]!.rps);
     ratios.last.set(connections, medians[medians.length - 1]!.rps / medians[1]!.rps);
     const cells = (run: Run) => [run.rps.toFixed(0).padStart(9), `${run.p50}/${run.p99}`.padStart(10), String(run.non2xx).padStart(6)];
@@ -200,7 +220,7 @@ async function compare(title: string, legend: string, targets: Target[]): Promis
   console.log(header.join(' |'));
   for (const row of rows) console.log(row);
   console.log(`CPU per request (user + system, µs), server process / whole machine: ${cpuRows.join('; ')}`);
-  console.log(`peak RSS: ${targets.map((target) => `${target.label} ${rssMiB(target.pid, 'VmHWM').toFixed(1)} MiB`).join(', ')}`);
+  console.log(`peak RSS per round (MiB): ${peakRows.join('; ')}`);
   return ratios;
 }
 
@@ -319,12 +339,12 @@ async function deploy(admin: knexFactory.Knex, children: ChildProcess[], databas
 }
 
 /** Signs in as the demo Owner and creates the key the bench sends. */
-async function createBenchKey(publicUrl: string, config: ReturnType<typeof loadConfig>): Promise<{ key: string; keyId: string }> {
+async function createBenchKey(publicUrl: string, config: ReturnType<typeof loadConfig>, scopes = ['leads:create']): Promise<{ key: string; keyId: string }> {
   const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
   // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
   const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
     token: staffToken,
-    body: { name: 'Benchmark', scopes: ['leads:create'], rateLimit: { limit: 100_000, windowSeconds: 1 } },
+    body: { name: `Benchmark ${scopes.join(' ')}`, scopes, rateLimit: { limit: 100_000, windowSeconds: 1 } },
   });
   return { key: created.body.key as string, keyId: created.body.id as string };
 }
@@ -339,13 +359,15 @@ const oursEnv = (databaseUrl: string, publicUrl: string) => ({
 });
 
 let leadCounter = 0;
-/** A lead body with a fresh email each time. */
-function nextLead(): { body: string; headers?: Record<string, string> } {
+/** A lead body with a fresh email each time, with its own Idempotency-Key (as a careful CRM sends) or without. */
+function leadBody(idempotent: boolean): { body: string; headers?: Record<string, string> } {
   leadCounter += 1;
   const body = JSON.stringify({ firstName: 'Bench', lastName: 'Mark', email: `bench.${process.pid}.${leadCounter}@example.com`, source: 'bench' });
-  // BENCH_IDEMPOTENCY=1: every request carries its own Idempotency-Key, as a careful CRM's would.
-  return IDEMPOTENCY ? { body, headers: { 'idempotency-key': `bench-${process.pid}-${leadCounter}` } } : { body };
+  return idempotent ? { body, headers: { 'idempotency-key': `bench-${process.pid}-${leadCounter}` } } : { body };
 }
+// BENCH_IDEMPOTENCY=1: every request of every table carries an Idempotency-Key.
+const nextLead = () => leadBody(IDEMPOTENCY);
+const nextIdempotentLead = () => leadBody(true);
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const INTROSPECTION = '/oauth/token/introspection';
@@ -402,17 +424,23 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
     children.push(unlimited);
     const ratios = await compare(
       'POST /api/v1/leads',
-      `ours = this server (key check: ${KEY_CHECK}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}; rate limits on, usage tracking on); base = bare Koa + pg insert of the same row; b+lk = base plus one key lookup query; nolim = ours with RATE_LIMITS=off`,
+      `ours = this server (key check: ${KEY_CHECK}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}; rate limits on, usage tracking on); base = bare Koa + pg insert of the same row, one per request; idem = ours, every request with its own Idempotency-Key; b+lk = base plus one key lookup query; nolim = ours with RATE_LIMITS=off`,
       [
         leadsTarget('ours', ours),
         { label: 'base', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: '/api/v1/leads', headers: JSON_TYPE, body: nextLead },
+        { ...leadsTarget('idem', ours), body: nextIdempotentLead },
         { label: 'b+lk', url: `http://127.0.0.1:${floorPort}`, pid: lookup.pid!, path: '/api/v1/leads', headers: { ...JSON_TYPE, ...bearer(ours) }, body: nextLead },
         { ...leadsTarget('nolim', ours), url: `http://127.0.0.1:${unlimitedPort}`, pid: unlimited.pid! },
       ],
     );
     const ratio = at50(ratios.first);
     const unlimitedRatio = at50(ratios.last);
-    summary.push(`leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`);
+    const at = ratios.medians.get(50) ?? [...ratios.medians.values()][0]!;
+    const idempotentRatio = at.get('idem')!.rps / at.get('ours')!.rps;
+    summary.push(
+      `leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`,
+      `leads with an Idempotency-Key: idem/ours at 50 connections ${idempotentRatio.toFixed(2)} (target >= 0.90): ${idempotentRatio >= 0.9 ? 'met' : 'NOT met'}`,
+    );
   }
 
   if (TABLES.includes('introspection')) {
@@ -433,10 +461,105 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
       ],
     );
     const ratio = at50(ratios.first);
-    summary.push(`introspection: ours/stock at 50 connections ${ratio.toFixed(2)} (target >= ${TARGETS.introspection}): ${ratio >= TARGETS.introspection ? 'met' : 'NOT met'}`);
+    const floorRatio = at50(ratios.last);
+    summary.push(
+      `introspection: ours/stock at 50 connections ${ratio.toFixed(2)} (target >= ${TARGETS.introspection}): ${ratio >= TARGETS.introspection ? 'met' : 'NOT met'}; ours/floor ${floorRatio ? (ratio / floorRatio).toFixed(2) : '-'} (target >= ${TARGETS.introspectionFloor})`,
+    );
   }
+  if (TABLES.includes('reads')) summary.push(await reads(ours, baseEnv, children));
+  if (TABLES.includes('webhooks')) summary.push(await webhooks(ours));
   if (TABLES.includes('signin')) summary.push(await signInFlood(ours.publicUrl));
   if (TABLES.includes('embedded')) await embedded(ours, children, summary);
+}
+
+/**
+ * GET /api/v1/leads?limit=200 (a CRM's poll with the cursor) beside a bare
+ * Koa + pg select of the same 200 rows: the database holds the leads the
+ * leads table wrote (at least 10,000: topped up with generated ones).
+ */
+async function reads(ours: Deployment, baseEnv: Record<string, string>, children: ChildProcess[]): Promise<string> {
+  const db = knexFactory({ client: 'pg', connection: ours.databaseUrl, pool: { min: 0, max: 1 } });
+  try {
+    const n = Number(((await db('members').count('* as n')) as { n: number }[])[0]?.n ?? 0);
+    if (n < 10_000) {
+      await db.raw(
+        `insert into members (id, facility_id, first_name, last_name, email, source, status, created_by_key)
+         select gen_random_uuid(), ?, 'Read', 'Lead ' || i, 'read.' || i || '.' || ? || '@example.com', 'bench', 'lead', ?
+         from generate_series(1, ?::int) i`,
+        [DEMO.demoFitness.id, process.pid, ours.keyId, 10_000 - n],
+      );
+    }
+  } finally {
+    await db.destroy();
+  }
+  const reader = await createBenchKey(ours.publicUrl, ours.config, ['leads:read']);
+  const basePort = await freePort();
+  const baseline = await startProcess('dist/bench/baseline.js', baseEnv, basePort);
+  children.push(baseline);
+  const path = '/api/v1/leads?limit=200';
+  const ratios = await compare(
+    'GET /api/v1/leads?limit=200 (the read cursor, from the first lead)',
+    'ours = this server (leads:read key, the cursor\'s visibility rule and order); base = bare Koa + pg select of the facility\'s first 200 leads',
+    [
+      { label: 'ours', url: ours.publicUrl, pid: ours.server.pid!, path, method: 'GET', headers: { authorization: `Bearer ${reader.key}` }, body: () => ({ body: '' }) },
+      { label: 'base', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path, method: 'GET', headers: {}, body: () => ({ body: '' }) },
+    ],
+  );
+  const ratio = at50(ratios.first);
+  const at = ratios.medians.get(50) ?? [...ratios.medians.values()][0]!;
+  return `reads: GET /leads?limit=200 ours ${at.get('ours')!.rps.toFixed(0)} req/s (${(at.get('ours')!.rps * 200).toFixed(0)} leads/s), p99 ${at.get('ours')!.p99} ms; ours/base at 50 connections ${ratio.toFixed(2)} (target >= ${TARGETS.reads})`;
+}
+
+/**
+ * Webhooks: leads sent at 50 connections to a server with an endpoint for
+ * lead.created on a receiver in this process; how many events per second
+ * go from the lead's creation to its delivery, and the lag (the receiver's
+ * time less the lead's createdAt) at p50 and p99.
+ */
+async function webhooks(ours: Deployment): Promise<string> {
+  const lags: number[] = [];
+  let last = 0;
+  const receiver = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const now = Date.now();
+      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: { createdAt?: string; source?: string } };
+      if (event.type === 'lead.created' && event.data.source === 'webhook-bench' && event.data.createdAt) {
+        lags.push(now - Date.parse(event.data.createdAt));
+        last = now;
+      }
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const staffToken = await signIn({ url: ours.publicUrl, config: ours.config } as TestServer, 'owner@demo.test');
+    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+    const made = await api({ url: ours.publicUrl } as TestServer, '/api/v1/webhook-endpoints', { token: staffToken, body: { url, events: ['lead.created'] } });
+    const total = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 5000);
+    const started = Date.now();
+    await autocannon({
+      url: `${ours.publicUrl}/api/v1/leads`,
+      method: 'POST',
+      connections: 50,
+      amount: total,
+      headers: { ...JSON_TYPE, ...bearer(ours) },
+      requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ firstName: 'Hook', lastName: 'Bench', email: `hook.${process.pid}.${(leadCounter += 1)}@example.com`, source: 'webhook-bench' }) }) }],
+    });
+    const sent = Date.now();
+    const deadline = Date.now() + 120_000;
+    while (lags.length < total && Date.now() < deadline) await sleep(100);
+    await api({ url: ours.publicUrl } as TestServer, `/api/v1/webhook-endpoints/${made.body.id}`, { token: staffToken, method: 'DELETE' });
+    lags.sort((x, y) => x - y);
+    const q = (fraction: number) => lags[Math.min(lags.length - 1, Math.floor(fraction * lags.length))] ?? NaN;
+    const seconds = ((last || Date.now()) - started) / 1000;
+    const line = `webhooks: ${lags.length} of ${total} lead.created events delivered in ${seconds.toFixed(1)} s (${(lags.length / seconds).toFixed(0)} events/s from lead to delivered; the leads themselves took ${((sent - started) / 1000).toFixed(1)} s), lag p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`;
+    console.log(`\n${line}`);
+    return line;
+  } finally {
+    receiver.close();
+  }
 }
 
 /** Starts the server on the embedded database in `dataDir`, as `npm start` does (after its build): the process and the seconds to /readyz 200. */

@@ -12,6 +12,7 @@ import * as keyNameLookAlikes from './20261202100000_key_name_look_alikes.js';
 import * as auditHistory from './20261206100000_audit_history.js';
 import * as locationsAndReads from './20261206110000_locations_and_reads.js';
 import * as webhooks from './20261206120000_webhooks.js';
+import * as apiKeyUsageDays from './20261207100000_api_key_usage_days.js';
 
 interface Migration {
   name: string;
@@ -37,4 +38,5 @@ export const migrations: Migration[] = [
   { name: '20261206100000_audit_history', ...auditHistory },
   { name: '20261206110000_locations_and_reads', ...locationsAndReads },
   { name: '20261206120000_webhooks', ...webhooks },
+  { name: '20261207100000_api_key_usage_days', ...apiKeyUsageDays },
 ];

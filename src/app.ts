@@ -2,12 +2,12 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
 
-import { apiRoutes } from './api-routes.js';
+import { apiDocument, apiRoutes, securityKinds } from './api-routes.js';
 import { createConsoleRouter } from './console/routes.js';
 import { databaseIsReady } from './db/database.js';
 import { createErrorHandler } from './http/error-handler.js';
-import { buildOpenApiDocument } from './http/openapi.js';
 import { createPublicOrigin, createRequestContext, createSecurityHeaders } from './http/request-context.js';
+import { createResponseGuard } from './http/response-guard.js';
 import { mountRoutes, type AnyRoute, type Authenticators } from './http/route.js';
 import { createOAuthFailureLimit } from './limits/oauth-failures.js';
 import { createMetricsRoute } from './metrics/metrics.js';
@@ -60,7 +60,12 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
   if (metrics) app.use(metrics.middleware);
   app.use(createRequestContext(services.logger));
   app.use(createSecurityHeaders({ https: config.publicUrl.startsWith('https://') }));
-  app.use(createErrorHandler({ problemBaseUrl: `${config.publicUrl}/problems` }));
+  // Extra routes: tests mount routes that misbehave on purpose (a key check forgotten) beside the real ones.
+  const routes = [...apiRoutes(services, config), ...(options.extraRoutes ?? [])];
+  const problemBaseUrl = `${config.publicUrl}/problems`;
+  // Tests and development: every /api/v1 answer is held to what its route declares.
+  if (config.openapiGuard) app.use(createResponseGuard({ routes, kinds: securityKinds(config), problemBaseUrl }));
+  app.use(createErrorHandler({ problemBaseUrl }));
   if (limits) app.use(createOAuthFailureLimit(limits.failures));
   // RFC 7662 for resource servers, answered by the key verifier before the provider.
   app.use(services.keyIntrospection);
@@ -70,8 +75,6 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
     ctx.set('Cache-Control', 'no-store');
     return next();
   });
-  // Extra routes: tests mount routes that misbehave on purpose (a key check forgotten) beside the real ones.
-  const routes = [...apiRoutes(services, config), ...(options.extraRoutes ?? [])];
   mountRoutes(api, routes, createAuthenticators(services, provider));
   // The JSON APIs first (the Leads API is the hot path); the prefixes below do not overlap.
   app.use(api.routes());
@@ -89,7 +92,7 @@ export function createApp(services: Services, options: { extraRoutes?: AnyRoute[
   });
   app.use(health.routes());
 
-  const openApiDocument = () => buildOpenApiDocument(routes, config);
+  const openApiDocument = () => apiDocument(routes, config);
   app.use(createConsoleRouter({ openApiDocument }).routes());
   app.use(createOAuthPages({ publicUrl: config.publicUrl, formTargets: config.octivAppRedirectUris }));
   app.use(createInteractionRouter({ provider, signIn: services.signIn, audit: services.audit, publicUrl: config.publicUrl }).routes());

@@ -105,6 +105,7 @@ const envSchema = z
           )
           .max(30, 'must list at most 30 waits'),
       ),
+    OPENAPI_GUARD: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
   })
   .superRefine((env, ctx) => {
     const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -131,6 +132,7 @@ const envSchema = z
     }
     if (env.DEMO_PASSWORD) refuse('DEMO_PASSWORD', 'must not be set in production (demo data is refused there)');
     if (env.RATE_LIMITS === 'off') refuse('RATE_LIMITS', 'must not be off in production');
+    if (env.OPENAPI_GUARD === 'on') refuse('OPENAPI_GUARD', 'must not be on in production (it checks every answer, and turns one the document does not declare into a 500)');
     if (!env.SECRETS_KEY && !(env.COOKIE_KEYS && env.JWKS)) {
       refuse('SECRETS_KEY', 'is required in production unless both COOKIE_KEYS and JWKS are set: the stored signing and cookie keys must not be usable from a copy of the database');
     }
@@ -193,6 +195,8 @@ export interface Config {
   metricsToken: string | undefined;
   /** The waits between webhook attempts, in seconds: n waits make n + 1 attempts. */
   webhookRetrySchedule: number[];
+  /** Every /api/v1 answer is held against the OpenAPI document's (tests, development); one it does not declare becomes a 500. */
+  openapiGuard: boolean;
 }
 
 const publicKeysDocument = z.object({
@@ -298,5 +302,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     metricsToken: env.METRICS_TOKEN,
     webhookRetrySchedule: env.WEBHOOK_RETRY_SCHEDULE,
+    openapiGuard: env.OPENAPI_GUARD === 'on',
   };
 }

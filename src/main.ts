@@ -115,6 +115,9 @@ async function main(): Promise<void> {
           () => {
             destination.flushSync();
             process.exitCode = 0;
+            // Everything is written and closed: a handle a library left open must not keep the process (and a
+            // deploy waiting for it) alive. Unreferenced, so a process with nothing left exits at once anyway.
+            setTimeout(() => process.exit(0), 2_000).unref();
           },
           (error: unknown) => {
             logger.error({ err: error }, 'error while stopping');

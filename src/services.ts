@@ -6,7 +6,7 @@ import { KEY_PREFIX } from './api-keys/key-format.js';
 import { createRequirements, type Requirements } from './api-keys/scopes.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createApiKeyStore, type ApiKeyStore } from './api-keys/store.js';
-import { createUsageStore } from './api-keys/usage-store.js';
+import { createUsageStore, USAGE_RETENTION_DAYS, type UsageStore } from './api-keys/usage-store.js';
 import { createUsageTracker } from './api-keys/usage.js';
 import { createApiKeyVerifier } from './api-keys/verifier.js';
 import { createAuditLog, type AuditLog } from './audit/service.js';
@@ -87,19 +87,20 @@ export async function createServices(config: Config, database: Database, logger:
   const limits = serverKeys && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore, serverKeys }) : undefined;
   const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures, webhookBacklog: () => createWebhookStore(db).backlog() }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
+  const usageStore = createUsageStore(db);
   const usage = createUsageTracker({
     db,
-    store: createUsageStore(db),
+    store: usageStore,
     logger,
     audit,
     background: server,
     ...(options.usageFlushIntervalMs ? { flushIntervalMs: options.usageFlushIntervalMs } : {}),
   });
 
-  const apiKeys = createApiKeyService({ config, db, provider, store: apiKeyStore, facilities: facilityStore, audit, requirement: requirements.anyLeadsScope });
+  const apiKeys = createApiKeyService({ config, db, provider, store: apiKeyStore, usage: usageStore, facilities: facilityStore, audit, requirement: requirements.anyLeadsScope });
   const { idempotencyStore, leadStore, leadWriter, leads } = createLeads(config, database, metrics);
 
-  const housekeeping = housekeepingTasks(config, db, idempotencyStore);
+  const housekeeping = housekeepingTasks(config, db, idempotencyStore, usageStore);
   const webhooks = createWebhooks({ config, database, logger, audit, apiKeyStore, leadStore, serverKeys, metrics });
 
   return {
@@ -277,10 +278,11 @@ async function createLimits(deps: { config: Config; db: Knex; logger: Logger; ap
  * bounded batches, safe from every process at once). The audit log is not
  * here: only the operator's purge removes old events.
  */
-function housekeepingTasks(config: Config, db: Knex, idempotencyStore: IdempotencyStore): HousekeepingTask[] {
+function housekeepingTasks(config: Config, db: Knex, idempotencyStore: IdempotencyStore, usageStore: UsageStore): HousekeepingTask[] {
   return [
     { name: 'expired OAuth payloads', run: () => deleteExpiredPayloads(db) },
     { name: 'old idempotency records', run: () => idempotencyStore.deleteOlderThan(RETENTION_HOURS) },
+    { name: `key usage days older than ${USAGE_RETENTION_DAYS} days`, run: () => usageStore.deleteDaysOlderThan(USAGE_RETENTION_DAYS) },
     ...(config.database.kind === 'postgres' ? [{ name: 'ended rate-limit counters', run: () => deleteExpiredCounters(db) }] : []),
   ];
 }

@@ -95,6 +95,7 @@ test('production refuses development defaults', (t) => {
   };
   t.deepEqual(problemsOf(base), []);
   t.true(problemsOf({ ...base, RATE_LIMITS: 'off' }).some((p) => p.startsWith('RATE_LIMITS: must not be off in production')));
+  t.true(problemsOf({ ...base, OPENAPI_GUARD: 'on' }).some((p) => p.startsWith('OPENAPI_GUARD: must not be on in production')));
   t.true(problemsOf({ ...base, PUBLIC_URL: 'http://auth.example.com' }).some((p) => p.startsWith('PUBLIC_URL: must be an https URL')));
   t.true(problemsOf({ ...base, DEMO_PASSWORD: 'demo-password' }).some((p) => p.startsWith('DEMO_PASSWORD: must not be set in production')));
   t.true(

@@ -225,7 +225,7 @@ test.serial('the help page, end to end: grant, create, copy, list, use, delete, 
     const confirmText = await confirm.innerText();
     t.regex(confirmText, /immediate and cannot be undone/);
     t.regex(confirmText, /from Demo Fitness/);
-    t.regex(confirmText, /It created 1 lead and was last used/);
+    t.regex(confirmText, /Created 1 lead; last used just now from 127\.0\.0\.1\./, 'what the key did');
     await screenshot(page, '08-delete-confirm');
     await accessible(t, page, 'delete dialog');
     await confirm.getByRole('button', { name: 'Delete Key' }).click();
@@ -317,6 +317,84 @@ test.serial('Activity: who did what, in plain words, with a key\'s history one c
     t.is(file.suggestedFilename(), 'activity.csv');
     const csv = await (await file.createReadStream()).toArray();
     t.regex(Buffer.concat(csv).toString('utf8'), /^id,occurredAt,action,/);
+  });
+});
+
+test.serial('a key\'s page, from its row: facts, its 30 days as an accessible chart with a table of the numbers, refusals in words (1280 and 390 px)', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const created = await api(server, '/api/v1/api-keys', { token: owner, body: { name: 'Usage Chart Key', scopes: ['leads:create'], rateLimit: { limit: 6, windowSeconds: 3600 } } });
+  const post = (key: string) =>
+    api(server, '/api/v1/leads', { body: { firstName: 'C', lastName: 'U', email: `chart.${Math.random()}@example.com` }, headers: { Authorization: `Bearer ${key}` } });
+  t.is((await post(created.body.key)).status, 201);
+  t.is((await post(created.body.key)).status, 201);
+  const rotated = await api(server, `/api/v1/api-keys/${created.body.id}/rotate`, { token: owner, body: { graceSeconds: 0 } });
+  t.is((await post(created.body.key)).status, 401);
+  t.is((await post(created.body.key)).status, 401);
+  t.is((await post(rotated.body.key)).status, 201);
+  t.is((await post(rotated.body.key)).status, 201);
+  t.is((await post(rotated.body.key)).status, 429);
+  // Five days ago: use from before (as a process would have written it).
+  const fiveDaysAgo = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
+  await server.db('api_key_usage_days').insert({ key_id: created.body.id, day: fiveDaysAgo, outcome: 'accepted', requests: 4 });
+  await server.flushUsage();
+  const summary = /^Usage Chart Key, the last 30 days: 11 requests, 3 refused \(2 old key after rotation, 1 over the rate limit\), 4 leads created\.$/;
+  for (const width of [1280, 390]) {
+    await withPage(
+      t,
+      async (page) => {
+        await signInThroughConsole(page, server.url, 'owner@demo.test');
+        await page.goto(`${server.url}${SI}`);
+        await page.getByRole('link', { name: 'Usage Chart Key', exact: true }).click();
+        await page.getByRole('heading', { name: 'Usage Chart Key', level: 1 }).waitFor();
+        t.is(await titleOnceSet(page, 'API key · Octiv'), 'API key · Octiv');
+        const chart = page.getByRole('img', { name: summary });
+        await chart.waitFor();
+        const box = await chart.boundingBox();
+        t.truthy(box && box.x >= 0 && box.x + box.width <= width && box.height > 100, `${width}px: the chart is on screen`);
+        t.is(await page.getByRole('figure', { name: /Requests per day/ }).count(), 1, 'a figure named by its caption');
+        t.is(await chart.locator('rect').count(), 4, 'today: accepted, old key and over the limit stacked; five days ago: accepted');
+        const words = await page.getByRole('list').filter({ hasText: 'replaced by a rotation' }).innerText();
+        t.regex(words, /2 requests with the secret replaced by a rotation, the last on \w{3} \d{1,2} — the system is still using the old key/);
+        t.regex(words, /1 request over the key's rate limit/);
+        await page.getByText('The numbers, day by day').click();
+        const table = page.getByRole('table', { name: 'Leads created, requests and refused requests per day (UTC)' });
+        t.is(await table.getByRole('row').count(), 31, 'a header and 30 days');
+        t.regex(await table.getByRole('row').last().innerText(), /4\s+7\s+2 old key after rotation, 1 over the rate limit/);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        t.true(overflow <= 0, `${width}px: no horizontal scrolling (${overflow}px)`);
+        await screenshot(page, width === 390 ? '18-mobile-key-usage' : '17-key-usage');
+        await accessible(t, page, `key page at ${width}px`);
+        await page.getByRole('button', { name: 'Delete', exact: true }).click();
+        t.regex(await page.getByRole('dialog', { name: 'Delete Key' }).innerText(), /Created 4 leads; last used just now from 127\.0\.0\.1\./);
+        await page.getByRole('dialog', { name: 'Delete Key' }).getByRole('button', { name: 'Cancel' }).click();
+      },
+      { width, height: 860 },
+    );
+  }
+});
+
+test.serial('a rotating key\'s page says when the old key was last used; another facility\'s key is not found', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const first = await createKey(server, owner, 'Rotating Usage Key');
+  await api(server, `/api/v1/api-keys/${first.id}/rotate`, { token: owner, body: { graceSeconds: 3600 } });
+  const used = await api(server, '/api/v1/leads', { body: { firstName: 'O', lastName: 'K', email: `old.${Math.random()}@example.com` }, headers: { Authorization: `Bearer ${first.key}` } });
+  t.is(used.status, 201);
+  await server.flushUsage();
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@demo.test');
+    await page.goto(`${server.url}${SI}/keys/${first.id}`);
+    const card = page.getByRole('region', { name: 'Rotation in progress' });
+    await card.waitFor();
+    t.regex(await card.innerText(), /The old key keeps working until .* \(in (59 minutes|1 hour)\)\. It was last used just now/);
+    await accessible(t, page, 'a rotating key\'s page');
+    await card.getByRole('button', { name: 'End grace period now' }).click();
+    await card.waitFor({ state: 'detached' });
+  });
+  await withPage(t, async (page) => {
+    await signInThroughConsole(page, server.url, 'owner@other.test');
+    await page.goto(`${server.url}${SI}/keys/${first.id}`);
+    await page.getByText('There is no such key').waitFor();
+    t.false((await page.content()).includes('Rotating Usage Key'));
   });
 });
 
@@ -615,7 +693,7 @@ test.serial('a key limited to one location with leads:read: chosen in the create
     t.true(await create.getByRole('radio', { name: 'Every location' }).isChecked(), 'every location to begin with');
     await create.getByRole('radio', { name: 'Only these locations' }).check();
     await create.getByRole('group', { name: 'Only these locations' }).getByRole('checkbox', { name: DOWNTOWN.name }).check();
-    await screenshot(page, '17-create-limited-key');
+    await screenshot(page, '19-create-limited-key');
     await accessible(t, page, 'create dialog, only these locations');
     await create.getByRole('button', { name: 'Generate Key' }).click();
     await acknowledge(page);
@@ -713,7 +791,7 @@ async function addEndpoint(t: ExecutionContext, page: Page, url: string, descrip
   t.true(await add.getByRole('radio', { name: 'Every event' }).isChecked());
   await add.getByRole('radio', { name: 'Only these events' }).check();
   await add.getByRole('checkbox', { name: 'lead.created' }).check();
-  await screenshot(page, '18-add-endpoint');
+  await screenshot(page, '20-add-endpoint');
   await accessible(t, page, 'add endpoint dialog');
   await add.getByRole('button', { name: 'Add Endpoint' }).click();
   return takeSecret(t, page, 'Endpoint Added');
@@ -744,7 +822,7 @@ test.serial('webhooks: add an endpoint, its secret once, a test event delivered 
       t.like(new Webhook(secret).verify(sent.body, sent.headers as Record<string, string>), { type: 'webhook.test' });
       const row = await deliveryRow(card, eventId, 'Delivered');
       t.regex(await row.innerText(), /webhook\.test[\s\S]*Delivered[\s\S]*\b1\b[\s\S]*HTTP 200/);
-      await screenshot(page, '19-webhook-delivered');
+      await screenshot(page, '21-webhook-delivered');
       await accessible(t, page, 'deliveries log');
 
       // Retry: the same event (the same webhook-id) is delivered again.
@@ -812,7 +890,7 @@ async function editRotateTurnOffDelete(t: ExecutionContext, page: Page, endpoint
   await page.getByText(`Octiv turned off the webhook endpoint CRM sync EU. ${reason}`).waitFor();
   await page.getByRole('link', { name: 'Manage webhooks' }).click();
   await page.getByRole('article', { name: 'CRM sync EU' }).getByText(`Octiv turned this endpoint off. ${reason}`).waitFor();
-  await screenshot(page, '20-webhook-turned-off');
+  await screenshot(page, '22-webhook-turned-off');
   await accessible(t, page, 'an endpoint turned off by Octiv');
 
   await page.getByRole('button', { name: 'Delete CRM sync EU' }).click();
@@ -844,7 +922,7 @@ test.serial('the Webhooks page at 390 and 1280 px: axe, no horizontal scroll, ol
           await page.goto(`${server.url}${WEBHOOKS}`);
           const card = page.getByRole('article', { name });
           await card.waitFor();
-          if (width === 390) await screenshot(page, '21-mobile-webhooks');
+          if (width === 390) await screenshot(page, '23-mobile-webhooks');
           await card.getByRole('button', { name: `Deliveries of ${name}` }).click();
           const log = card.getByRole('table', { name: /^Deliveries to/ });
           await log.getByText('Delivered', { exact: true }).first().waitFor();
@@ -904,6 +982,9 @@ test.serial('the API reference at /docs is the OpenAPI document, readable, under
       for (const operation of Object.values(operations)) t.is(await page.locator(`#${operation.operationId}`).count(), 1, operation.operationId);
     }
     t.regex(await page.locator('#createLead').innerText(), /firstName/);
+    // The server's address is the document's `publicUrl` variable, filled in.
+    t.is(await page.locator('#createLead h2').innerText(), `POST ${server.url}/api/v1/leads`);
+    t.regex(await page.locator('#createLead').innerText(), /429: Past the API key's rate limit/);
     await accessible(t, page, 'API reference');
   });
 });

@@ -1,37 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
 
-import { createTestDatabase, POSTGRES_ADMIN_URL } from './helpers/database.js';
 import { eventually } from './helpers/eventually.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startServerBehindProxy, type TestServer } from './helpers/server.js';
 import { holdTableLock, type TableLock } from './helpers/table-lock.js';
-import { startTcpProxy } from './helpers/tcp-proxy.js';
 
-// Always on Postgres, whatever TEST_DATABASE says: the embedded database has
-// no network to lose. The shared Postgres itself is never stopped; a proxy
-// between the server and it is cut instead.
-/** A test server whose Postgres connections all go through a TCP proxy the test controls. */
-async function serverBehindProxy(poolMax: number) {
-  const database = await createTestDatabase('postgres');
-  const admin = new URL(POSTGRES_ADMIN_URL);
-  const proxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
-  const url = new URL(database.env.DATABASE_URL!);
-  url.host = `127.0.0.1:${proxy.port}`;
-  const server = await startTestServer({
-    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax }, env: { DATABASE_URL: url.toString() } },
-  });
-  return {
-    server,
-    proxy,
-    database,
-    async close() {
-      await server.close();
-      await proxy.close();
-      await database.drop();
-    },
-  };
-}
+// Always on Postgres, whatever TEST_DATABASE says (see startServerBehindProxy).
+const serverBehindProxy = (poolMax: number) => startServerBehindProxy({ poolMax });
 
 const lead = (server: TestServer, key: string, email: string, headers: Record<string, string> = {}) =>
   api(server, '/api/v1/leads', { body: { firstName: 'Out', lastName: 'Age', email }, headers: { Authorization: `Bearer ${key}`, ...headers } });

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import test from 'ava';
+import { z } from 'zod';
 
 import { createApp } from '../src/app.js';
 import { defineRoute, type AnyRoute } from '../src/http/route.js';
@@ -11,6 +12,8 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 
 // Routes that forget their key check, on purpose, mounted beside the real ones:
 // each must refuse (or fail with a 500), never answer as if the key were checked.
+
+const served = z.object({ served: z.literal(true) });
 
 const forgetful: AnyRoute[] = [
   // Takes a key "checked by its write", then never writes nor verifies.
@@ -22,7 +25,7 @@ const forgetful: AnyRoute[] = [
     tag: 'Test',
     security: 'apiKeyInWrite',
     requires: { scope: 'leads:create' },
-    responses: { 200: { description: 'never' } },
+    responses: { 200: { description: 'never', body: served } },
     async handle(ctx) {
       ctx.body = { served: true };
     },
@@ -36,7 +39,7 @@ const forgetful: AnyRoute[] = [
     tag: 'Test',
     security: 'apiKey',
     requires: { scope: 'leads:read' },
-    responses: { 200: { description: 'served' } },
+    responses: { 200: { description: 'served', body: served } },
     async handle(ctx) {
       ctx.body = { served: true };
     },
@@ -101,7 +104,7 @@ test('a route that takes a key but declares no scope is not mounted: the app doe
     summary: 'declares no scope',
     tag: 'Test',
     security: 'apiKey',
-    responses: { 200: { description: 'never' } },
+    responses: { 200: { description: 'never', body: served } },
     async handle(ctx) {
       ctx.body = {};
     },

@@ -2,7 +2,11 @@ import { readFile } from 'node:fs/promises';
 
 import { compileErrors, validate } from '@readme/openapi-parser';
 import test from 'ava';
+import { z } from 'zod';
 
+import { apiDocument } from '../src/api-routes.js';
+import { defineRoute } from '../src/http/route.js';
+import { requirePermission } from '../src/staff/authenticate.js';
 import { api } from './helpers/oauth.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -83,4 +87,56 @@ test('the build wrote the same document (dist/openapi.json, the console is type-
   for (const path of servedPaths) t.deepEqual(built.paths[path], served.paths[path], path);
   const { SecretScanningReport: _scanning, ...schemas } = built.components.schemas;
   t.deepEqual(schemas, served.components.schemas);
+});
+
+test('a new route gets every generic answer from its declaration alone, with headers and media types', (t) => {
+  // Declares only its success: the rest comes from what it takes (credentials, guards, id, query, body).
+  const staffRoute = defineRoute({
+    method: 'post',
+    path: '/widgets/:id',
+    operationId: 'testCreateWidget',
+    summary: 'A route of the future',
+    description: 'Declares nothing but its 201.',
+    tag: 'Settings',
+    security: 'staff',
+    guards: [requirePermission('systemIntegrations')],
+    params: z.object({ id: z.uuid() }),
+    body: z.strictObject({ name: z.string() }),
+    responses: { 201: { description: 'Made', body: z.object({ id: z.uuid() }), headers: { Location: 'always' } } },
+    async handle() {},
+  });
+  const keyRoute = defineRoute({
+    method: 'get',
+    path: '/widgets',
+    operationId: 'testListWidgets',
+    summary: 'Another',
+    description: 'Declares nothing but its 200.',
+    tag: 'Leads',
+    security: 'apiKey',
+    requires: { scope: 'leads:read' },
+    query: z.strictObject({ limit: z.string().optional() }),
+    responses: { 200: { description: 'Listed', body: z.object({ items: z.array(z.string()) }) } },
+    async handle() {},
+  });
+  const document = apiDocument([staffRoute, keyRoute], server.config) as any;
+  const made = document.paths['/widgets/{id}'].post;
+  t.deepEqual(Object.keys(made.responses), ['201', '400', '401', '403', '404', '413', '415', '500', '503']);
+  t.deepEqual(made.security, [{ staffToken: ['admin'] }]);
+  t.deepEqual(made.responses['201'].headers.Location, { $ref: '#/components/headers/Location' });
+  t.deepEqual(made.responses['401'].headers['WWW-Authenticate'], { $ref: '#/components/headers/WWW-Authenticate' });
+  t.deepEqual(made.responses['503'].headers['Retry-After'], { $ref: '#/components/headers/Retry-After' });
+  t.regex(made.responses['413'].description, /16 KiB/);
+  const listed = document.paths['/widgets'].get;
+  t.deepEqual(Object.keys(listed.responses), ['200', '400', '401', '403', '429', '500', '503']);
+  t.deepEqual(listed.security, [{ apiKey: ['leads:read'] }]);
+  t.regex(listed.responses['403'].description, /lacks the leads:read scope/);
+  t.deepEqual(listed.responses['429'].headers['Retry-After'], { $ref: '#/components/headers/Retry-After' });
+  for (const [status, response] of [...Object.entries(made.responses), ...Object.entries(listed.responses)] as [string, any][]) {
+    t.deepEqual(response.headers['X-Request-Id'], { $ref: '#/components/headers/X-Request-Id' }, `${status}: X-Request-Id on every answer`);
+    if (Number(status) >= 400) t.deepEqual(Object.keys(response.content), ['application/problem+json'], status);
+  }
+  for (const response of Object.values(listed.responses) as any[]) t.truthy(response.headers.RateLimit, 'an API key route: RateLimit on any answer');
+  t.deepEqual(document.components.headers['X-Request-Id'].required, true);
+  t.deepEqual(document.components.headers.RateLimit.required, false);
+  t.throws(() => apiDocument([{ ...keyRoute, tag: 'Widgets' }], server.config), { message: /tag "Widgets" has no description/ });
 });

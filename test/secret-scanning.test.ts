@@ -138,7 +138,8 @@ test('a signed body that is not an array of findings is 400; one over the limit 
 test.serial('a report of 1,000 findings is handled in one go: each finding gets its own label, and only live keys cost a statement more', async (t) => {
   const handled = async (findings: ReturnType<typeof finding>[]) => {
     let statements = 0;
-    const count = () => void (statements += 1);
+    // This report's statements: not the server's background work meanwhile (the webhook relay, last use of keys).
+    const count = (query: { sql: string }) => void (/enqueued_attempt|last_used_at|api_key_ips/.test(query.sql) ? undefined : (statements += 1));
     server.db.on('query', count);
     try {
       const response = await report(JSON.stringify(findings));

@@ -165,13 +165,58 @@ const TABLE: Row[] = [
   { what: 'a staff sign-in token', reason: 'malformed', make: async () => ({ token: await signIn(inWrite, 'owner@demo.test') }) },
 ];
 
+/**
+ * The location rules judge an operation at a place, not the key itself: a
+ * key limited to locations is live (introspection says so, with its
+ * location_ids, and the list shows it active) and refused only for an
+ * operation elsewhere, or placing a lead without naming one of its several.
+ */
+interface LocationRow {
+  what: string;
+  rule: string;
+  reason: Refusal;
+  /** The key's locations, and the lead's. */
+  keyLocations: string[];
+  leadLocation: string | null;
+  status: 403 | 400;
+}
+
+const [DOWNTOWN, RIVERSIDE] = DEMO.demoFitness.locations.map((location) => location.id) as [string, string];
+const LOCATION_TABLE: LocationRow[] = [
+  { what: 'a lead at a location outside the key\'s', rule: 'location-allowed', reason: 'location_not_allowed', keyLocations: [DOWNTOWN], leadLocation: RIVERSIDE, status: 403 },
+  { what: 'a lead naming no location, the key limited to several', rule: 'location-named', reason: 'location_required', keyLocations: [DOWNTOWN, RIVERSIDE], leadLocation: null, status: 400 },
+];
+
 test('every rule of the verifier has a row in the agreement table', (t) => {
-  const covered = new Set(TABLE.map((row) => row.rule).filter(Boolean));
+  const covered = new Set([...TABLE, ...LOCATION_TABLE].map((row) => row.rule).filter(Boolean));
   t.deepEqual(RULES.map((rule) => rule.id).filter((id) => !covered.has(id)), [], 'rules without a row');
-  for (const row of TABLE) {
+  for (const row of [...TABLE, ...LOCATION_TABLE]) {
     if (row.rule) t.is(RULES.find((rule) => rule.id === row.rule)?.reason as Refusal | undefined, row.reason, row.what);
   }
 });
+
+for (const row of LOCATION_TABLE) {
+  test(`${row.what}: refused by every path that places the lead (${row.reason}); the key itself is live`, async (t) => {
+    const created = await api(inWrite, '/api/v1/api-keys', { token: owner, body: { name: `Places ${randomUUID()}`, scopes: [LEADS_CREATE], locationIds: row.keyLocations } });
+    const key = created.body.key as string;
+    const places = inWrite.services.requirements.of(LEADS_CREATE, { places: true });
+    const lead = { ...newLead(), locationId: row.leadLocation };
+    t.like(await createApiKeyVerifier(inWrite.services.database.fast).verify(key, places, { locationId: row.leadLocation }), { ok: false, reason: row.reason, keyId: created.body.id });
+    const writer = createLeadWriter(inWrite.services.database.fast, { concurrentWrites: 1 });
+    t.is(await writer.insert(lead, { kind: 'live', tokenHash: hashToken(key), requirement: places }), undefined, 'the one-statement write writes nothing');
+    const companionKey = (await liveKey(`Companion ${randomUUID()}`)).hash;
+    const [, together] = await Promise.all([writer.insertLive(newLead(), companionKey, places), writer.insertLive({ ...lead, id: randomUUID() }, hashToken(key), places)]);
+    t.is(together, undefined, 'written with another lead, in one statement, it is not written');
+    for (const server of [inWrite, inProcess, remote]) {
+      const answer = await api(server, '/api/v1/leads', { body: { firstName: 'Agree', lastName: 'Ment', email: `agree.${randomUUID()}@example.com`, ...(row.leadLocation ? { locationId: row.leadLocation } : {}) }, headers: { Authorization: `Bearer ${key}` } });
+      t.is(answer.status, row.status, `${server.config.leadsApiKeyCheck.mode}`);
+      t.deepEqual(answer.body.errors.map((error: { path: string }) => error.path), ['locationId']);
+    }
+    t.like((await introspect(inWrite, key)).body, { active: true, location_ids: row.keyLocations });
+    t.is((await api(inWrite, `/api/v1/api-keys/${created.body.id}`, { token: owner })).body.status, 'active');
+    t.is((await postLead(inWrite, key)).status, row.status === 403 ? 201 : 400, 'the same key elsewhere, or without a location');
+  });
+}
 
 const newLead = (): NewLead => ({
   id: randomUUID(),

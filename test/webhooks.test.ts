@@ -100,13 +100,13 @@ test('lead.created: every new lead, delivered signed per Standard Webhooks, its 
   try {
     const made = await endpoint({ url: receiver.url, events: ['lead.created'] });
     const created = (await api(server, '/api/v1/leads', { token: leadKey, body: lead() })).body;
-    const [delivered] = await eventually(() => receiver.of(`evt_${created.id}`).length > 0 && receiver.of(`evt_${created.id}`), { what: 'the delivery' });
+    const [delivered] = await eventually(() => receiver.of(`evt_${created.id}`).length > 0 && receiver.of(`evt_${created.id}`), { what: 'the delivery', timeoutMs: 30_000 });
     // Any Standard Webhooks library verifies it with the endpoint's secret.
     const payload = new Webhook(made.body.secret).verify(delivered!.body, delivered!.headers as Record<string, string>) as { type: string; data: unknown; timestamp: string };
     t.is(payload.type, 'lead.created');
     t.deepEqual(payload.data, (await api(server, `/api/v1/leads/${created.id}`, { token: readKey })).body);
     t.throws(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(delivered!.body, delivered!.headers as Record<string, string>), undefined, 'another secret does not verify');
-    const log = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === `evt_${created.id}` && entry.status === 'succeeded'), { what: 'the log' });
+    const log = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === `evt_${created.id}` && entry.status === 'succeeded'), { what: 'the log', timeoutMs: 30_000 });
     t.like(log, { attempts: 1, responseStatus: 200 });
   } finally {
     await receiver.close();
@@ -118,11 +118,11 @@ test('a failing receiver is tried again on the schedule with the same webhook-id
   try {
     const made = await endpoint({ url: receiver.url, events: ['lead.created'] });
     const created = (await api(server, '/api/v1/leads', { token: leadKey, body: lead() })).body;
-    await eventually(() => receiver.of(`evt_${created.id}`).length >= 3, { what: 'three attempts', timeoutMs: 20_000 });
+    await eventually(() => receiver.of(`evt_${created.id}`).length >= 3, { what: 'three attempts', timeoutMs: 40_000 });
     const attempts = receiver.of(`evt_${created.id}`);
     t.is(new Set(attempts.map((entry) => entry.body)).size, 1, 'the same body each time');
     t.true(attempts[1]!.at - attempts[0]!.at >= 900, 'the first wait of the schedule (1 s)');
-    const log = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === `evt_${created.id}` && entry.status === 'succeeded'), { what: 'success in the log' });
+    const log = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === `evt_${created.id}` && entry.status === 'succeeded'), { what: 'success in the log', timeoutMs: 30_000 });
     t.like(log, { attempts: 3, responseStatus: 204 });
   } finally {
     await receiver.close();
@@ -136,7 +136,7 @@ test('a schedule spent fails the delivery; a retry delivers it again now; a test
     const made = await endpoint({ url: receiver.url, events: ['*'] });
     const sent = await api(server, `/api/v1/webhook-endpoints/${made.body.id}/test`, { token: owner, method: 'POST' });
     t.is(sent.status, 202);
-    const failed = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === sent.body.eventId && entry.status === 'failed'), { what: 'a failed delivery', timeoutMs: 20_000 });
+    const failed = await eventually(async () => (await deliveries(made.body.id)).find((entry) => entry.eventId === sent.body.eventId && entry.status === 'failed'), { what: 'a failed delivery', timeoutMs: 40_000 });
     t.is(failed.attempts, 3, 'n waits make n + 1 attempts');
     healthy = true;
     const [row] = await server.db('webhook_deliveries').where({ event_id: sent.body.eventId }).pluck('id');
@@ -146,7 +146,7 @@ test('a schedule spent fails the delivery; a retry delivers it again now; a test
 
     const gone = await createKey(server, owner, `Gone ${randomUUID()}`);
     t.is((await api(server, `/api/v1/api-keys/${gone.id}`, { token: owner, method: 'DELETE' })).status, 204);
-    const revoked = await eventually(() => receiver.received.find((entry) => JSON.parse(entry.body).type === 'api_key.revoked' && JSON.parse(entry.body).data.id === gone.id), { what: 'api_key.revoked' });
+    const revoked = await eventually(() => receiver.received.find((entry) => JSON.parse(entry.body).type === 'api_key.revoked' && JSON.parse(entry.body).data.id === gone.id), { what: 'api_key.revoked', timeoutMs: 30_000 });
     t.like(JSON.parse(revoked.body).data, { id: gone.id, name: gone.name, reason: 'deleted' });
     t.regex(JSON.parse(revoked.body).data.hint, /^oct_pat_…\w{4}$/);
     t.is((await api(server, `/api/v1/webhook-deliveries/${randomUUID()}/retry`, { token: owner, method: 'POST' })).status, 404);
@@ -163,7 +163,7 @@ test('a rotated secret: for 24 hours every delivery carries a signature by each 
     t.is(rotated.status, 201);
     t.not(rotated.body.secret, made.body.secret);
     const sent = (await api(server, `/api/v1/webhook-endpoints/${made.body.id}/test`, { token: owner, method: 'POST' })).body;
-    const [delivered] = await eventually(() => receiver.of(sent.eventId).length > 0 && receiver.of(sent.eventId), { what: 'the delivery' });
+    const [delivered] = await eventually(() => receiver.of(sent.eventId).length > 0 && receiver.of(sent.eventId), { what: 'the delivery', timeoutMs: 30_000 });
     t.is(String(delivered!.headers['webhook-signature']).split(' ').length, 2);
     for (const secret of [made.body.secret, rotated.body.secret]) t.notThrows(() => new Webhook(secret).verify(delivered!.body, delivered!.headers as Record<string, string>));
   } finally {
@@ -179,7 +179,7 @@ test('api_key.expiring: 7 days before, and again 1 day before, once across proce
     const worker = server.services.webhookWorker!;
     t.true((await worker.sweep()) >= 1);
     t.is(await worker.sweep(), 0, 'the notice is sent once');
-    const notice = await eventually(() => receiver.received.find((entry) => JSON.parse(entry.body).data.id === soon.body.id), { what: 'the notice' });
+    const notice = await eventually(() => receiver.received.find((entry) => JSON.parse(entry.body).data.id === soon.body.id), { what: 'the notice', timeoutMs: 30_000 });
     t.like(JSON.parse(notice.body), { type: 'api_key.expiring', data: { id: soon.body.id, name: soon.body.name, expiresAt: soon.body.expiresAt } });
     // A day before: the second notice.
     await server.db('api_keys').where({ id: soon.body.id }).update({ expires_at: server.db.raw(`now() + interval '20 hours'`) });
@@ -199,7 +199,7 @@ test('an endpoint whose deliveries have all failed for 5 days is turned off, wit
     const off = await eventually(async () => {
       const found = (await api(server, `/api/v1/webhook-endpoints/${made.body.id}`, { token: owner })).body;
       return !found.enabled && found;
-    }, { what: 'the endpoint turned off' });
+    }, { what: 'the endpoint turned off', timeoutMs: 30_000 });
     t.regex(off.disabledReason, /Every delivery failed for 5 days/);
     const events = (await api(server, `/api/v1/audit-events?action=webhook_endpoint.disabled`, { token: owner })).body.items;
     t.true(events.some((event: { target: { id: string } }) => event.target.id === made.body.id));
@@ -216,10 +216,10 @@ test('two workers on one database: every delivery is sent once, never by both at
   try {
     const made = await endpoint({ url: receiver.url, events: ['lead.created'] });
     const ids = (await Promise.all(Array.from({ length: 30 }, () => api(server, '/api/v1/leads', { token: leadKey, body: lead() })))).map((answer) => answer.body.id as string);
-    await eventually(() => ids.every((id) => receiver.of(`evt_${id}`).length > 0), { what: 'every lead delivered', timeoutMs: 20_000 });
+    await eventually(() => ids.every((id) => receiver.of(`evt_${id}`).length > 0), { what: 'every lead delivered', timeoutMs: 40_000 });
     // Every delivery recorded as succeeded, then count what the receiver got: exactly one each.
     const recorded = () => server.db('webhook_deliveries').where({ endpoint_id: made.body.id, status: 'succeeded' }).whereIn('event_id', ids.map((id) => `evt_${id}`)).count('* as n').first();
-    await eventually(async () => Number((await recorded())?.n) === 30, { what: 'every delivery recorded' });
+    await eventually(async () => Number((await recorded())?.n) === 30, { what: 'every delivery recorded', timeoutMs: 30_000 });
     for (const id of ids) t.is(receiver.of(`evt_${id}`).length, 1, id);
   } finally {
     await receiver.close();

@@ -84,6 +84,8 @@ export function createKeyIntrospection(deps: { verifier: ApiKeyVerifier; clients
     const tokenHash = hashToken(token);
     const verdict = await deps.verifier.verifyHash(tokenHash, client.requirement);
     if (!verdict.ok) {
+      // A refused secret of a known key is that key's refused request; an unknown one names no key.
+      if (verdict.keyId && verdict.reason !== 'malformed') deps.usage.refused(verdict.keyId, verdict.reason);
       ctx.body = INACTIVE;
       return;
     }

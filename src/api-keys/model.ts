@@ -1,4 +1,5 @@
 import type { RateLimit } from '../facilities/store.js';
+import type { RefusedOutcome } from './usage-counts.js';
 import type { KeyStatus } from './verifier.js';
 
 /** An API key as listed: never the key itself, nor its hash. */
@@ -25,4 +26,15 @@ export interface ApiKey {
   rotation: { previousExpiresAt: Date; previousLastUsedAt: Date | null } | null;
   /** A revoked key: when, why, by whom, and (for a leaked key) where it was found. */
   revocation: { revokedAt: Date; reason: string; by: 'staff' | 'system' | 'secret-scanning' | 'operator'; url: string | null; source: string | null } | null;
+}
+
+/** One UTC day of a key's use. */
+export interface UsageDay {
+  /** `YYYY-MM-DD` (UTC). */
+  date: string;
+  leadsCreated: number;
+  /** Every request that presented one of the key's secrets, accepted or refused. */
+  requests: number;
+  /** Of those, the refused ones by reason (reasons with none left out). */
+  refused: Partial<Record<RefusedOutcome, number>>;
 }

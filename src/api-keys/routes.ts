@@ -7,7 +7,7 @@ import type { StaffMember } from '../staff/model.js';
 import { requirePermission } from '../staff/authenticate.js';
 import { staffActor } from '../audit/service.js';
 import type { ApiKey } from './model.js';
-import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema } from './schemas.js';
+import { apiKeyIdParams, apiKeySchema, createApiKeyBody, createdApiKeySchema, rotateBody, scopeSchema, usageQuery, usageSchema } from './schemas.js';
 import { SCOPES } from './scopes.js';
 import type { ApiKeyService } from './service.js';
 
@@ -44,6 +44,9 @@ function sendSecret(ctx: Context, created: { apiKey: ApiKey; key: string }): voi
 
 const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOrigin(ctx) });
 
+/** The headers of an answer that shows a secret (see `sendSecret`). */
+const secretHeaders = { Location: 'always', 'Cache-Control': 'always' } as const;
+
 /** Settings > System Integrations: the scope catalogue and the facility's API keys. */
 export function createApiKeyRoutes(deps: { service: ApiKeyService }): AnyRoute[] {
   return [...catalogueRoutes(), ...keyRoutes(deps.service), ...lifecycleRoutes(deps.service)];
@@ -59,6 +62,7 @@ function catalogueRoutes(): AnyRoute[] {
       path: '/scopes',
       operationId: 'listScopes',
       summary: 'Scopes an API key can carry',
+      description: 'What each scope lets a key do, in words a gym owner understands. Any signed-in staff member may read it.',
       tag: 'API keys',
       security: 'staff',
       responses: { 200: { description: 'The scope catalogue', body: z.object({ items: z.array(scopeSchema) }) } },
@@ -98,7 +102,7 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       guards: [systemIntegrations],
       body: createApiKeyBody,
       responses: {
-        201: { description: 'Created; `key` is shown only in this response', body: createdApiKeySchema },
+        201: { description: 'Created; `key` is shown only in this answer, which is never cached.', body: createdApiKeySchema, headers: secretHeaders },
         409: { description: 'A live key of this facility already has this name' },
       },
       async handle(ctx, { principal, body }) {
@@ -110,6 +114,7 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       path: '/api-keys/:id',
       operationId: 'getApiKey',
       summary: 'One API key (the same fields as the list)',
+      description: 'Needs the System Integrations permission. Never the key itself.',
       tag: 'API keys',
       security: 'staff',
       guards: [systemIntegrations],
@@ -117,6 +122,23 @@ function keyRoutes(service: ApiKeyService): AnyRoute[] {
       responses: { 200: { description: 'The key', body: apiKeySchema } },
       async handle(ctx, { principal, params }) {
         ctx.body = presentApiKey(await service.get(caller(ctx, principal), params.id));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/api-keys/:id/usage',
+      operationId: 'getApiKeyUsage',
+      summary: 'A key\'s use day by day: leads created, requests, and refusals by reason',
+      description:
+        'One entry per UTC day, oldest first, today last; days without use are there with zeros. Counted from every process, at most a minute behind. A refused request counts when it presented a secret the server knows as this key\'s (a rotated-out, revoked or expired one, a missing scope, the rate limit); an unknown or malformed value names no key and is not counted.',
+      tag: 'API keys',
+      security: 'staff',
+      guards: [systemIntegrations],
+      params: apiKeyIdParams,
+      query: usageQuery,
+      responses: { 200: { description: 'The key\'s days', body: usageSchema } },
+      async handle(ctx, { principal, params, query }) {
+        ctx.body = { days: await service.usage(caller(ctx, principal), params.id, query.days) };
       },
     }),
   ];
@@ -138,7 +160,7 @@ function lifecycleRoutes(service: ApiKeyService): AnyRoute[] {
       params: apiKeyIdParams,
       body: rotateBody,
       responses: {
-        201: { description: 'Rotated; `key` is the new secret, shown only in this response', body: createdApiKeySchema },
+        201: { description: 'Rotated; `key` is the new secret, shown only in this answer, which is never cached.', body: createdApiKeySchema, headers: secretHeaders },
         409: { description: 'The key is expired or revoked' },
       },
       async handle(ctx, { principal, params, body }) {

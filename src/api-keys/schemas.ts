@@ -2,8 +2,9 @@ import { z } from 'zod';
 
 import { rateLimitSchema } from '../facilities/schemas.js';
 import { readableName } from '../http/look-alikes.js';
-import { expects } from '../http/validation.js';
+import { expects, queryInteger } from '../http/validation.js';
 import { SCOPE_NAMES } from './scopes.js';
+import { REFUSED_OUTCOMES } from './usage-counts.js';
 
 export const scopeSchema = z
   .object({ name: z.enum(SCOPE_NAMES), description: z.string() })
@@ -93,6 +94,26 @@ export const createdApiKeySchema = apiKeySchema
   .meta({ id: 'CreatedApiKey' });
 
 export const apiKeyIdParams = z.object({ id: z.uuid() });
+
+export const usageQuery = z.strictObject({
+  days: queryInteger(1, 90, 30).meta({ description: 'How many UTC days, today included: 1 to 90 (default 30).' }),
+});
+
+export const usageSchema = z
+  .object({
+    days: z.array(
+      z.object({
+        date: z.iso.date().meta({ description: 'The UTC day.' }),
+        leadsCreated: z.int().nonnegative().meta({ description: 'Leads the key created that day.' }),
+        requests: z.int().nonnegative().meta({ description: 'Requests that presented one of the key\'s secrets (current or previous), accepted or refused.' }),
+        refused: z.partialRecord(z.enum(REFUSED_OUTCOMES), z.int().positive()).meta({
+          description:
+            'Of those, the refused ones by reason: the key check\'s (`expired`, `rotated_out`, `revoked`, `deleted`, `insufficient_scope`, `location_not_allowed`, ...) or `rate_limited`. Reasons with none are left out.',
+        }),
+      }),
+    ),
+  })
+  .meta({ id: 'ApiKeyUsage' });
 
 /** The grace period of a rotation when none is given: a day. */
 export const DEFAULT_GRACE_SECONDS = 86_400;

@@ -16,9 +16,11 @@ import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
 import { hashToken } from '../shared/token-hash.js';
 import type { StaffMember } from '../staff/model.js';
 import { generateKey } from './key-format.js';
-import type { ApiKey } from './model.js';
+import type { ApiKey, UsageDay } from './model.js';
 import { audiencesFor } from './scopes.js';
 import { LIVE_NAME_CONSTRAINT, type ApiKeyStore, type Ending, type NewSecret } from './store.js';
+import { lastDays } from './usage-counts.js';
+import type { StoredCount, UsageStore } from './usage-store.js';
 import type { Requirement } from './verifier.js';
 
 /**
@@ -55,6 +57,8 @@ export interface ApiKeyServiceDeps {
   /** Mints secrets; the operator's command line, which only ends keys, runs without it. */
   provider?: Provider;
   store: ApiKeyStore;
+  /** Each key's requests per day (and leads per day, read from the members). */
+  usage: UsageStore;
   facilities: FacilityStore;
   audit: AuditLog;
   /** What the list judges each key against (today every key is a Leads API key). */
@@ -80,6 +84,18 @@ export function resolveExpiry(asked: string | null | undefined, policy: KeyPolic
   if (at.getTime() <= now.getTime()) throw refuse('must be in the future');
   if (latest && at.getTime() > latest.getTime()) throw refuse(`must be at most ${max} days from now (the facility's maximum key lifetime)`);
   return at;
+}
+
+/** Each day of `dates` with its counts and leads; a day nothing happened on is all zeros. */
+export function usageDays(dates: string[], counts: StoredCount[], leads: Map<string, number>): UsageDay[] {
+  const byDate = new Map(dates.map((date) => [date, { date, leadsCreated: leads.get(date) ?? 0, requests: 0, refused: {} } as UsageDay]));
+  for (const count of counts) {
+    const day = byDate.get(count.day);
+    if (!day) continue;
+    day.requests += count.requests;
+    if (count.outcome !== 'accepted') day.refused[count.outcome] = (day.refused[count.outcome] ?? 0) + count.requests;
+  }
+  return [...byDate.values()];
 }
 
 export function createApiKeyService(deps: ApiKeyServiceDeps) {
@@ -194,6 +210,21 @@ export function createApiKeyService(deps: ApiKeyServiceDeps) {
     },
 
     get: (caller: Caller, id: string) => findOrThrow(caller.staff, id),
+
+    /**
+     * A key's use over the last `days` UTC days (today included), oldest
+     * first, every day present: requests and refusals as every process
+     * counted them (up to a flush interval behind), leads from the members
+     * the key created. Another facility's or a deleted key is 404.
+     */
+    async usage(caller: Caller, id: string, days: number): Promise<UsageDay[]> {
+      await findOrThrow(caller.staff, id);
+      const dates = lastDays(days);
+      const from = dates[0]!;
+      const to = dates[dates.length - 1]!;
+      const [counts, leads] = await Promise.all([deps.usage.countsBetween(id, from, to), deps.usage.leadsBetween(id, from, to)]);
+      return usageDays(dates, counts, leads);
+    },
 
     /**
      * Rotates a key: a new secret, shown once, for the same key (id, name,

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/service.js';
 import { inTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
+import { createDailyCounts, type RefusedOutcome } from './usage-counts.js';
 import { USAGE_RESOLUTION_MS, type Use, type UsageStore } from './usage-store.js';
 
 export { USAGE_RESOLUTION_MS };
@@ -33,6 +34,7 @@ export function createUsageTracker(deps: {
   // By secret, then by address: when each was last noted (no string built per request).
   const noted = new Map<string, Map<string, number>>();
   let pending: Use[] = [];
+  const counts = createDailyCounts();
 
   async function write(uses: Use[]): Promise<void> {
     // One row per secret for the update: its latest use.
@@ -56,8 +58,18 @@ export function createUsageTracker(deps: {
     });
   }
 
+  /** Adds the requests counted so far to the keys' days; what fails to be written is counted again with the next ones. */
+  async function writeCounts(): Promise<void> {
+    const taken = counts.take();
+    await store.addDailyCounts(taken).catch((error: unknown) => {
+      counts.add(taken);
+      logger.warn({ err: error, counts: taken.length }, 'could not record API key requests per day; kept for the next write');
+    });
+  }
+
   /** Writes what is pending now; runs one at a time (see `flush`). */
   async function writePending(): Promise<void> {
+    await writeCounts();
     if (pending.length === 0) return;
     const uses = pending;
     pending = [];
@@ -86,15 +98,26 @@ export function createUsageTracker(deps: {
   timer?.unref();
 
   return {
-    /** Notes a use of a secret from an address (cheap; never waits). */
+    /** Notes an accepted use of a secret from an address, and counts the request (cheap; never waits). */
     record(tokenHash: string, ip: string): void {
       const now = Date.now();
+      counts.accepted(tokenHash, now);
       let addresses = noted.get(tokenHash);
       const last = addresses?.get(ip);
       if (last !== undefined && now - last < USAGE_RESOLUTION_MS) return;
       if (!addresses) noted.set(tokenHash, (addresses = new Map()));
       addresses.set(ip, now);
       pending.push({ tokenHash, ip, at: new Date(now) });
+    },
+
+    /**
+     * Counts a request refused with a secret of a known key (the verifier's
+     * verdict, or the key's rate limit named it). A value that names no key
+     * (unknown, malformed) is never counted here: it stays with the failure
+     * limits of its address.
+     */
+    refused(keyId: string, outcome: RefusedOutcome): void {
+      counts.refused(keyId, outcome);
     },
 
     /** Writes what was noted so far (the timer calls it; tests and shutdown too). */

@@ -1,4 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
+import { z } from 'zod';
 
 import { defineRoute, type AnyRoute } from '../http/route.js';
 import { requirePermission } from '../staff/authenticate.js';
@@ -22,6 +23,10 @@ export function presentAuditEvent(event: AuditEvent) {
 }
 
 const CSV_COLUMNS = ['id', 'occurredAt', 'action', 'actorType', 'actorId', 'actorName', 'targetType', 'targetId', 'targetName', 'ip', 'userAgent', 'requestId', 'details'];
+
+const auditCsvSchema = z.string().meta({
+  description: `The same rows as CSV, a header line first: ${CSV_COLUMNS.join(', ')} (\`details\` as JSON). Cells a spreadsheet would run as formulas are escaped.`,
+});
 
 /** The same rows as CSV (a well-kept writer: quoting, and cells that a spreadsheet would run as formulas are escaped). */
 export function auditCsv(events: AuditEvent[]): string {
@@ -60,7 +65,14 @@ export function createAuditRoutes(deps: { audit: AuditLog }): AnyRoute[] {
       security: 'staff',
       guards: [requirePermission('systemIntegrations')],
       query: auditQuery,
-      responses: { 200: { description: 'A page of events', body: auditPageSchema } },
+      responses: {
+        200: {
+          description: 'A page of events (as CSV with `Accept: text/csv`; its next page is the `Link` header).',
+          body: auditPageSchema,
+          alternatives: { 'text/csv': auditCsvSchema },
+          headers: { Link: 'sometimes' },
+        },
+      },
       async handle(ctx, { principal, query }) {
         const page = await deps.audit.list(principal, query);
         if (ctx.accepts('json', 'text/csv') === 'text/csv') {

@@ -51,7 +51,10 @@ function describe(schema: Json): string {
 export function renderApiReference(document: Json): string {
   const components = (document.components ?? {}) as Json;
   const info = (document.info ?? {}) as Json;
-  const base = String(((document.servers as Json[] | undefined)?.[0]?.url as string | undefined) ?? '');
+  const server = (document.servers as Json[] | undefined)?.[0];
+  const variables = (server?.variables ?? {}) as Record<string, { default?: string }>;
+  // The server's URL with its variables (the public URL) at their defaults, as a client would call it.
+  const base = String(server?.url ?? '').replace(/\{(\w+)\}/g, (_, name: string) => variables[name]?.default ?? '');
   const operations: string[] = [];
   const index: string[] = [];
   for (const [path, item] of Object.entries((document.paths ?? {}) as Record<string, Json>)) {

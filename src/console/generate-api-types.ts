@@ -11,9 +11,8 @@ import path from 'node:path';
 
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 
-import { apiRoutes, type ApiRouteServices } from '../api-routes.js';
+import { apiDocument, apiRoutes, type ApiRouteServices } from '../api-routes.js';
 import { loadConfig } from '../config.js';
-import { buildOpenApiDocument } from '../http/openapi.js';
 
 // npm runs scripts in the checkout's root (this file runs bundled from dist/tools, see the `api-types` script).
 const DOCUMENT_FILE = path.resolve('dist/openapi.json');
@@ -32,7 +31,7 @@ const inertServices = new Proxy({} as ApiRouteServices, {
 /** The whole API (secret scanning included, as if configured), at the development defaults' URLs. */
 function openApiDocument(): Record<string, unknown> {
   const config = { ...loadConfig({}), secretScanningKeys: new Map() };
-  return buildOpenApiDocument(apiRoutes(inertServices, config), config);
+  return apiDocument(apiRoutes(inertServices, config), config);
 }
 
 /** Writes `file` only when its content changes (an unchanged file keeps its time stamp for editors and watchers). */

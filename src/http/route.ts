@@ -8,10 +8,35 @@ import { parseOrThrow } from './validation.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/**
+ * A header an answer carries: one of the shared headers (src/http/answers.ts
+ * `RESPONSE_HEADERS`) by name, `always` or `sometimes`; or one of its own.
+ */
+export type HeaderUse = 'always' | 'sometimes' | { description: string; schema: z.ZodType; required: boolean };
+
+/** One answer of a route, for one status. */
 export interface RouteResponse {
   description: string;
+  /**
+   * The JSON body (`application/json`). On an error status, the members the
+   * problem adds to RFC 9457's (e.g. `leadId`): errors are always
+   * `application/problem+json`.
+   */
   body?: z.ZodType;
-  headers?: Record<string, string>;
+  /** The same answer in other media types, chosen by `Accept` (e.g. `text/csv`). */
+  alternatives?: Record<string, z.ZodType>;
+  /** The headers it carries (beyond `X-Request-Id`, which every answer has). */
+  headers?: Record<string, HeaderUse>;
+}
+
+/**
+ * Answers something a route declares brings with it (a kind of credential,
+ * a request header such as `Idempotency-Key`): statuses, and headers any
+ * answer of the route may carry. Merged with the route's own.
+ */
+export interface Answers {
+  responses?: Record<number, RouteResponse>;
+  headers?: Record<string, HeaderUse>;
 }
 
 /**
@@ -88,8 +113,17 @@ export interface Route<P = unknown, Q = unknown, B = unknown, S extends Security
   bodyLimit?: number;
   /** The body's raw bytes instead (JSON, up to this many bytes), as `input.raw`: for a handler that checks a signature over them before parsing. */
   rawBody?: { limit: number; schema: z.ZodType; description: string };
-  requestHeaders?: Record<string, { description: string; schema: z.ZodType; required?: boolean }>;
+  /** Request headers it reads; one may bring answers of its own (`answers`, e.g. an Idempotency-Key's 409 and 422). */
+  requestHeaders?: Record<string, { description: string; schema: z.ZodType; required?: boolean; answers?: Answers }>;
+  /**
+   * Its own answers (a 409 for a duplicate name, its success). The answers
+   * every route of its kind gives (400 for bad input, 401, 404 for an id,
+   * 413, 415, 429, 503, 500...) are derived from the rest of the declaration
+   * (src/http/answers.ts) and need not be repeated.
+   */
   responses: Record<number, RouteResponse>;
+  /** `false`: it answers without the database (no 503). */
+  database?: false;
   handle(ctx: Context, input: RouteInput<P, Q, B, S>): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { AppError, conflict } from '../http/errors.js';
+import type { Answers } from '../http/route.js';
 import type { IdempotencyStore, StoredOutcome } from './store.js';
 
 /** An attempt still "in flight" after this long is taken to be abandoned (its process died). */
@@ -9,6 +10,18 @@ export const STALE_AFTER_MS = 60_000;
 export const RETENTION_HOURS = 25;
 
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/** What a route that takes an `Idempotency-Key` may answer because of it (declared with the header, as its `answers`). */
+export const IDEMPOTENCY_ANSWERS: Answers = {
+  headers: { [REPLAYED_HEADER]: 'sometimes' },
+  responses: {
+    409: {
+      description: 'A request with this Idempotency-Key is still in flight: retry after `Retry-After` seconds.',
+      headers: { 'Retry-After': 'sometimes' },
+    },
+    422: { description: 'This Idempotency-Key was already used with another body: use a new key for a new request.' },
+  },
+};
 
 /** A stable fingerprint of a request: method, path and the validated body with sorted keys. */
 export function fingerprintOf(method: string, path: string, body: unknown): string {

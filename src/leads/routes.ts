@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { DEFAULT_BODY_LIMIT } from '../http/body.js';
 import { defineRoute, type AnyRoute } from '../http/route.js';
-import { fingerprintOf, REPLAYED_HEADER } from '../idempotency/service.js';
+import { fingerprintOf, IDEMPOTENCY_ANSWERS, REPLAYED_HEADER } from '../idempotency/service.js';
 import { createLeadBody, idempotencyKeyHeader, leadPageSchema, leadSchema, listLeadsQuery } from './schemas.js';
 import { presentLead, type LeadService } from './service.js';
 import type { Lead } from './store.js';
@@ -36,14 +36,12 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
         'Idempotency-Key': {
           description: '1 to 255 characters; scoped to the API key and kept at least 24 hours.',
           schema: idempotencyKeyHeader,
+          answers: IDEMPOTENCY_ANSWERS,
         },
       },
       responses: {
-        201: { description: 'Created; `Location` names the new lead', body: leadSchema },
-        409: { description: 'A member with this email exists (`leadId` names it), or this Idempotency-Key is still in flight' },
-        413: { description: 'Body over 16 KiB' },
-        415: { description: 'Body is not JSON' },
-        422: { description: 'Idempotency-Key reused with a different body' },
+        201: { description: 'Created; `Location` names the new lead.', body: leadSchema, headers: { Location: 'always' } },
+        409: { description: 'A member with this email exists: `leadId` names it.', body: z.object({ leadId: z.uuid() }) },
       },
       async handle(ctx, { principal, body, headers }) {
         const key = headers['idempotency-key'] as string | undefined;
@@ -64,7 +62,10 @@ export function createLeadRoutes(deps: { service: LeadService }): AnyRoute[] {
       security: 'apiKey',
       requires: { scope: 'leads:read' },
       query: listLeadsQuery,
-      responses: { 200: { description: 'A page of leads and where to poll next', body: leadPageSchema } },
+      responses: {
+        200: { description: 'A page of leads and where to poll next', body: leadPageSchema },
+        403: { description: 'The API key is limited to other locations than `locationId` (`errors` names it).' },
+      },
       async handle(ctx, { principal, query }) {
         const page = await deps.service.list(principal, query);
         ctx.body = { items: page.items.map(presentLead), nextCursor: page.nextCursor };

@@ -23,6 +23,8 @@ interface Window {
 
 /** The answer for one request: let it through, or not, and the figures for the RateLimit headers. */
 export interface KeyLimitDecision {
+  /** The key whose limit it is (a refused request is counted as its use). */
+  keyId: string;
   allowed: boolean;
   limit: number;
   windowSeconds: number;
@@ -157,6 +159,7 @@ export function createKeyLimits(deps: {
     const allowed = used < policy.limit;
     if (allowed) window.pending += 1;
     return {
+      keyId: policy.keyId,
       allowed,
       limit: policy.limit,
       windowSeconds: policy.windowSeconds,

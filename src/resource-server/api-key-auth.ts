@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 
 import { isWellFormedKey } from '../api-keys/key-format.js';
 import type { Requirements, ScopeName } from '../api-keys/scopes.js';
+import type { RefusedOutcome } from '../api-keys/usage-counts.js';
 import type { UsageTracker } from '../api-keys/usage.js';
 import type { ApiKeyVerifier, Place, Refusal, Verification } from '../api-keys/verifier.js';
 import { AppError, forbidden, validationFailed } from '../http/errors.js';
@@ -136,6 +137,8 @@ class Credential implements ApiKeyCredential {
   verified = false;
   /** The key was accepted, by `verify()` or by a write that checked it. */
   accepted = false;
+  /** The key the verifier refused this secret of, and why (counted as the key's refused request). */
+  refusedKey: { keyId: string; reason: RefusedOutcome } | undefined;
   readonly inWrite: InWriteCheck | undefined;
 
   constructor(
@@ -167,6 +170,7 @@ class Credential implements ApiKeyCredential {
         if (!verification.ok) {
           // The reason goes to the request's log line; the client gets the usual RFC 6750 answer.
           (this.ctx.state as RequestState).refusal = verification.reason;
+          if ('keyId' in verification && verification.keyId && verification.reason !== 'malformed') this.refusedKey = { keyId: verification.keyId, reason: verification.reason };
           throw refusalError(verification.reason, this.requirement.scopes);
         }
         this.accepted = true;
@@ -243,7 +247,7 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
     setRateLimitHeaders(ctx, 'failed-key-checks', { ...count, resetSeconds: count.retryAfter ?? count.windowSeconds });
   }
 
-  /** The key's rate limit: its headers on every answer, 429 past it. */
+  /** The key's rate limit: its headers on every answer, 429 past it (counted as the key's refused request). */
   async function takeLimit(ctx: Context, tokenHash: string): Promise<void> {
     if (!limits) return;
     const taken = limits.keys.take(tokenHash);
@@ -251,6 +255,7 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
     if (!decision) return;
     setRateLimitHeaders(ctx, 'key', decision);
     if (!decision.allowed) {
+      usage.refused(decision.keyId, 'rate_limited');
       throw tooManyRequests(
         `This API key may make ${decision.limit} requests per ${decision.windowSeconds} seconds. Try again in ${decision.resetSeconds} seconds.`,
         Math.max(1, decision.resetSeconds),
@@ -281,7 +286,9 @@ export function createApiKeyAuthentication(deps: ApiKeyAuthenticationDeps): Auth
         (refusal: unknown) => refusal,
       );
     }
-    if (credential?.accepted && mode !== 'remote') usage.record(credential.tokenHash, ctx.ip);
+    // A refusal wins over an earlier acceptance (a key good for the route, not for the operation's location).
+    if (credential?.refusedKey) usage.refused(credential.refusedKey.keyId, credential.refusedKey.reason);
+    else if (credential?.accepted && mode !== 'remote') usage.record(credential.tokenHash, ctx.ip);
     if (limits && (error as { status?: number } | undefined)?.status === 401) await countFailure(ctx, ctx.ip);
     return error;
   }

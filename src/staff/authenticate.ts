@@ -1,3 +1,4 @@
+import type { SecurityKind } from '../http/answers.js';
 import { forbidden } from '../http/errors.js';
 import type { Authenticate, Authenticator, Guard } from '../http/route.js';
 import { bearerChallenge, extractBearer } from '../resource-server/bearer.js';
@@ -41,6 +42,36 @@ export function createStaffAuthenticator(deps: {
   };
   // One check for every staff route: what a route may do is in its guards.
   return () => authenticate;
+}
+
+/**
+ * What a staff route's credentials bring to the OpenAPI document: the OAuth
+ * 2.0 scheme staff tokens come from, and the 401 of a missing or bad token.
+ * (What a role or permission refuses is the route's guards' 403.)
+ */
+export function staffSecurity(options: { issuer: string; adminApiResource: string; scope: string }): SecurityKind {
+  return {
+    scheme: {
+      name: 'staffToken',
+      definition: {
+        type: 'oauth2',
+        description: `A staff access token: authorization code + PKCE at /oauth with scope \`${options.scope}\` and resource \`${options.adminApiResource}\`.`,
+        flows: {
+          authorizationCode: {
+            authorizationUrl: `${options.issuer}/auth`,
+            tokenUrl: `${options.issuer}/token`,
+            scopes: { [options.scope]: 'Use the admin API' },
+          },
+        },
+      },
+    },
+    scopes: () => [options.scope],
+    answers: () => ({
+      responses: {
+        401: { description: 'No access token, or one that is invalid or expired (`WWW-Authenticate` says which).', headers: { 'WWW-Authenticate': 'always' } },
+      },
+    }),
+  };
 }
 
 /** Declares on a route that the caller must hold a permission (read fresh per request). */

@@ -49,6 +49,9 @@ function sendSecret(ctx: Context, made: { endpoint: WebhookEndpoint; secret: str
   ctx.body = { ...presentEndpoint(made.endpoint), secret: made.secret };
 }
 
+/** The headers of an answer that shows a secret (see `sendSecret`). */
+const secretHeaders = { Location: 'always', 'Cache-Control': 'always' } as const;
+
 const caller = (ctx: Context, staff: StaffMember) => ({ staff, origin: requestOrigin(ctx) });
 const systemIntegrations = requirePermission('systemIntegrations');
 const common = { tag: 'Webhooks', security: 'staff' as const, guards: [systemIntegrations] };
@@ -65,6 +68,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'get',
       path: '/webhook-endpoints',
       operationId: 'listWebhookEndpoints',
+      description: 'Needs the System Integrations permission. An endpoint turned off by the server says why in `disabledReason`.',
       summary: 'The facility\'s webhook endpoints, newest first (never a secret)',
       responses: { 200: { description: 'The endpoints', body: z.object({ items: z.array(endpointSchema) }) } },
       async handle(ctx, { principal }) {
@@ -76,9 +80,10 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'post',
       path: '/webhook-endpoints',
       operationId: 'createWebhookEndpoint',
+      description: 'Needs the System Integrations permission. The URL must be https on a public address in production (private, loopback, link-local and metadata addresses are refused, now and at each delivery). The answer has `Cache-Control: no-store`.',
       summary: 'Add a webhook endpoint; the answer holds its signing secret, shown this once',
       body: createEndpointBody,
-      responses: { 201: { description: 'Created; `secret` is shown only in this answer', body: endpointWithSecretSchema } },
+      responses: { 201: { description: 'Created; `secret` is shown only in this answer, which is never cached.', body: endpointWithSecretSchema, headers: secretHeaders } },
       async handle(ctx, { principal, body }) {
         sendSecret(ctx, await service.create(caller(ctx, principal), body));
       },
@@ -88,6 +93,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'get',
       path: '/webhook-endpoints/:id',
       operationId: 'getWebhookEndpoint',
+      description: 'Needs the System Integrations permission. Another facility\'s endpoint, or an unknown id, is 404.',
       summary: 'One webhook endpoint',
       params: idParams,
       responses: { 200: { description: 'The endpoint', body: endpointSchema } },
@@ -100,6 +106,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'patch',
       path: '/webhook-endpoints/:id',
       operationId: 'updateWebhookEndpoint',
+      description: 'Needs the System Integrations permission. Turning an endpoint on again clears why it was off and starts its failures over.',
       summary: 'Change an endpoint\'s URL, events or description, or turn it off or on',
       params: idParams,
       body: updateEndpointBody,
@@ -113,6 +120,7 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'delete',
       path: '/webhook-endpoints/:id',
       operationId: 'deleteWebhookEndpoint',
+      description: 'Needs the System Integrations permission. Its pending deliveries go with it.',
       summary: 'Delete an endpoint: no more deliveries to it',
       params: idParams,
       responses: { 204: { description: 'Deleted' } },
@@ -126,9 +134,10 @@ function endpointRoutes(service: WebhookService): AnyRoute[] {
       method: 'post',
       path: '/webhook-endpoints/:id/rotate-secret',
       operationId: 'rotateWebhookSecret',
+      description: 'Needs the System Integrations permission. The previous secret keeps signing for 24 hours (each delivery then carries both signatures); rotating again ends an older one at once.',
       summary: 'A new signing secret, shown this once; for 24 hours deliveries carry signatures by both',
       params: idParams,
-      responses: { 201: { description: 'The endpoint with its new `secret`, shown only in this answer', body: endpointWithSecretSchema } },
+      responses: { 201: { description: 'The endpoint with its new `secret`, shown only in this answer, which is never cached.', body: endpointWithSecretSchema, headers: secretHeaders } },
       async handle(ctx, { principal, params }) {
         sendSecret(ctx, await service.rotateSecret(caller(ctx, principal), params.id));
       },
@@ -143,6 +152,7 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       method: 'post',
       path: '/webhook-endpoints/:id/test',
       operationId: 'sendWebhookTest',
+      description: 'Needs the System Integrations permission. The event goes to this endpoint only, whatever events it wants; see its deliveries log.',
       summary: 'Deliver a `webhook.test` event to this endpoint now',
       params: idParams,
       responses: { 202: { description: 'On its way; see the deliveries log', body: z.object({ eventId: z.string() }) } },
@@ -156,6 +166,7 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       method: 'get',
       path: '/webhook-endpoints/:id/deliveries',
       operationId: 'listWebhookDeliveries',
+      description: 'Needs the System Integrations permission. Filter by `status`; `nextCursor` (null on the last page) gives the next page.',
       summary: 'An endpoint\'s deliveries, newest first',
       params: idParams,
       query: deliveriesQuery,
@@ -170,12 +181,14 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       method: 'post',
       path: '/webhook-deliveries/:id/retry',
       operationId: 'retryWebhookDelivery',
+      description: 'Needs the System Integrations permission. Whatever the delivery came to before, one more attempt is made now (with the same webhook-id).',
       summary: 'Deliver a delivery again, now',
       params: idParams,
-      responses: { 202: { description: 'On its way again' } },
+      responses: { 202: { description: 'On its way again: the delivery is pending until the attempt', body: z.object({ id: z.uuid(), status: z.literal('pending') }) } },
       async handle(ctx, { principal, params }) {
         await service.retry(caller(ctx, principal), params.id);
         ctx.status = 202;
+        ctx.body = { id: params.id, status: 'pending' };
       },
     }),
   ];

@@ -51,6 +51,8 @@ async function spawnOnce(env: Record<string, string>, startupTimeoutMs = STARTUP
       HOST: '127.0.0.1',
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       LOG_LEVEL: 'info',
+      // Answers held to the OpenAPI document, as in every test server (refused in production).
+      ...(env.NODE_ENV === 'production' ? {} : { OPENAPI_GUARD: 'on' }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,8 +12,9 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/logger.js';
 import { createServices, type Services } from '../../src/services.js';
-import { createTestDatabase, openMigrated, type TestDatabase } from './database.js';
+import { createTestDatabase, openMigrated, POSTGRES_ADMIN_URL, type TestDatabase } from './database.js';
 import { eventually, type EventuallyOptions } from './eventually.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export const DEMO_PASSWORD = 'demo-password';
 /** The tests' secrets key (seals the stored server keys). A test value, not a secret. */
@@ -95,6 +96,8 @@ export async function startTestServer(
     LOG_LEVEL: 'info',
     // Stored signing and cookie keys are sealed, as in production.
     SECRETS_KEY: TEST_SECRETS_KEY,
+    // Every /api/v1 answer of every test is held to what its route declares (the OpenAPI document's).
+    OPENAPI_GUARD: 'on',
     ...(options.remoteIntrospection ? { LEADS_API_KEY_CHECK: 'remote', LEADS_API_INTROSPECTION_URL: `${url}/oauth/token/introspection` } : {}),
     ...database.env,
     ...options.env,
@@ -126,6 +129,34 @@ export async function startTestServer(
       if (options.share) return;
       await opened.close();
       if (!options.database) await database.drop();
+    },
+  };
+}
+
+/**
+ * A test server on a new Postgres database (whatever TEST_DATABASE says: the
+ * embedded database has no network to lose) whose connections all go
+ * through a TCP proxy the test controls. The shared Postgres itself is never
+ * stopped; the proxy is cut instead.
+ */
+export async function startServerBehindProxy(options: { poolMax: number; env?: Record<string, string> }) {
+  const database = await createTestDatabase('postgres');
+  const admin = new URL(POSTGRES_ADMIN_URL);
+  const proxy: TcpProxy = await startTcpProxy({ host: admin.hostname, port: Number(admin.port || 5432) });
+  const url = new URL(database.env.DATABASE_URL!);
+  url.host = `127.0.0.1:${proxy.port}`;
+  const server = await startTestServer({
+    database: { ...database, config: { kind: 'postgres', url: url.toString(), poolMax: options.poolMax }, env: { DATABASE_URL: url.toString() } },
+    ...(options.env ? { env: options.env } : {}),
+  });
+  return {
+    server,
+    proxy,
+    database,
+    async close() {
+      await server.close();
+      await proxy.close();
+      await database.drop();
     },
   };
 }

@@ -5,7 +5,25 @@ const dateOnly = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'sho
 export const formatDateTime = (iso: string) => dateTime.format(new Date(iso));
 export const formatDate = (iso: string) => dateOnly.format(new Date(iso));
 
-export const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+/** A UTC day (`YYYY-MM-DD`, as the usage answer names days): "Dec 3". */
+const utcDay = new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+export const formatDay = (day: string) => utcDay.format(new Date(`${day}T00:00:00Z`));
+
+/** A count as people read it: 1,204. */
+export const formatCount = (count: number) => count.toLocaleString('en-US');
+
+export const plural = (count: number, one: string, many = `${one}s`) => `${formatCount(count)} ${count === 1 ? one : many}`;
+
+/** "2 hours ago", "just now": how long since a moment, roughly. */
+export function ago(iso: string): string {
+  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 60) return 'just now';
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${plural(minutes, 'minute')} ago`;
+  const hours = Math.round(seconds / 3600);
+  if (hours < 36) return `${plural(hours, 'hour')} ago`;
+  return `${plural(Math.round(seconds / 86400), 'day')} ago`;
+}
 
 /** "in 3 hours", "in 2 days": how long until a moment, roughly. */
 export function fromNow(iso: string): string {

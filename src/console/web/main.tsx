@@ -5,15 +5,17 @@ import { ApiError, call, SESSION_EXPIRED, type Me } from './api.js';
 import { completeSignIn, currentSession, signIn, signOut, SIGNED_OUT_PATH } from './auth.js';
 import { ROLE_NAMES } from './labels.js';
 import { Activity } from './pages/activity.js';
+import { KeyPage } from './pages/key-page.js';
 import { StaffDetail, StaffList } from './pages/staff.js';
 import { SystemIntegrations } from './pages/system-integrations.js';
-import { Webhooks, WEBHOOKS_PATH } from './pages/webhooks.js';
+import { Webhooks } from './pages/webhooks.js';
+import { ACTIVITY, SI_PATH, WEBHOOKS } from './paths.js';
 
 const HOME = '/console/';
 const STAFF = '/console/staff';
 const SETTINGS = '/console/settings';
-const SI_PATH = '/console/settings/system-integrations';
-const ACTIVITY = `${SI_PATH}/activity`;
+/** A key's own page: `${SI_PATH}/keys/{id}`. */
+const KEY_PAGE = /^\/console\/settings\/system-integrations\/keys\/([\w-]+)$/;
 
 type Navigate = (to: string) => void;
 
@@ -78,7 +80,7 @@ function Settings(props: { me: Me; navigate: Navigate }) {
             <span class="muted block">API keys for outside systems, how to connect them, and the key settings.</span>
           </li>
           <li>
-            <Link to={WEBHOOKS_PATH} navigate={props.navigate}>
+            <Link to={WEBHOOKS} navigate={props.navigate}>
               Webhooks
             </Link>
             <span class="muted block">Tell your other systems when a lead arrives or a key is about to expire.</span>
@@ -113,33 +115,38 @@ function NotFound(props: { navigate: Navigate }) {
   );
 }
 
+/** A System Integrations page (the keys, a key, the activity): only for staff with the permission. */
+function systemIntegrationsPage(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void): { title: string; view: JSX.Element } | undefined {
+  const keyMatch = KEY_PAGE.exec(path);
+  const pages = new Map<string, [title: string, view: () => JSX.Element]>([
+    [SI_PATH, ['System Integrations', () => <SystemIntegrations me={me} navigate={navigate} onError={onError} />]],
+    [ACTIVITY, ['Activity', () => <Activity navigate={navigate} onError={onError} />]],
+    [WEBHOOKS, ['Webhooks', () => <Webhooks navigate={navigate} onError={onError} />]],
+  ]);
+  const page = keyMatch ? (['API key', () => <KeyPage keyId={keyMatch[1]!} me={me} navigate={navigate} onError={onError} />] as const) : pages.get(path);
+  if (!page) return undefined;
+  const [title, view] = page;
+  if (!me.permissions.systemIntegrations) {
+    return {
+      title,
+      view: (
+        <section>
+          <h1 tabIndex={-1}>{title}</h1>
+          <NoPermission />
+        </section>
+      ),
+    };
+  }
+  return { title, view: view() };
+}
+
 /** The page for a path: its title (for document.title) and what it shows. */
 function route(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void, onChanged: () => void): { title: string; view: JSX.Element } {
   const staffMatch = /^\/console\/staff\/([\w-]+)$/.exec(path);
   if (path === HOME) return { title: 'Home', view: <Home me={me} navigate={navigate} /> };
   if (path === SETTINGS) return { title: 'Settings', view: <Settings me={me} navigate={navigate} /> };
-  // The pages under System Integrations: each needs the permission.
-  const integrations = new Map<string, [title: string, view: () => JSX.Element]>([
-    [SI_PATH, ['System Integrations', () => <SystemIntegrations me={me} navigate={navigate} onError={onError} />]],
-    [ACTIVITY, ['Activity', () => <Activity navigate={navigate} onError={onError} />]],
-    [WEBHOOKS_PATH, ['Webhooks', () => <Webhooks navigate={navigate} onError={onError} />]],
-  ]);
-  const page = integrations.get(path);
-  if (page) {
-    const [title, view] = page;
-    if (!me.permissions.systemIntegrations) {
-      return {
-        title,
-        view: (
-          <section>
-            <h1 tabIndex={-1}>{title}</h1>
-            <NoPermission />
-          </section>
-        ),
-      };
-    }
-    return { title, view: view() };
-  }
+  const integrations = systemIntegrationsPage(path, me, navigate, onError);
+  if (integrations) return integrations;
   if (path === STAFF) return { title: 'Staff', view: <StaffList navigate={navigate} onError={onError} /> };
   if (staffMatch) return { title: 'Staff member', view: <StaffDetail staffId={staffMatch[1]!} me={me} navigate={navigate} onError={onError} onChanged={onChanged} /> };
   return { title: 'Page not found', view: <NotFound navigate={navigate} /> };

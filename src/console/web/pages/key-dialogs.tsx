@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type FacilityLocation, type Scope } from '../api.js';
 import { CheckboxList, describedBy, EveryOrOnly, FieldMessage, FormButtons, TextField } from '../controls.js';
 import { Dialog } from '../dialog.js';
-import { formatDateTime, plural } from '../format.js';
+import { ago, plural } from '../format.js';
 import { ShownOnceDialog } from '../shown-once.js';
 import { ConnectYourSystem } from './connect.js';
 
@@ -292,8 +292,8 @@ export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; o
         Delete <strong>{apiKey.name}</strong> from {props.facilityName}? Deletion is immediate and cannot be undone: any system still using this key loses access at once.
       </p>
       <p class="muted wrap">
-        It created {plural(apiKey.leadsCreated, 'lead')}
-        {apiKey.lastUsedAt ? ` and was last used ${formatDateTime(apiKey.lastUsedAt)}${apiKey.lastUsedIp ? ` from ${apiKey.lastUsedIp}` : ''}.` : ' and has never been used.'}
+        Created {plural(apiKey.leadsCreated, 'lead')};{' '}
+        {apiKey.lastUsedAt ? `last used ${ago(apiKey.lastUsedAt)}${apiKey.lastUsedIp ? ` from ${apiKey.lastUsedIp}` : ''}.` : 'never used.'}
       </p>
       {problem && (
         <p class="error" role="alert">

@@ -2,7 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { ApiError, call, type ApiKey, type CreatedKey, type FacilityLocation, type KeyPolicy, type Me, type Scope } from '../api.js';
 import { Messages } from '../controls.js';
-import { formatDateTime, fromNow, perWindow } from '../format.js';
+import { ago, formatDateTime, fromNow, perWindow } from '../format.js';
+import { keyPath } from '../paths.js';
 import { ConnectYourSystem } from './connect.js';
 import { CreateKeyDialog, DeleteKeyDialog, KeyShownOnceDialog, RotateKeyDialog } from './key-dialogs.js';
 import { KeyPolicyCard } from './key-policy.js';
@@ -56,7 +57,9 @@ function KeyRow(props: {
   return (
     <tr role="row">
       <td role="cell" data-label="Name" class="name-cell">
-        <span class="wrap">{apiKey.name}</span>
+        <a href={keyPath(apiKey.id)} class="wrap" onClick={(event) => (event.preventDefault(), props.navigate(keyPath(apiKey.id)))}>
+          {apiKey.name}
+        </a>
         {apiKey.hint && <code class="hint">{apiKey.hint}</code>}
         {apiKey.status !== 'active' && <span class={`badge badge-${apiKey.status}`}>{statusText(apiKey)}</span>}
       </td>
@@ -81,7 +84,7 @@ function KeyRow(props: {
         )}
         {apiKey.rotation && (
           <span class="muted block">
-            Old key: {apiKey.rotation.previousLastUsedAt ? `last used ${formatDateTime(apiKey.rotation.previousLastUsedAt)}` : 'not used since'}; stops in{' '}
+            Old key: {apiKey.rotation.previousLastUsedAt ? `last used ${ago(apiKey.rotation.previousLastUsedAt)}` : 'not used since'}; stops in{' '}
             {fromNow(apiKey.rotation.previousExpiresAt)}
           </span>
         )}

@@ -3,11 +3,10 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call, type EndpointWithSecret, type WebhookEndpoint } from '../api.js';
 import { Messages } from '../controls.js';
 import { formatDateTime, plural } from '../format.js';
+import { SI_PATH, WEBHOOKS } from '../paths.js';
 import { DeliveriesLog } from './webhook-deliveries.js';
 import { DeleteEndpointDialog, EndpointDialog, endpointName, eventsText, RotateSecretDialog, SecretShownOnceDialog } from './webhook-dialogs.js';
 
-const SI = '/console/settings/system-integrations';
-export const WEBHOOKS_PATH = `${SI}/webhooks`;
 
 type Navigate = (to: string) => void;
 
@@ -46,7 +45,7 @@ export function WebhooksCard(props: { navigate: Navigate }) {
     <div class="card">
       <div class="card-header">
         <h2>Webhooks</h2>
-        <PageLink to={WEBHOOKS_PATH} navigate={props.navigate}>
+        <PageLink to={WEBHOOKS} navigate={props.navigate}>
           Manage webhooks
         </PageLink>
       </div>
@@ -162,7 +161,7 @@ function PageHeading(props: { navigate: Navigate }) {
   return (
     <>
       <p class="breadcrumb">
-        <PageLink to={SI} navigate={props.navigate}>
+        <PageLink to={SI_PATH} navigate={props.navigate}>
           System Integrations
         </PageLink>{' '}
         ›

@@ -1,0 +1,42 @@
+import test from 'ava';
+
+import { defineStatement } from '../src/db/fast-path.js';
+import { inTransaction } from '../src/db/transaction.js';
+import { createTestDatabase, openMigrated } from './helpers/database.js';
+
+// The one way around knex (issue 24): statements written once with $n
+// placeholders, knex's form rendered from the same builder (never by
+// rewriting text), and refused inside an open transaction.
+
+test('a statement is written once: $n for Postgres, and knex\'s ? form with each value where it goes', (t) => {
+  const statement = defineStatement('probe', (p) => `select ${p(2)}::int as b, ${p(1)}::int as a, ${p(2)}::int as b_again`);
+  t.is(statement.text, 'select $2::int as b, $1::int as a, $2::int as b_again');
+  t.deepEqual(statement.knex, { sql: 'select ?::int as b, ?::int as a, ?::int as b_again', order: [1, 0, 1] });
+  // A value the SQL does not use (a branch the builder left out) takes no place.
+  const unused = defineStatement('unused', (p) => {
+    const skipped = p(3);
+    void skipped;
+    return `select ${p(1)}::text as x`;
+  });
+  t.deepEqual(unused.knex.order, [0]);
+  t.throws(() => defineStatement('jsonb', () => `select '{}'::jsonb ? 'key'`), { message: /holds a "\?"/ });
+});
+
+test('the fast path answers on both kinds of database, and refuses to run inside a transaction', async (t) => {
+  for (const kind of ['postgres', 'embedded'] as const) {
+    const database = await createTestDatabase(kind);
+    const opened = await openMigrated(database);
+    try {
+      const statement = defineStatement('sum', (p) => `select ${p(1)}::int + ${p(2)}::int as sum, ${p(1)}::int as first`);
+      t.deepEqual(await opened.fast.run(statement, [2, 3]), [{ sum: 5, first: 2 }], kind);
+      await t.throwsAsync(
+        inTransaction(opened.knex, () => opened.fast.run(statement, [1, 1])),
+        { message: /runs on its own connection: it must not be sent inside inTransaction/ },
+        kind,
+      );
+    } finally {
+      await opened.close();
+      await database.drop();
+    }
+  }
+});
