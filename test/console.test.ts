@@ -707,6 +707,10 @@ test.serial('a key limited to one location with leads:read: chosen in the create
     await acknowledge(page);
     t.truthy(await page.getByRole('row', { name: /Everywhere Landing Page/ }).getByRole('cell', { name: 'All locations', exact: true }).isVisible());
     await accessible(t, page, 'key list with locations');
+    // The key's own page says it too.
+    await row.getByRole('link', { name: 'Downtown CRM', exact: true }).click();
+    await page.getByRole('heading', { name: 'Downtown CRM', level: 1 }).waitFor();
+    t.regex(await page.locator('dl.facts').innerText(), new RegExp(`Scopes\\s+leads:read\\s+Locations\\s+${DOWNTOWN.name}\\s`));
   });
 });
 

@@ -61,6 +61,11 @@ export class ApiError extends Error {
   }
 }
 
+/** For a delete: a target already gone (404) is what was asked, not a failure; anything else is thrown on. */
+export function goneIsDone(error: unknown): void {
+  if (!(error instanceof ApiError && error.status === 404)) throw error;
+}
+
 export const SESSION_EXPIRED = 'Your sign-in has expired. Please sign in again.';
 
 function plainWords(status: number, problem: { detail?: string; title?: string } | undefined): string {

@@ -79,11 +79,28 @@ export function Dialog(props: {
 }
 
 /**
- * Asks before doing something: what it does (`children`, which describe the
- * dialog), Cancel (focused first: the safe choice) and the action. A refusal
- * the API explains (403, 404, 409) is said in the dialog; anything else goes
- * to `onError`.
+ * What a dialog's action needs: `busy` while it runs, and a refusal the API
+ * explains (403, 404, 409) kept as `problem`, to be said in the dialog;
+ * anything else goes to `onError`.
  */
+export function useDialogAction(onError: (error: unknown) => void) {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    try {
+      await action();
+    } catch (error) {
+      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
+      else onError(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, problem, run };
+}
+
+/** Asks before doing something: what it does (`children`, which describe the dialog), Cancel (focused first: the safe choice) and the action. */
 export function ConfirmDialog(props: {
   title: string;
   describedBy: string;
@@ -95,19 +112,7 @@ export function ConfirmDialog(props: {
   onCancel: () => void;
   onError: (error: unknown) => void;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
-  const confirm = async () => {
-    setBusy(true);
-    try {
-      await props.onConfirm();
-    } catch (error) {
-      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, problem, run } = useDialogAction(props.onError);
   return (
     <Dialog title={props.title} onEscape={props.onCancel} describedBy={props.describedBy}>
       {props.children}
@@ -120,7 +125,7 @@ export function ConfirmDialog(props: {
         <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
           Cancel
         </button>
-        <button type="button" class={props.danger ? 'danger' : undefined} onClick={() => void confirm()} disabled={busy}>
+        <button type="button" class={props.danger ? 'danger' : undefined} onClick={() => void run(props.onConfirm)} disabled={busy}>
           {busy ? props.busyAction : props.action}
         </button>
       </div>

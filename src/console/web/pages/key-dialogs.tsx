@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type FacilityLocation, type Scope } from '../api.js';
+import { ApiError, call, goneIsDone, type ApiKey, type CreatedKey, type KeyPolicy, type FacilityLocation, type Scope } from '../api.js';
 import { CheckboxList, describedBy, EveryOrOnly, FieldMessage, FormButtons, TextField } from '../controls.js';
-import { Dialog } from '../dialog.js';
+import { ConfirmDialog, Dialog, useDialogAction } from '../dialog.js';
 import { ago, plural } from '../format.js';
 import { ShownOnceDialog } from '../shown-once.js';
 import { ConnectYourSystem } from './connect.js';
@@ -228,19 +228,10 @@ const GRACE_CHOICES = [
 /** Rotate: choose how long the current secret keeps working, then get the new one (shown once). */
 export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (created: CreatedKey) => void; onError: (error: unknown) => void }) {
   const [grace, setGrace] = useState(86_400);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
-  const rotate = async (event: Event) => {
+  const { busy, problem, run } = useDialogAction(props.onError);
+  const rotate = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    try {
-      props.onRotated(await call('POST', '/api-keys/{id}/rotate', { path: { id: props.apiKey.id }, body: { graceSeconds: grace } }));
-    } catch (error) {
-      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
+    void run(async () => props.onRotated(await call('POST', '/api-keys/{id}/rotate', { path: { id: props.apiKey.id }, body: { graceSeconds: grace } })));
   };
   return (
     <Dialog title="Rotate Key" onEscape={props.onCancel} describedBy="rotate-what">
@@ -270,24 +261,13 @@ export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; o
 }
 
 export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; onCancel: () => void; onDeleted: () => void; onError: (error: unknown) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
   const { apiKey } = props;
   const remove = async () => {
-    setBusy(true);
-    try {
-      await call('DELETE', '/api-keys/{id}', { path: { id: apiKey.id } });
-      props.onDeleted();
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) props.onDeleted();
-      else if (error instanceof ApiError && error.status === 403) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
+    await call('DELETE', '/api-keys/{id}', { path: { id: apiKey.id } }).catch(goneIsDone);
+    props.onDeleted();
   };
   return (
-    <Dialog title="Delete Key" onEscape={props.onCancel} describedBy="delete-warning">
+    <ConfirmDialog title="Delete Key" describedBy="delete-warning" action="Delete Key" busyAction="Deleting…" danger onConfirm={remove} onCancel={props.onCancel} onError={props.onError}>
       <p id="delete-warning" class="wrap">
         Delete <strong>{apiKey.name}</strong> from {props.facilityName}? Deletion is immediate and cannot be undone: any system still using this key loses access at once.
       </p>
@@ -295,19 +275,6 @@ export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; o
         Created {plural(apiKey.leadsCreated, 'lead')};{' '}
         {apiKey.lastUsedAt ? `last used ${ago(apiKey.lastUsedAt)}${apiKey.lastUsedIp ? ` from ${apiKey.lastUsedIp}` : ''}.` : 'never used.'}
       </p>
-      {problem && (
-        <p class="error" role="alert">
-          {problem}
-        </p>
-      )}
-      <div class="buttons">
-        <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
-          Cancel
-        </button>
-        <button type="button" class="danger" onClick={remove} disabled={busy}>
-          Delete Key
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call, type ApiKey, type CreatedKey, type FacilityLocation, type KeyPolicy, type Me, type Scope } from '../api.js';
 import { Messages } from '../controls.js';
 import { ago, formatDateTime, fromNow, perWindow } from '../format.js';
+import { locationsText } from '../labels.js';
 import { keyPath } from '../paths.js';
 import { ConnectYourSystem } from './connect.js';
 import { CreateKeyDialog, DeleteKeyDialog, KeyShownOnceDialog, RotateKeyDialog } from './key-dialogs.js';
@@ -24,12 +25,6 @@ const STATUS_WORDS: Record<ApiKey['status'], string> = {
   revoked: 'Revoked',
   invalid: 'Not working',
 };
-
-/** Where a key works: every location, or the names of those it is limited to. */
-function locationsText(apiKey: ApiKey, locations: FacilityLocation[]): string {
-  if (apiKey.locationIds === null) return 'All locations';
-  return apiKey.locationIds.map((id) => locations.find((location) => location.id === id)?.name ?? 'A removed location').join(', ');
-}
 
 function statusText(apiKey: ApiKey): string {
   if (apiKey.status === 'revoked' && apiKey.revocation?.reason === 'leaked') return 'Revoked (leaked)';

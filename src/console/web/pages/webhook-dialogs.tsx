@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { ApiError, call, type EndpointWithSecret, type WebhookEndpoint, type WebhookEventChoice } from '../api.js';
+import { ApiError, call, goneIsDone, type EndpointWithSecret, type WebhookEndpoint, type WebhookEventChoice } from '../api.js';
 import { EveryOrOnly, FormButtons, TextField, type Choice } from '../controls.js';
 import { ConfirmDialog, Dialog } from '../dialog.js';
 import { ShownOnceDialog } from '../shown-once.js';
@@ -207,9 +207,7 @@ export function RotateSecretDialog(props: { endpoint: WebhookEndpoint; onCancel:
 /** Delete, after a confirmation that says what goes with it (an endpoint already gone is what was asked). */
 export function DeleteEndpointDialog(props: { endpoint: WebhookEndpoint; onCancel: () => void; onDeleted: () => void; onError: (error: unknown) => void }) {
   const remove = async () => {
-    await call('DELETE', '/webhook-endpoints/{id}', { path: { id: props.endpoint.id } }).catch((error: unknown) => {
-      if (!(error instanceof ApiError && error.status === 404)) throw error;
-    });
+    await call('DELETE', '/webhook-endpoints/{id}', { path: { id: props.endpoint.id } }).catch(goneIsDone);
     props.onDeleted();
   };
   return (
