@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { access } from 'node:fs/promises';
 
 import { AxeBuilder } from '@axe-core/playwright';
 import test, { type ExecutionContext } from 'ava';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { Webhook } from 'standardwebhooks';
 
 import { api } from './helpers/oauth.js';
 import { CHROMIUM, launchChromium, screenshot, signInThroughConsole } from './helpers/browser-ui.js';
+import { eventually } from './helpers/eventually.js';
 import { createKey } from './helpers/keys.js';
+import { startReceiver } from './helpers/receiver.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -533,6 +537,9 @@ test.serial('a trainer sees no System Integrations; unknown pages say so', async
     t.is(await page.getByRole('button', { name: 'Create API Key' }).count(), 0);
     await screenshot(page, '10-trainer');
     await accessible(t, page, 'no permission');
+    await page.goto(`${server.url}${SI}/webhooks`);
+    await page.getByText('You do not have the System Integrations permission.').waitFor();
+    t.is(await page.getByRole('button', { name: 'Add Endpoint' }).count(), 0);
     await page.goto(`${server.url}/console/no/such/page`);
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
     t.is(await titleOnceSet(page, 'Page not found · Octiv'), 'Page not found · Octiv');
@@ -630,6 +637,8 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     t.true(await page.getByRole('checkbox', { name: 'leads:create' }).isChecked());
     await page.keyboard.press('Tab'); // -> leads:read (a choice)
     t.false(await page.getByRole('checkbox', { name: 'leads:read' }).isChecked());
+    await page.keyboard.press('Tab'); // -> the location choices (one stop: Every location, ticked to begin with)
+    t.true(await page.getByRole('radio', { name: 'Every location' }).evaluate((radio) => radio === document.activeElement && (radio as HTMLInputElement).checked));
     await page.keyboard.press('Tab'); // -> the expiry choices (one stop; arrows move within)
     await page.keyboard.press('Tab'); // -> Cancel
     await page.keyboard.press('Tab'); // -> Generate Key
@@ -661,6 +670,311 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     t.is(await server.db('api_keys').where({ name: 'Keyboard Key' }).whereNull('deleted_at').first(), undefined);
   });
 });
+
+const [DOWNTOWN] = DEMO.demoFitness.locations;
+
+/** Signs in as the Owner and opens the create dialog, the key's name filled in. */
+async function ownersCreateDialog(page: Page, name: string): Promise<Locator> {
+  await signInThroughConsole(page, server.url, 'owner@demo.test');
+  await page.goto(`${server.url}${SI}`);
+  await page.getByRole('button', { name: 'Create API Key' }).click();
+  await page.getByLabel('Key Name').fill(name);
+  return page.getByRole('dialog', { name: 'Create API Key' });
+}
+
+test.serial('a key limited to one location with leads:read: chosen in the create dialog, listed with its location and scopes', async (t) => {
+  const scopes = (await api(server, '/api/v1/scopes', { token: await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test') })).body.items as { name: string; description: string }[];
+  await withPage(t, async (page) => {
+    const create = await ownersCreateDialog(page, 'Downtown CRM');
+    // Each scope with what it lets a system do, in the API's words.
+    for (const scope of scopes) t.truthy(await create.getByText(scope.description, { exact: true }).isVisible(), scope.name);
+    await create.getByRole('checkbox', { name: 'leads:create' }).uncheck();
+    await create.getByRole('checkbox', { name: 'leads:read' }).check();
+    t.true(await create.getByRole('radio', { name: 'Every location' }).isChecked(), 'every location to begin with');
+    await create.getByRole('radio', { name: 'Only these locations' }).check();
+    await create.getByRole('group', { name: 'Only these locations' }).getByRole('checkbox', { name: DOWNTOWN.name }).check();
+    await screenshot(page, '19-create-limited-key');
+    await accessible(t, page, 'create dialog, only these locations');
+    await create.getByRole('button', { name: 'Generate Key' }).click();
+    await acknowledge(page);
+
+    const row = page.getByRole('row', { name: /Downtown CRM/ });
+    t.truthy(await row.getByRole('cell', { name: 'leads:read', exact: true }).isVisible(), 'its scope');
+    t.truthy(await row.getByRole('cell', { name: DOWNTOWN.name, exact: true }).isVisible(), 'its location, by name');
+    const stored = await server.db('api_keys').where({ name: 'Downtown CRM' }).first();
+    t.deepEqual([stored.scopes, stored.location_ids], [['leads:read'], [DOWNTOWN.id]]);
+    await generateKey(page, 'Everywhere Landing Page');
+    await acknowledge(page);
+    t.truthy(await page.getByRole('row', { name: /Everywhere Landing Page/ }).getByRole('cell', { name: 'All locations', exact: true }).isVisible());
+    await accessible(t, page, 'key list with locations');
+    // The key's own page says it too.
+    await row.getByRole('link', { name: 'Downtown CRM', exact: true }).click();
+    await page.getByRole('heading', { name: 'Downtown CRM', level: 1 }).waitFor();
+    t.regex(await page.locator('dl.facts').innerText(), new RegExp(`Scopes\\s+leads:read\\s+Locations\\s+${DOWNTOWN.name}\\s`));
+  });
+});
+
+test.serial('locations refused: none ticked is said at once; one gone while the dialog was open, the API\'s 400 on locationIds.0, under Locations naming it', async (t) => {
+  const popUp = { id: randomUUID(), facility_id: DEMO.demoFitness.id, name: 'Pop-up Gym' };
+  await server.db('locations').insert(popUp);
+  await withPage(t, async (page) => {
+    const create = await ownersCreateDialog(page, 'Pop-up Landing Page');
+    await create.getByRole('radio', { name: 'Only these locations' }).check();
+    // None ticked: said before anything is sent.
+    await create.getByRole('button', { name: 'Generate Key' }).click();
+    await create.getByText('Choose at least one location, or Every location.').waitFor();
+    await create.getByRole('checkbox', { name: 'Pop-up Gym' }).check();
+    await server.db('locations').where({ id: popUp.id }).delete();
+    const answer = page.waitForResponse((response) => response.url().endsWith('/api/v1/api-keys') && response.request().method() === 'POST');
+    await create.getByRole('button', { name: 'Generate Key' }).click();
+    const problem = await (await answer).json();
+    t.deepEqual(problem.errors.map((error: { path: string }) => error.path), ['locationIds.0']);
+    const said = create.locator('#locations-error');
+    await said.waitFor();
+    t.is(await said.innerText(), `“Pop-up Gym” ${problem.errors[0].message}`);
+    t.is(await create.getByRole('group', { name: 'Locations', exact: true }).getAttribute('aria-describedby'), 'locations-error');
+    t.is(await server.db('api_keys').where({ name: 'Pop-up Landing Page' }).first(), undefined);
+    await accessible(t, page, 'create dialog, a location refused');
+  });
+});
+
+const WEBHOOKS = `${SI}/webhooks`;
+
+/** Whether `locator` gets the keyboard focus within 5 s (a dialog moves it in an effect, just after it shows; a closing one gives it back). */
+async function hasFocus(locator: Locator): Promise<boolean> {
+  const what = 'the focus to move';
+  return eventually(() => locator.evaluate((element) => element === document.activeElement), { timeoutMs: 5_000, what }).then(
+    () => true,
+    () => false,
+  );
+}
+const SECRET_SWITCH = 'I have copied the signing secret and stored it securely';
+
+/** The once-shown signing secret: Done waits for the switch, Escape does not skip it, Copy copies it. Returns the secret. */
+async function takeSecret(t: ExecutionContext, page: Page, title: string): Promise<string> {
+  const dialog = page.getByRole('dialog', { name: title });
+  await dialog.waitFor();
+  const secret = await dialog.getByRole('textbox', { name: 'Signing secret' }).inputValue();
+  t.regex(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  t.true(await dialog.getByRole('button', { name: 'Done' }).isDisabled());
+  await page.keyboard.press('Escape');
+  t.true(await dialog.isVisible(), 'Escape does not skip the confirmation');
+  await dialog.getByRole('button', { name: 'Copy', exact: true }).click();
+  await dialog.getByText('Copied to the clipboard.').waitFor();
+  t.is(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await accessible(t, page, title);
+  await dialog.getByRole('switch', { name: SECRET_SWITCH }).click();
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  t.false((await page.content()).includes(secret.slice(6, 30)), 'the secret is gone from the page');
+  return secret;
+}
+
+/** The row of the delivery of `eventId` in an endpoint's log, once it says `status`. */
+async function deliveryRow(card: Locator, eventId: string, status: string): Promise<Locator> {
+  const row = card.getByRole('row', { name: new RegExp(eventId) });
+  await row.getByText(status, { exact: true }).waitFor({ timeout: 15_000 });
+  return row;
+}
+
+/** Adds an endpoint from the Webhooks page: URL, description, only lead.created. Returns its signing secret. */
+async function addEndpoint(t: ExecutionContext, page: Page, url: string, description: string): Promise<string> {
+  await page.getByRole('button', { name: 'Add Endpoint' }).click();
+  const add = page.getByRole('dialog', { name: 'Add Endpoint' });
+  await add.waitFor();
+  t.true(await hasFocus(page.getByLabel('Endpoint URL')), 'focus moves into the dialog');
+  // A URL the API refuses: its words under the field, and focus there.
+  await page.getByLabel('Endpoint URL').fill('ftp://crm.example.com/hooks');
+  await page.getByLabel('Description (optional)').fill(description);
+  await add.getByRole('button', { name: 'Add Endpoint' }).click();
+  await add.locator('#endpoint-url-error').getByText('must be an http or https URL', { exact: true }).waitFor();
+  t.is(await page.getByLabel('Endpoint URL').getAttribute('aria-invalid'), 'true');
+  t.true(await hasFocus(page.getByLabel('Endpoint URL')), 'focus goes to the refused field');
+  await accessible(t, page, 'add endpoint dialog, URL refused');
+  await page.getByLabel('Endpoint URL').fill(url);
+  t.true(await add.getByRole('radio', { name: 'Every event' }).isChecked());
+  await add.getByRole('radio', { name: 'Only these events' }).check();
+  await add.getByRole('checkbox', { name: 'lead.created' }).check();
+  await screenshot(page, '20-add-endpoint');
+  await accessible(t, page, 'add endpoint dialog');
+  await add.getByRole('button', { name: 'Add Endpoint' }).click();
+  return takeSecret(t, page, 'Endpoint Added');
+}
+
+test.serial('webhooks: add an endpoint, its secret once, a test event delivered and retried, edit, rotate, turn off, delete', async (t) => {
+  const receiver = await startReceiver();
+  try {
+    await withPage(t, async (page) => {
+      await signInThroughConsole(page, server.url, 'owner@demo.test');
+      await page.goto(`${server.url}${SI}`);
+      await page.getByRole('link', { name: 'Manage webhooks' }).click();
+      await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+      t.is(await titleOnceSet(page, 'Webhooks · Octiv'), 'Webhooks · Octiv');
+      await page.getByText('No endpoints yet.').waitFor();
+      await accessible(t, page, 'webhooks, no endpoints');
+
+      const secret = await addEndpoint(t, page, receiver.url, 'CRM sync');
+      const card = page.getByRole('article', { name: 'CRM sync' });
+      t.regex(await card.innerText(), new RegExp(`${receiver.url}[\\s\\S]*lead\\.created[\\s\\S]*ends in ${secret.slice(-4).replace(/[+/]/g, '\\$&')}[\\s\\S]*by Olivia Owner`));
+      const { id } = await server.db('webhook_endpoints').where({ url: receiver.url }).first();
+
+      // Send test event: the log opens, and shows it delivered (signed with the secret just shown).
+      await card.getByRole('button', { name: 'Send test event to CRM sync' }).click();
+      await page.getByRole('status').getByText('A test event is on its way to CRM sync.', { exact: false }).waitFor();
+      const sent = await eventually(() => receiver.received[0], { what: 'the test event at the receiver' });
+      const eventId = String(sent.headers['webhook-id']);
+      t.like(new Webhook(secret).verify(sent.body, sent.headers as Record<string, string>), { type: 'webhook.test' });
+      const row = await deliveryRow(card, eventId, 'Delivered');
+      t.regex(await row.innerText(), /webhook\.test[\s\S]*Delivered[\s\S]*\b1\b[\s\S]*HTTP 200/);
+      await screenshot(page, '21-webhook-delivered');
+      await accessible(t, page, 'deliveries log');
+
+      // Retry: the same event (the same webhook-id) is delivered again.
+      await row.getByRole('button', { name: `Retry webhook.test ${eventId}` }).click();
+      await row.getByRole('cell', { name: '2', exact: true }).waitFor({ timeout: 15_000 });
+      await eventually(() => receiver.of(eventId).length === 2, { what: 'the retried delivery' });
+      await deliveryRow(card, eventId, 'Delivered');
+      await card.getByLabel('Show').selectOption('failed');
+      await card.getByText('No deliveries with this status.').waitFor();
+      await card.getByLabel('Show').selectOption('');
+      await deliveryRow(card, eventId, 'Delivered');
+
+      await editRotateTurnOffDelete(t, page, { id, secret, receiver });
+
+      // Activity says who did what to the endpoint, in plain words.
+      await page.goto(`${server.url}${SI}/activity`);
+      const events = page.getByRole('list', { name: 'Events, newest first' });
+      await events.getByText('Olivia Owner added the webhook endpoint “CRM sync”').waitFor();
+      await events.getByText('Olivia Owner turned off the webhook endpoint “CRM sync EU”').waitFor();
+      await page.getByLabel('What').selectOption('webhook_endpoint.secret_rotated');
+      // The filtered list replaces the whole one: wait for it, then read its one line.
+      await eventually(async () => (await events.getByRole('listitem').count()) === 1, { what: 'the list filtered to the one rotation' });
+      t.regex(await events.getByRole('listitem').innerText(), /^Olivia Owner rotated the signing secret of the webhook endpoint “CRM sync EU”; the old one signs too for 24 hours\n/);
+    });
+  } finally {
+    await receiver.close();
+  }
+});
+
+/** The rest of the endpoint's life: edit, rotate (both secrets sign), turned off (by staff, then by Octiv, said as a notice), deleted. */
+async function editRotateTurnOffDelete(t: ExecutionContext, page: Page, endpoint: { id: string; secret: string; receiver: Awaited<ReturnType<typeof startReceiver>> }) {
+  await page.getByRole('button', { name: 'Edit CRM sync' }).click();
+  const edit = page.getByRole('dialog', { name: 'Edit Endpoint' });
+  t.is(await edit.getByLabel('Endpoint URL').inputValue(), endpoint.receiver.url);
+  t.true(await edit.getByRole('checkbox', { name: 'lead.created' }).isChecked());
+  await edit.getByLabel('Description (optional)').fill('CRM sync EU');
+  await edit.getByRole('radio', { name: 'Every event' }).check();
+  await edit.getByRole('button', { name: 'Save Changes' }).click();
+  const card = page.getByRole('article', { name: 'CRM sync EU' });
+  await card.getByText('Every event').waitFor();
+  t.like(await server.db('webhook_endpoints').where({ id: endpoint.id }).first(), { description: 'CRM sync EU', events: ['*'] });
+
+  await card.getByRole('button', { name: 'Rotate secret of CRM sync EU' }).click();
+  const rotate = page.getByRole('dialog', { name: 'Rotate Signing Secret' });
+  t.regex(await rotate.innerText(), /For 24 hours every delivery is signed with both the old and the new secret/);
+  t.true(await hasFocus(rotate.getByRole('button', { name: 'Cancel' })), 'the safe choice has focus');
+  await accessible(t, page, 'rotate secret dialog');
+  await rotate.getByRole('button', { name: 'Rotate Secret' }).click();
+  const rotated = await takeSecret(t, page, 'Signing Secret Rotated');
+  t.not(rotated, endpoint.secret);
+  await card.getByText(`ends in ${rotated.slice(-4)}`).waitFor();
+  const before = endpoint.receiver.received.length;
+  await card.getByRole('button', { name: 'Send test event to CRM sync EU' }).click();
+  const signed = await eventually(() => endpoint.receiver.received[before], { what: 'a test event after the rotation' });
+  for (const secret of [endpoint.secret, rotated]) t.truthy(new Webhook(secret).verify(signed.body, signed.headers as Record<string, string>), 'signed by both secrets');
+
+  await card.getByRole('button', { name: 'Turn off CRM sync EU' }).click();
+  await card.getByText('Turned off', { exact: true }).waitFor();
+  t.is(await card.getByRole('button', { name: /Send test event/ }).count(), 0, 'nothing to test while off');
+  t.false((await server.db('webhook_endpoints').where({ id: endpoint.id }).first()).enabled);
+  // Octiv turns an endpoint off after 5 days of failures: the page and the System Integrations card say so.
+  const reason = 'Every delivery failed for 5 days (the last: status 500). Fix the receiver, then turn the endpoint on again.';
+  await server.db('webhook_endpoints').where({ id: endpoint.id }).update({ disabled_reason: reason });
+  await page.goto(`${server.url}${SI}`);
+  await page.getByText(`Octiv turned off the webhook endpoint CRM sync EU. ${reason}`).waitFor();
+  await page.getByRole('link', { name: 'Manage webhooks' }).click();
+  await page.getByRole('article', { name: 'CRM sync EU' }).getByText(`Octiv turned this endpoint off. ${reason}`).waitFor();
+  await screenshot(page, '22-webhook-turned-off');
+  await accessible(t, page, 'an endpoint turned off by Octiv');
+
+  await page.getByRole('button', { name: 'Delete CRM sync EU' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Delete Endpoint' });
+  t.regex(await confirm.innerText(), /deliveries log is deleted with it/);
+  await accessible(t, page, 'delete endpoint dialog');
+  await confirm.getByRole('button', { name: 'Delete Endpoint' }).click();
+  await page.getByRole('article', { name: 'CRM sync EU' }).waitFor({ state: 'detached' });
+  await page.getByRole('status').getByText('CRM sync EU was deleted.', { exact: false }).waitFor();
+  t.true(await hasFocus(page.getByRole('button', { name: 'Add Endpoint' })), 'focus goes to Add Endpoint');
+  t.is(await server.db('webhook_endpoints').where({ id: endpoint.id }).first(), undefined);
+}
+
+test.serial('the Webhooks page at 390 and 1280 px: axe, no horizontal scroll, older deliveries on demand; keyboard: focus into dialogs and back', async (t) => {
+  const owner = await (await import('./helpers/oauth.js')).signIn(server, 'owner@demo.test');
+  const receiver = await startReceiver();
+  const name = `Zapier automation for the downtown front desk ${'W'.repeat(40)}`;
+  const made = await api(server, '/api/v1/webhook-endpoints', { token: owner, body: { url: receiver.url, events: ['*'], description: name } });
+  t.is(made.status, 201);
+  // 21 test events: a page of 20, and one older.
+  for (let count = 0; count < 21; count += 1) t.is((await api(server, `/api/v1/webhook-endpoints/${made.body.id}/test`, { token: owner, method: 'POST' })).status, 202);
+  await eventually(() => receiver.received.length >= 21, { what: '21 deliveries', timeoutMs: 30_000 });
+  try {
+    for (const width of [390, 1280]) {
+      await withPage(
+        t,
+        async (page) => {
+          await signInThroughConsole(page, server.url, 'owner@demo.test');
+          await page.goto(`${server.url}${WEBHOOKS}`);
+          const card = page.getByRole('article', { name });
+          await card.waitFor();
+          if (width === 390) await screenshot(page, '23-mobile-webhooks');
+          await card.getByRole('button', { name: `Deliveries of ${name}` }).click();
+          const log = card.getByRole('table', { name: /^Deliveries to/ });
+          await log.getByText('Delivered', { exact: true }).first().waitFor();
+          t.is(await log.getByRole('row').count(), 21, 'a heading row and a page of 20');
+          await card.getByRole('button', { name: 'Show older deliveries' }).click();
+          await log.getByRole('row').nth(21).waitFor();
+          t.is(await card.getByRole('button', { name: 'Show older deliveries' }).count(), 0, 'no more pages');
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          t.true(overflow <= 0, `${width}px: no horizontal scrolling (${overflow}px)`);
+          await accessible(t, page, `webhooks page at ${width}px`);
+          if (width === 1280) await keyboardThroughWebhooks(t, page, name);
+        },
+        { width, height: 860 },
+      );
+    }
+  } finally {
+    await receiver.close();
+  }
+});
+
+/** Keyboard only: Add Endpoint and Escape, Rotate and Escape, Delete and Tab, Enter: focus moves in, and back where it was (or to Add Endpoint). */
+async function keyboardThroughWebhooks(t: ExecutionContext, page: Page, name: string) {
+  const add = page.getByRole('button', { name: 'Add Endpoint' });
+  await add.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.activeElement?.id === 'endpoint-url');
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  t.true(await hasFocus(add), 'Escape closes and focus returns');
+
+  const rotate = page.getByRole('button', { name: `Rotate secret of ${name}` });
+  await rotate.focus();
+  await page.keyboard.press('Enter');
+  t.true(await hasFocus(page.getByRole('dialog', { name: 'Rotate Signing Secret' }).getByRole('button', { name: 'Cancel' })));
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  t.true(await hasFocus(rotate));
+
+  await page.getByRole('button', { name: `Delete ${name}` }).focus();
+  await page.keyboard.press('Enter');
+  const confirm = page.getByRole('dialog', { name: 'Delete Endpoint' });
+  t.true(await hasFocus(confirm.getByRole('button', { name: 'Cancel' })), 'the safe choice has focus');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await confirm.waitFor({ state: 'detached' });
+  await page.getByRole('article', { name }).waitFor({ state: 'detached' });
+  t.true(await hasFocus(add), 'after the delete, focus goes to Add Endpoint');
+}
 
 test.serial('the API reference at /docs is the OpenAPI document, readable, under the console\'s CSP', async (t) => {
   await withPage(t, async (page) => {

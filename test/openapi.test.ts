@@ -69,6 +69,14 @@ test('request bodies come from the same zod schemas that validate them', async (
   t.deepEqual(body.paths['/api-keys/{id}'].delete.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`), ['path:id']);
 });
 
+test('query parameters are documented, also when the query schema is a named one (a $ref)', async (t) => {
+  const { body } = await api(server, '/api/v1/openapi.json');
+  const names = (path: string) => (body.paths[path].get.parameters as { name: string; in: string }[]).filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name);
+  t.deepEqual(names('/audit-events').slice(0, 2), ['limit', 'cursor']);
+  t.deepEqual(names('/leads'), ['limit', 'cursor', 'createdSince', 'locationId', 'source']);
+  t.deepEqual(names('/webhook-endpoints/{id}/deliveries'), ['limit', 'cursor', 'status']);
+});
+
 test('the build wrote the same document (dist/openapi.json, the console is type-checked against it)', async (t) => {
   const built = JSON.parse(await readFile('dist/openapi.json', 'utf8'));
   const { body: served } = await api(server, '/api/v1/openapi.json');

@@ -17,13 +17,14 @@ export async function launchChromium(): Promise<Browser> {
 
 /**
  * A screenshot: of the whole page, or of the viewport while a dialog is open
- * (a dialog is fixed to the viewport). The API key field is masked, since a
- * key never goes into a snapshot.
+ * (a dialog is fixed to the viewport). A once-shown secret's field (an API
+ * key, a webhook signing secret: `data-secret`) is masked, since a secret
+ * never goes into a snapshot.
  */
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   const dialogOpen = (await page.locator('[role="dialog"]').count()) > 0;
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: !dialogOpen, mask: [page.locator('#new-key')], maskColor: '#c9d3dd' });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: !dialogOpen, mask: [page.locator('[data-secret]')], maskColor: '#c9d3dd' });
 }
 
 /** Signs in through the console: /console -> the login page -> back. */

@@ -17,8 +17,14 @@ export type AuditEvent = Schemas['AuditEvent'];
 export type KeyUsage = Schemas['ApiKeyUsage'];
 export type UsageDay = KeyUsage['days'][number];
 export type AuditQuery = NonNullable<paths['/audit-events']['get']['parameters']['query']>;
+export type FacilityLocation = Schemas['Location'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type EndpointWithSecret = Schemas['WebhookEndpointWithSecret'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+/** An event type an endpoint can ask for, or "*" for every one. */
+export type WebhookEventChoice = Schemas['CreateWebhookEndpoint']['events'][number];
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** The operation `method path` of the document (never when the path has no such method). */
 type Operation<P extends keyof paths, M extends Method> = Exclude<paths[P][Lowercase<M>], undefined>;
 type MethodOf<P extends keyof paths> = { [M in Method]: [Operation<P, M>] extends [never] ? never : M }[Method];
@@ -40,7 +46,11 @@ function apiUrl(path: string, options: { path?: object; query?: object } = {}): 
   return `/api/v1${filled}${query.length ? `?${new URLSearchParams(query.map(([name, value]) => [name, String(value)]))}` : ''}`;
 }
 
-/** An API failure, in words a gym owner can act on. */
+/**
+ * An API failure, in words a gym owner can act on. `fields` holds each
+ * field's message under its top name (`locationIds`) and, for a part of it,
+ * under the API's own path too (`locationIds.1`), so a form can say which.
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -49,6 +59,11 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** For a delete: a target already gone (404) is what was asked, not a failure; anything else is thrown on. */
+export function goneIsDone(error: unknown): void {
+  if (!(error instanceof ApiError && error.status === 404)) throw error;
 }
 
 export const SESSION_EXPIRED = 'Your sign-in has expired. Please sign in again.';
@@ -109,7 +124,9 @@ export async function call<P extends keyof paths, M extends MethodOf<P>>(
   if (!response.ok) {
     if (response.status === 401) forgetSession();
     const problem = answer as Partial<Schemas['Problem']> | undefined;
-    const fields = Object.fromEntries((problem?.errors ?? []).map((error) => [error.path.split('.')[0] ?? error.path, error.message]));
+    const fields = Object.fromEntries(
+      (problem?.errors ?? []).flatMap((error) => [[error.path, error.message], [error.path.split('.')[0] ?? error.path, error.message]]),
+    );
     throw new ApiError(response.status, plainWords(response.status, problem), fields);
   }
   return answer as T;

@@ -1,6 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { createPortal } from 'preact/compat';
-import { useEffect, useId, useRef } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
+
+import { ApiError } from './api.js';
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
@@ -73,5 +75,60 @@ export function Dialog(props: {
       </div>
     </div>,
     document.getElementById('dialogs')!,
+  );
+}
+
+/**
+ * What a dialog's action needs: `busy` while it runs, and a refusal the API
+ * explains (403, 404, 409) kept as `problem`, to be said in the dialog;
+ * anything else goes to `onError`.
+ */
+export function useDialogAction(onError: (error: unknown) => void) {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    try {
+      await action();
+    } catch (error) {
+      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
+      else onError(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, problem, run };
+}
+
+/** Asks before doing something: what it does (`children`, which describe the dialog), Cancel (focused first: the safe choice) and the action. */
+export function ConfirmDialog(props: {
+  title: string;
+  describedBy: string;
+  children: ComponentChildren;
+  action: string;
+  busyAction: string;
+  danger?: boolean;
+  onConfirm: () => Promise<void>;
+  onCancel: () => void;
+  onError: (error: unknown) => void;
+}) {
+  const { busy, problem, run } = useDialogAction(props.onError);
+  return (
+    <Dialog title={props.title} onEscape={props.onCancel} describedBy={props.describedBy}>
+      {props.children}
+      {problem && (
+        <p class="error" role="alert">
+          {problem}
+        </p>
+      )}
+      <div class="buttons">
+        <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
+          Cancel
+        </button>
+        <button type="button" class={props.danger ? 'danger' : undefined} onClick={() => void run(props.onConfirm)} disabled={busy}>
+          {busy ? props.busyAction : props.action}
+        </button>
+      </div>
+    </Dialog>
   );
 }

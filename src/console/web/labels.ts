@@ -1,3 +1,5 @@
+import type { ApiKey, FacilityLocation } from './api.js';
+
 export const ROLE_NAMES = {
   owner: 'Owner',
   admin: 'Admin',
@@ -23,3 +25,9 @@ export const REFUSAL_LABELS: Record<string, string> = {
 };
 
 export const refusalLabel = (reason: string) => REFUSAL_LABELS[reason] ?? reason.replaceAll('_', ' ');
+
+/** Where a key works: every location, or the names of those it is limited to. */
+export function locationsText(apiKey: ApiKey, locations: FacilityLocation[]): string {
+  if (apiKey.locationIds === null) return 'All locations';
+  return apiKey.locationIds.map((id) => locations.find((location) => location.id === id)?.name ?? 'A removed location').join(', ');
+}

@@ -8,7 +8,8 @@ import { Activity } from './pages/activity.js';
 import { KeyPage } from './pages/key-page.js';
 import { StaffDetail, StaffList } from './pages/staff.js';
 import { SystemIntegrations } from './pages/system-integrations.js';
-import { ACTIVITY, SI_PATH } from './paths.js';
+import { Webhooks } from './pages/webhooks.js';
+import { ACTIVITY, SI_PATH, WEBHOOKS } from './paths.js';
 
 const HOME = '/console/';
 const STAFF = '/console/staff';
@@ -79,6 +80,12 @@ function Settings(props: { me: Me; navigate: Navigate }) {
             <span class="muted block">API keys for outside systems, how to connect them, and the key settings.</span>
           </li>
           <li>
+            <Link to={WEBHOOKS} navigate={props.navigate}>
+              Webhooks
+            </Link>
+            <span class="muted block">Tell your other systems when a lead arrives or a key is about to expire.</span>
+          </li>
+          <li>
             <Link to={ACTIVITY} navigate={props.navigate}>
               Activity
             </Link>
@@ -111,8 +118,14 @@ function NotFound(props: { navigate: Navigate }) {
 /** A System Integrations page (the keys, a key, the activity): only for staff with the permission. */
 function systemIntegrationsPage(path: string, me: Me, navigate: Navigate, onError: (error: unknown) => void): { title: string; view: JSX.Element } | undefined {
   const keyMatch = KEY_PAGE.exec(path);
-  if (path !== SI_PATH && path !== ACTIVITY && !keyMatch) return undefined;
-  const title = keyMatch ? 'API key' : path === SI_PATH ? 'System Integrations' : 'Activity';
+  const pages = new Map<string, [title: string, view: () => JSX.Element]>([
+    [SI_PATH, ['System Integrations', () => <SystemIntegrations me={me} navigate={navigate} onError={onError} />]],
+    [ACTIVITY, ['Activity', () => <Activity navigate={navigate} onError={onError} />]],
+    [WEBHOOKS, ['Webhooks', () => <Webhooks navigate={navigate} onError={onError} />]],
+  ]);
+  const page = keyMatch ? (['API key', () => <KeyPage keyId={keyMatch[1]!} me={me} navigate={navigate} onError={onError} />] as const) : pages.get(path);
+  if (!page) return undefined;
+  const [title, view] = page;
   if (!me.permissions.systemIntegrations) {
     return {
       title,
@@ -124,11 +137,7 @@ function systemIntegrationsPage(path: string, me: Me, navigate: Navigate, onErro
       ),
     };
   }
-  if (keyMatch) return { title, view: <KeyPage keyId={keyMatch[1]!} me={me} navigate={navigate} onError={onError} /> };
-  return {
-    title,
-    view: path === SI_PATH ? <SystemIntegrations me={me} navigate={navigate} onError={onError} /> : <Activity navigate={navigate} onError={onError} />,
-  };
+  return { title, view: view() };
 }
 
 /** The page for a path: its title (for document.title) and what it shows. */

@@ -18,6 +18,11 @@ const ACTIONS: [AuditEvent['action'], string][] = [
   ['settings.api_keys_changed', 'Key settings changed'],
   ['facility.created', 'Facility created'],
   ['staff.added', 'Staff member added'],
+  ['webhook_endpoint.created', 'Webhook endpoint added'],
+  ['webhook_endpoint.updated', 'Webhook endpoint changed'],
+  ['webhook_endpoint.secret_rotated', 'Webhook secret rotated'],
+  ['webhook_endpoint.deleted', 'Webhook endpoint deleted'],
+  ['webhook_endpoint.disabled', 'Webhook endpoint turned off by Octiv'],
 ];
 
 function actorName(event: AuditEvent): string {
@@ -27,6 +32,24 @@ function actorName(event: AuditEvent): string {
 }
 
 const quoted = (name: string | undefined) => `“${name ?? 'a key'}”`;
+
+/** A change to a webhook endpoint in plain words. */
+function describeWebhook(event: AuditEvent, actor: string): string {
+  const endpoint = `the webhook endpoint ${quoted(event.target?.name)}`;
+  const after = event.details.after as { enabled?: boolean } | undefined;
+  switch (event.action) {
+    case 'webhook_endpoint.created':
+      return `${actor} added ${endpoint}`;
+    case 'webhook_endpoint.updated':
+      return after?.enabled === false ? `${actor} turned off ${endpoint}` : after?.enabled === true ? `${actor} turned on ${endpoint}` : `${actor} changed ${endpoint}`;
+    case 'webhook_endpoint.secret_rotated':
+      return `${actor} rotated the signing secret of ${endpoint}; the old one signs too for 24 hours`;
+    case 'webhook_endpoint.deleted':
+      return `${actor} deleted ${endpoint}`;
+    default:
+      return `Octiv turned off ${endpoint}. ${typeof event.details.reason === 'string' ? event.details.reason : ''}`.trim();
+  }
+}
 
 /** One event in plain words. */
 export function describe(event: AuditEvent): string {
@@ -67,7 +90,7 @@ export function describe(event: AuditEvent): string {
     case 'staff.added':
       return `${actor} added ${target ?? 'a staff member'}${typeof details.role === 'string' ? ` as ${details.role.replace('_', ' ')}` : ''}`;
     default:
-      return `${actor}: ${event.action}`;
+      return event.action.startsWith('webhook_endpoint.') ? describeWebhook(event, actor) : `${actor}: ${event.action}`;
   }
 }
 
@@ -142,7 +165,7 @@ export function Activity(props: { navigate: (to: string) => void; onError: (erro
       <h1 id="activity-title" tabIndex={-1}>
         Activity
       </h1>
-      <p class="muted">Who created, rotated and deleted keys, who was given the permission, and every sign-in, newest first.</p>
+      <p class="muted">Who created, rotated and deleted keys, who changed webhook endpoints, who was given the permission, and every sign-in, newest first.</p>
       <form class="filters card" onSubmit={(event) => event.preventDefault()}>
         <div>
           <label for="filter-key">Key</label>

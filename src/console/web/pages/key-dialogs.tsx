@@ -1,9 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type Scope } from '../api.js';
-import { CopyButton, describedBy, FieldMessage, FormButtons, Switch } from '../controls.js';
-import { Dialog } from '../dialog.js';
+import { ApiError, call, goneIsDone, type ApiKey, type CreatedKey, type KeyPolicy, type FacilityLocation, type Scope } from '../api.js';
+import { CheckboxList, describedBy, EveryOrOnly, FieldMessage, FormButtons, TextField } from '../controls.js';
+import { ConfirmDialog, Dialog, useDialogAction } from '../dialog.js';
 import { ago, plural } from '../format.js';
+import { ShownOnceDialog } from '../shown-once.js';
 import { ConnectYourSystem } from './connect.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -24,8 +25,97 @@ function isoDay(date: Date): string {
   return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
 }
 
+type KeyErrors = { name?: string | undefined; scopes?: string | undefined; locationIds?: string | undefined; expiresAt?: string | undefined; form?: string | undefined };
+
+/** The API's word on the chosen locations: on one of them (`locationIds.1`, named here by its name) or on the list (`locationIds`). */
+function locationError(fields: Record<string, string>, chosen: string[] | null, locations: FacilityLocation[]): string | undefined {
+  const [path, message] = Object.entries(fields).find(([field]) => /^locationIds\.\d+$/.test(field)) ?? [];
+  const id = path === undefined ? undefined : chosen?.[Number(path.split('.')[1])];
+  const name = locations.find((location) => location.id === id)?.name;
+  return name && message ? `“${name}” ${message}` : fields.locationIds;
+}
+
+/** What the create dialog says about a refused create, field by field. */
+function refusal(error: unknown, chosenLocations: string[] | null, locations: FacilityLocation[]): KeyErrors | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  if (error.status === 409) return { name: error.message };
+  if (error.status === 403) return { form: error.message };
+  if (error.status !== 400) return undefined;
+  const { name, scopes, expiresAt } = error.fields;
+  return { name, scopes, expiresAt, locationIds: locationError(error.fields, chosenLocations, locations), form: error.message };
+}
+
+/** Expires: in so many days, on a date, or never (as the facility's maximum lifetime allows). */
+function ExpiryChoices(props: { policy: KeyPolicy | undefined; facilityName: string; expiry: string; onExpiry: (value: string) => void; date: string; onDate: (value: string) => void; error: string | undefined }) {
+  const max = props.policy?.maxLifetimeDays ?? null;
+  return (
+    <fieldset aria-describedby={describedBy('expiry', props.error)}>
+      <legend>Expires</legend>
+      {expiryChoices(props.policy).map((choice) => (
+        <div class="check" key={choice.value}>
+          <input type="radio" name="expiry" id={`expiry-${choice.value}`} checked={props.expiry === choice.value} onChange={() => props.onExpiry(choice.value)} />
+          <label for={`expiry-${choice.value}`}>{choice.label}</label>
+        </div>
+      ))}
+      {props.expiry === 'date' && (
+        <div class="indent">
+          <label for="expiry-date">Date</label>
+          <input
+            type="date"
+            id="expiry-date"
+            value={props.date}
+            min={isoDay(new Date(Date.now() + DAY))}
+            max={max === null ? undefined : isoDay(new Date(Date.now() + max * DAY))}
+            onInput={(event) => props.onDate((event.currentTarget as HTMLInputElement).value)}
+          />
+        </div>
+      )}
+      <FieldMessage
+        id="expiry"
+        error={props.error}
+        hint={max === null ? 'A key that expires stops working on its own; you can rotate it before then.' : `Keys of ${props.facilityName} live at most ${plural(max, 'day')}.`}
+      />
+    </fieldset>
+  );
+}
+
+/** Scopes (each with what it lets a system do) and locations (every one, or only some). */
+function AccessChoices(props: {
+  scopes: Scope[];
+  chosen: Scope['name'][];
+  onChosen: (chosen: Scope['name'][]) => void;
+  locations: FacilityLocation[];
+  chosenLocations: string[] | null;
+  onLocations: (chosen: string[] | null) => void;
+  errors: KeyErrors;
+}) {
+  return (
+    <>
+      <fieldset aria-describedby={describedBy('scopes', props.errors.scopes, false)}>
+        <legend>Scopes</legend>
+        <CheckboxList idPrefix="scope" choices={props.scopes.map((scope) => ({ value: scope.name, label: scope.name, description: scope.description }))} chosen={props.chosen} onChange={props.onChosen} />
+        <FieldMessage id="scopes" error={props.errors.scopes} />
+      </fieldset>
+      {props.locations.length > 0 && (
+        <EveryOrOnly
+          id="locations"
+          legend="Locations"
+          every="Every location"
+          only="Only these locations"
+          choices={props.locations.map((location) => ({ value: location.id, label: location.name }))}
+          chosen={props.chosenLocations}
+          onChange={props.onLocations}
+          error={props.errors.locationIds}
+          hint="A key limited to locations adds and reads leads of those locations only, for example a landing page of one gym."
+        />
+      )}
+    </>
+  );
+}
+
 export function CreateKeyDialog(props: {
   scopes: Scope[];
+  locations: FacilityLocation[];
   policy: KeyPolicy | undefined;
   facilityName: string;
   onCancel: () => void;
@@ -35,11 +125,11 @@ export function CreateKeyDialog(props: {
   const [name, setName] = useState('');
   // The first scope (leads:create, what a landing page needs) is ticked to begin with; more are a choice.
   const [chosen, setChosen] = useState<Scope['name'][]>(props.scopes.length > 0 ? [props.scopes[0]!.name] : []);
-  const choices = expiryChoices(props.policy);
+  const [locationIds, setLocationIds] = useState<string[] | null>(null);
   const max = props.policy?.maxLifetimeDays ?? null;
   const [expiry, setExpiry] = useState(max === null ? 'never' : String(max));
   const [date, setDate] = useState('');
-  const [errors, setErrors] = useState<{ name?: string; scopes?: string; expiresAt?: string; form?: string }>({});
+  const [errors, setErrors] = useState<KeyErrors>({});
   const [busy, setBusy] = useState(false);
   const nameInput = useRef<HTMLInputElement>(null);
   useEffect(() => {
@@ -56,130 +146,75 @@ export function CreateKeyDialog(props: {
   const submit = async (event: Event) => {
     event.preventDefault();
     const when = expiresAt();
-    const local = {
+    const local: KeyErrors = {
       ...(name.trim() === '' ? { name: 'Enter a name that says which system will use the key.' } : {}),
       ...(chosen.length === 0 ? { scopes: 'Choose at least one scope.' } : {}),
+      ...(locationIds?.length === 0 ? { locationIds: 'Choose at least one location, or Every location.' } : {}),
       ...(when === undefined ? { expiresAt: 'Choose the date the key stops working.' } : {}),
     };
     setErrors(local);
-    if (local.name || local.scopes || local.expiresAt) return;
+    if (Object.keys(local).length > 0) return;
     setBusy(true);
     try {
-      props.onCreated(await call('POST', '/api-keys', { body: { name, scopes: chosen, expiresAt: when } }));
+      props.onCreated(await call('POST', '/api-keys', { body: { name, scopes: chosen, expiresAt: when, ...(locationIds ? { locationIds } : {}) } }));
     } catch (error) {
-      if (error instanceof ApiError && error.status === 409) setErrors({ name: error.message });
-      else if (error instanceof ApiError && error.status === 400) {
-        setErrors({ name: error.fields.name, scopes: error.fields.scopes, expiresAt: error.fields.expiresAt, form: error.message });
-      } else if (error instanceof ApiError && error.status === 403) setErrors({ form: error.message });
+      const said = refusal(error, locationIds, props.locations);
+      if (said) setErrors(said);
       else props.onError(error);
     } finally {
       setBusy(false);
     }
   };
 
+  const fieldError = errors.name || errors.scopes || errors.locationIds || errors.expiresAt;
   return (
     <Dialog title="Create API Key" onEscape={props.onCancel}>
       <form onSubmit={submit} noValidate>
         <p class="muted">For {props.facilityName}.</p>
-        {errors.form && !errors.name && !errors.scopes && !errors.expiresAt && (
+        {errors.form && !fieldError && (
           <p class="error" role="alert">
             {errors.form}
           </p>
         )}
-        <label for="key-name">Key Name</label>
-        <input
+        <TextField
           id="key-name"
-          ref={nameInput}
-          data-autofocus
+          label="Key Name"
+          inputRef={nameInput}
+          autofocus
           value={name}
+          onInput={setName}
           maxLength={100}
           placeholder="Landing Page Connector"
-          aria-invalid={errors.name ? 'true' : undefined}
-          aria-describedby={describedBy('key-name', errors.name)}
-          onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
+          error={errors.name}
+          hint="Name the system that will use this key."
         />
-        <FieldMessage id="key-name" error={errors.name} hint="Name the system that will use this key." />
-        <fieldset aria-describedby={describedBy('scopes', errors.scopes, false)}>
-          <legend>Scopes</legend>
-          {props.scopes.map((scope) => (
-            <div class="check" key={scope.name}>
-              <input
-                type="checkbox"
-                id={`scope-${scope.name}`}
-                checked={chosen.includes(scope.name)}
-                onChange={(event) =>
-                  setChosen((event.currentTarget as HTMLInputElement).checked ? [...chosen, scope.name] : chosen.filter((item) => item !== scope.name))
-                }
-                aria-describedby={`scope-${scope.name}-description`}
-              />
-              <div>
-                <label for={`scope-${scope.name}`}>{scope.name}</label>
-                <p id={`scope-${scope.name}-description`} class="muted">
-                  {scope.description}
-                </p>
-              </div>
-            </div>
-          ))}
-          <FieldMessage id="scopes" error={errors.scopes} />
-        </fieldset>
-        <fieldset aria-describedby={describedBy('expiry', errors.expiresAt)}>
-          <legend>Expires</legend>
-          {choices.map((choice) => (
-            <div class="check" key={choice.value}>
-              <input type="radio" name="expiry" id={`expiry-${choice.value}`} checked={expiry === choice.value} onChange={() => setExpiry(choice.value)} />
-              <label for={`expiry-${choice.value}`}>{choice.label}</label>
-            </div>
-          ))}
-          {expiry === 'date' && (
-            <div class="indent">
-              <label for="expiry-date">Date</label>
-              <input
-                type="date"
-                id="expiry-date"
-                value={date}
-                min={isoDay(new Date(Date.now() + DAY))}
-                max={max === null ? undefined : isoDay(new Date(Date.now() + max * DAY))}
-                onInput={(event) => setDate((event.currentTarget as HTMLInputElement).value)}
-              />
-            </div>
-          )}
-          <FieldMessage
-            id="expiry"
-            error={errors.expiresAt}
-            hint={max === null ? 'A key that expires stops working on its own; you can rotate it before then.' : `Keys of ${props.facilityName} live at most ${plural(max, 'day')}.`}
-          />
-        </fieldset>
+        <AccessChoices scopes={props.scopes} chosen={chosen} onChosen={setChosen} locations={props.locations} chosenLocations={locationIds} onLocations={setLocationIds} errors={errors} />
+        <ExpiryChoices policy={props.policy} facilityName={props.facilityName} expiry={expiry} onExpiry={setExpiry} date={date} onDate={setDate} error={errors.expiresAt} />
         <FormButtons onCancel={props.onCancel} busy={busy} label="Generate Key" busyLabel="Generating…" />
       </form>
     </Dialog>
   );
 }
 
-/**
- * Shows a new secret once (after create or rotate). Done stays disabled until
- * the acknowledgement switch is on; Escape does not skip it.
- */
+/** A new key, shown once (after create or rotate), with how to connect right there. */
 export function KeyShownOnceDialog(props: { title: string; created: CreatedKey; onDone: () => void }) {
-  const [stored, setStored] = useState(false);
   return (
-    <Dialog title={props.title} onEscape={stored ? props.onDone : undefined} describedBy="key-once" wide>
-      <p id="key-once" class="wrap">
-        This is the only time the key for <strong>{props.created.name}</strong> is shown. Copy it now and store it somewhere safe, such as your CRM&apos;s settings
-        or a password manager.
-      </p>
-      <label for="new-key">API key</label>
-      <div class="key-row">
-        <input id="new-key" readOnly value={props.created.key} spellcheck={false} autoComplete="off" onFocus={(event) => (event.currentTarget as HTMLInputElement).select()} />
-        <CopyButton text={props.created.key} autofocus />
-      </div>
+    <ShownOnceDialog
+      title={props.title}
+      id="new-key"
+      intro={
+        <>
+          This is the only time the key for <strong>{props.created.name}</strong> is shown. Copy it now and store it somewhere safe, such as your CRM&apos;s
+          settings or a password manager.
+        </>
+      }
+      label="API key"
+      secret={props.created.key}
+      stored="I have copied my API key and stored it securely"
+      onDone={props.onDone}
+    >
       <ConnectYourSystem headingLevel={3} />
-      <Switch id="key-stored" label="I have copied my API key and stored it securely" checked={stored} onChange={setStored} />
-      <div class="buttons">
-        <button type="button" disabled={!stored} onClick={props.onDone}>
-          Done
-        </button>
-      </div>
-    </Dialog>
+    </ShownOnceDialog>
   );
 }
 
@@ -193,19 +228,10 @@ const GRACE_CHOICES = [
 /** Rotate: choose how long the current secret keeps working, then get the new one (shown once). */
 export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; onRotated: (created: CreatedKey) => void; onError: (error: unknown) => void }) {
   const [grace, setGrace] = useState(86_400);
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
-  const rotate = async (event: Event) => {
+  const { busy, problem, run } = useDialogAction(props.onError);
+  const rotate = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    try {
-      props.onRotated(await call('POST', '/api-keys/{id}/rotate', { path: { id: props.apiKey.id }, body: { graceSeconds: grace } }));
-    } catch (error) {
-      if (error instanceof ApiError && [403, 404, 409].includes(error.status)) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
+    void run(async () => props.onRotated(await call('POST', '/api-keys/{id}/rotate', { path: { id: props.apiKey.id }, body: { graceSeconds: grace } })));
   };
   return (
     <Dialog title="Rotate Key" onEscape={props.onCancel} describedBy="rotate-what">
@@ -235,24 +261,13 @@ export function RotateKeyDialog(props: { apiKey: ApiKey; onCancel: () => void; o
 }
 
 export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; onCancel: () => void; onDeleted: () => void; onError: (error: unknown) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string>();
   const { apiKey } = props;
   const remove = async () => {
-    setBusy(true);
-    try {
-      await call('DELETE', '/api-keys/{id}', { path: { id: apiKey.id } });
-      props.onDeleted();
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) props.onDeleted();
-      else if (error instanceof ApiError && error.status === 403) setProblem(error.message);
-      else props.onError(error);
-    } finally {
-      setBusy(false);
-    }
+    await call('DELETE', '/api-keys/{id}', { path: { id: apiKey.id } }).catch(goneIsDone);
+    props.onDeleted();
   };
   return (
-    <Dialog title="Delete Key" onEscape={props.onCancel} describedBy="delete-warning">
+    <ConfirmDialog title="Delete Key" describedBy="delete-warning" action="Delete Key" busyAction="Deleting…" danger onConfirm={remove} onCancel={props.onCancel} onError={props.onError}>
       <p id="delete-warning" class="wrap">
         Delete <strong>{apiKey.name}</strong> from {props.facilityName}? Deletion is immediate and cannot be undone: any system still using this key loses access at once.
       </p>
@@ -260,19 +275,6 @@ export function DeleteKeyDialog(props: { apiKey: ApiKey; facilityName: string; o
         Created {plural(apiKey.leadsCreated, 'lead')};{' '}
         {apiKey.lastUsedAt ? `last used ${ago(apiKey.lastUsedAt)}${apiKey.lastUsedIp ? ` from ${apiKey.lastUsedIp}` : ''}.` : 'never used.'}
       </p>
-      {problem && (
-        <p class="error" role="alert">
-          {problem}
-        </p>
-      )}
-      <div class="buttons">
-        <button type="button" class="secondary" onClick={props.onCancel} data-autofocus>
-          Cancel
-        </button>
-        <button type="button" class="danger" onClick={remove} disabled={busy}>
-          Delete Key
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 
-import { ApiError, call, type ApiKey, type CreatedKey, type Me, type UsageDay } from '../api.js';
+import { ApiError, call, type ApiKey, type CreatedKey, type FacilityLocation, type Me, type UsageDay } from '../api.js';
 import { ago, formatDateTime, formatDay, fromNow, perWindow, plural } from '../format.js';
+import { locationsText } from '../labels.js';
 import { ACTIVITY, SI_PATH } from '../paths.js';
 import { UsageChart, reasonTotals } from '../usage-chart.js';
 import { DeleteKeyDialog, KeyShownOnceDialog, RotateKeyDialog } from './key-dialogs.js';
@@ -41,7 +42,7 @@ function RefusalsInWords(props: { days: UsageDay[] }) {
 }
 
 /** The key in facts: what it may do, who made it, when it was last used, how long it lives. */
-function KeyFacts(props: { apiKey: ApiKey }) {
+function KeyFacts(props: { apiKey: ApiKey; locations: FacilityLocation[] }) {
   const { apiKey } = props;
   return (
     <dl class="facts">
@@ -51,6 +52,8 @@ function KeyFacts(props: { apiKey: ApiKey }) {
       </dd>
       <dt>Scopes</dt>
       <dd>{apiKey.scopes.join(', ')}</dd>
+      <dt>Locations</dt>
+      <dd class="wrap">{locationsText(apiKey, props.locations)}</dd>
       <dt>Created</dt>
       <dd>
         {formatDateTime(apiKey.createdAt)} by {apiKey.createdBy.name}
@@ -164,15 +167,21 @@ function KeyPageDialog(props: { dialog: KeyDialog | undefined; apiKey: ApiKey; f
 export function KeyPage(props: { keyId: string; me: Me; navigate: (to: string) => void; onError: (error: unknown) => void }) {
   const [apiKey, setApiKey] = useState<ApiKey>();
   const [days, setDays] = useState<UsageDay[]>();
+  const [locations, setLocations] = useState<FacilityLocation[]>([]);
   const [missing, setMissing] = useState(false);
   const [dialog, setDialog] = useState<KeyDialog>();
   const path = { id: props.keyId };
 
   const load = async () => {
     try {
-      const [key, usage] = await Promise.all([call('GET', '/api-keys/{id}', { path }), call('GET', '/api-keys/{id}/usage', { path, query: { days: DAYS } })]);
+      const [key, usage, places] = await Promise.all([
+        call('GET', '/api-keys/{id}', { path }),
+        call('GET', '/api-keys/{id}/usage', { path, query: { days: DAYS } }),
+        call('GET', '/locations'),
+      ]);
       setApiKey(key);
       setDays(usage.days);
+      setLocations(places.items);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) setMissing(true);
       else props.onError(error);
@@ -192,7 +201,7 @@ export function KeyPage(props: { keyId: string; me: Me; navigate: (to: string) =
       {apiKey && (
         <>
           {apiKey.status !== 'active' && <p class={`badge badge-${apiKey.status}`}>{apiKey.status === 'rotating' ? 'Rotating' : `This key is ${apiKey.status}`}</p>}
-          <KeyFacts apiKey={apiKey} />
+          <KeyFacts apiKey={apiKey} locations={locations} />
           <KeyActions apiKey={apiKey} navigate={props.navigate} open={setDialog} />
           <RotationCard apiKey={apiKey} onEndGrace={() => void endGrace()} />
           <UsageCard apiKey={apiKey} days={days} />

@@ -1,11 +1,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { ApiError, call, type ApiKey, type CreatedKey, type KeyPolicy, type Me, type Scope } from '../api.js';
+import { ApiError, call, type ApiKey, type CreatedKey, type FacilityLocation, type KeyPolicy, type Me, type Scope } from '../api.js';
+import { Messages } from '../controls.js';
 import { ago, formatDateTime, fromNow, perWindow } from '../format.js';
+import { locationsText } from '../labels.js';
 import { keyPath } from '../paths.js';
 import { ConnectYourSystem } from './connect.js';
 import { CreateKeyDialog, DeleteKeyDialog, KeyShownOnceDialog, RotateKeyDialog } from './key-dialogs.js';
 import { KeyPolicyCard } from './key-policy.js';
+import { WebhooksCard } from './webhooks.js';
 
 function TrashIcon() {
   return (
@@ -37,6 +40,7 @@ type DialogState =
 /** A key as one row: stacked into labelled lines on narrow screens (the labels come from `data-label`). */
 function KeyRow(props: {
   apiKey: ApiKey;
+  locations: FacilityLocation[];
   navigate: (to: string) => void;
   onRotate: () => void;
   onEndGrace: () => void;
@@ -56,6 +60,9 @@ function KeyRow(props: {
       </td>
       <td role="cell" data-label="Scope">
         {apiKey.scopes.join(', ')}
+      </td>
+      <td role="cell" data-label="Locations" class="wrap">
+        {locationsText(apiKey, props.locations)}
       </td>
       <td role="cell" data-label="Created">
         <time dateTime={apiKey.createdAt}>{formatDateTime(apiKey.createdAt)}</time>
@@ -126,6 +133,7 @@ function LeakNotice(props: { keys: ApiKey[] }) {
 /** The facility's keys, one row each (never a key itself). */
 function KeyTable(props: {
   keys: ApiKey[];
+  locations: FacilityLocation[];
   facilityName: string;
   navigate: (to: string) => void;
   onRotate: (apiKey: ApiKey) => void;
@@ -141,6 +149,7 @@ function KeyTable(props: {
         <tr role="row">
           <th scope="col" role="columnheader">Name</th>
           <th scope="col" role="columnheader">Scope</th>
+          <th scope="col" role="columnheader">Locations</th>
           <th scope="col" role="columnheader">Created</th>
           <th scope="col" role="columnheader">Last used</th>
           <th scope="col" role="columnheader">Expires</th>
@@ -152,6 +161,7 @@ function KeyTable(props: {
           <KeyRow
             key={apiKey.id}
             apiKey={apiKey}
+            locations={props.locations}
             navigate={props.navigate}
             onRotate={() => props.onRotate(apiKey)}
             onEndGrace={() => props.onEndGrace(apiKey)}
@@ -160,24 +170,6 @@ function KeyTable(props: {
         ))}
       </tbody>
     </table>
-  );
-}
-
-/** What went wrong (an alert), or what just happened (a status). */
-function Messages(props: { problem: string | undefined; notice: string | undefined }) {
-  return (
-    <>
-      {props.problem && (
-        <p class="error" role="alert">
-          {props.problem}
-        </p>
-      )}
-      {props.notice && (
-        <p class="success" role="status">
-          {props.notice}
-        </p>
-      )}
-    </>
   );
 }
 
@@ -194,7 +186,7 @@ function PageHeading(props: { facilityName: string; navigate: (to: string) => vo
       <h1 id="si-title" tabIndex={-1}>
         System Integrations
       </h1>
-      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send leads to {props.facilityName}.</p>
+      <p class="muted">API keys let outside systems, such as a CRM or a landing page, send leads to {props.facilityName} or read them; webhooks tell them when something happens.</p>
     </>
   );
 }
@@ -215,6 +207,7 @@ function ActivityLink(props: { navigate: (to: string) => void }) {
 export function SystemIntegrations(props: { me: Me; navigate: (to: string) => void; onError: (error: unknown) => void }) {
   const [keys, setKeys] = useState<ApiKey[]>();
   const [scopes, setScopes] = useState<Scope[]>([]);
+  const [locations, setLocations] = useState<FacilityLocation[]>([]);
   const [policy, setPolicy] = useState<KeyPolicy>();
   const [problem, setProblem] = useState<string>();
   const [dialog, setDialog] = useState<DialogState>();
@@ -223,13 +216,15 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
 
   const load = async () => {
     try {
-      const [list, catalogue, settings] = await Promise.all([
+      const [list, catalogue, settings, places] = await Promise.all([
         call('GET', '/api-keys'),
         call('GET', '/scopes'),
         call('GET', '/settings/api-keys'),
+        call('GET', '/locations'),
       ]);
       setKeys(list.items);
       setScopes(catalogue.items);
+      setLocations(places.items);
       setPolicy(settings);
       setProblem(undefined);
     } catch (error) {
@@ -273,6 +268,7 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
           {keys && keys.length > 0 && (
             <KeyTable
               keys={keys}
+              locations={locations}
               facilityName={props.me.facilityName}
               navigate={props.navigate}
               onRotate={(apiKey) => (setNotice(undefined), setDialog({ kind: 'rotate', apiKey }))}
@@ -287,11 +283,13 @@ export function SystemIntegrations(props: { me: Me; navigate: (to: string) => vo
           <ConnectYourSystem />
         </div>
       )}
+      {!problem && <WebhooksCard navigate={props.navigate} />}
       {!problem && policy && <KeyPolicyCard me={props.me} policy={policy} onSaved={setPolicy} onError={props.onError} />}
       {!problem && <ActivityLink navigate={props.navigate} />}
       {dialog?.kind === 'create' && (
         <CreateKeyDialog
           scopes={scopes}
+          locations={locations}
           policy={policy}
           facilityName={props.me.facilityName}
           onCancel={() => setDialog(undefined)}
