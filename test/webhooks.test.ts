@@ -34,7 +34,7 @@ test.after.always(async () => {
 const endpoint = (body: Record<string, unknown>) => api(server, '/api/v1/webhook-endpoints', { token: owner, body });
 const lead = () => ({ firstName: 'Hook', lastName: 'Ed', email: `hook.${randomUUID()}@example.com` });
 
-type LoggedDelivery = { eventId: string; status: string; attempts: number; responseStatus: number | null };
+type LoggedDelivery = { id: string; eventId: string; status: string; attempts: number; responseStatus: number | null };
 
 /** The whole deliveries log of an endpoint, page after page (other tests' events reach endpoints that want them too). */
 async function deliveries(id: string): Promise<LoggedDelivery[]> {
@@ -203,6 +203,15 @@ test('an endpoint whose deliveries have all failed for 5 days is turned off, wit
     t.regex(off.disabledReason, /Every delivery failed for 5 days/);
     const events = (await api(server, `/api/v1/audit-events?action=webhook_endpoint.disabled`, { token: owner })).body.items;
     t.true(events.some((event: { target: { id: string } }) => event.target.id === made.body.id));
+    // While it is off, a test event or a retry would only fail: 409, and nothing is queued.
+    const [failed] = await deliveries(made.body.id);
+    const pendingBefore = await server.db('webhook_deliveries').where({ endpoint_id: made.body.id, status: 'pending' }).count('* as n').first();
+    const test409 = await api(server, `/api/v1/webhook-endpoints/${made.body.id}/test`, { token: owner, method: 'POST' });
+    t.is(test409.status, 409);
+    t.regex(test409.body.detail, /turned off/);
+    t.is((await api(server, `/api/v1/webhook-deliveries/${failed!.id}/retry`, { token: owner, method: 'POST' })).status, 409);
+    t.deepEqual(await server.db('webhook_deliveries').where({ endpoint_id: made.body.id, status: 'pending' }).count('* as n').first(), pendingBefore);
+    t.is((await deliveries(made.body.id)).length, 1, 'no new delivery');
     // Turned on again by staff: it starts over.
     t.like((await api(server, `/api/v1/webhook-endpoints/${made.body.id}`, { token: owner, method: 'PATCH', body: { enabled: true } })).body, { enabled: true, disabledReason: null });
   } finally {

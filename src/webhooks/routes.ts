@@ -31,6 +31,7 @@ export function presentDelivery(delivery: Delivery) {
     id: delivery.id,
     eventId: delivery.eventId,
     eventType: delivery.eventType,
+    createdAt: delivery.createdAt.toISOString(),
     status: delivery.status,
     attempts: delivery.attempts,
     lastAttemptAt: iso(delivery.lastAttemptAt),
@@ -155,7 +156,10 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       description: 'Needs the System Integrations permission. The event goes to this endpoint only, whatever events it wants; see its deliveries log.',
       summary: 'Deliver a `webhook.test` event to this endpoint now',
       params: idParams,
-      responses: { 202: { description: 'On its way; see the deliveries log', body: z.object({ eventId: z.string() }) } },
+      responses: {
+        202: { description: 'On its way; see the deliveries log', body: z.object({ eventId: z.string() }) },
+        409: { description: 'The endpoint is turned off; nothing was queued' },
+      },
       async handle(ctx, { principal, params }) {
         ctx.status = 202;
         ctx.body = await service.sendTest(caller(ctx, principal), params.id);
@@ -184,7 +188,10 @@ function deliveryRoutes(service: WebhookService): AnyRoute[] {
       description: 'Needs the System Integrations permission. Whatever the delivery came to before, one more attempt is made now (with the same webhook-id).',
       summary: 'Deliver a delivery again, now',
       params: idParams,
-      responses: { 202: { description: 'On its way again: the delivery is pending until the attempt', body: z.object({ id: z.uuid(), status: z.literal('pending') }) } },
+      responses: {
+        202: { description: 'On its way again: the delivery is pending until the attempt', body: z.object({ id: z.uuid(), status: z.literal('pending') }) },
+        409: { description: 'Its endpoint is turned off; nothing changed' },
+      },
       async handle(ctx, { principal, params }) {
         await service.retry(caller(ctx, principal), params.id);
         ctx.status = 202;

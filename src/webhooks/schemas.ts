@@ -60,6 +60,7 @@ export const deliverySchema = z
     id: z.uuid(),
     eventId: z.string().meta({ description: 'The webhook-id header: the same on every attempt; receivers deduplicate by it.' }),
     eventType: z.string(),
+    createdAt: z.iso.datetime().meta({ description: 'When the event was stored for this endpoint (the log is ordered by it).' }),
     status: z.enum(['pending', 'succeeded', 'failed']),
     attempts: z.int(),
     lastAttemptAt: z.iso.datetime().nullable(),

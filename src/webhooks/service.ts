@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { RequestOrigin } from '../audit/model.js';
 import { staffActor, type AuditLog } from '../audit/service.js';
 import { inTransaction } from '../db/transaction.js';
-import { notFound, validationFailed } from '../http/errors.js';
+import { conflict, notFound, validationFailed } from '../http/errors.js';
 import { decodeKeysetCursor, keysetPage } from '../http/keyset-cursor.js';
 import { seal } from '../shared/sealed.js';
 import type { StaffMember } from '../staff/model.js';
@@ -25,6 +25,9 @@ export interface EndpointInput {
   events: string[];
   description?: string | null;
 }
+
+/** The answer to a delivery asked of an endpoint that is off: it would only fail, so nothing is queued. */
+const turnedOff = () => conflict('The endpoint is turned off: turn it on (enabled: true) to deliver to it again.');
 
 /** A new secret: `whsec_` and the base64 of 32 random bytes (the Standard Webhooks form). */
 function newSecret(): string {
@@ -132,6 +135,7 @@ export function createWebhookService(deps: {
     /** A `webhook.test` event to this endpoint only, delivered now. */
     async sendTest(caller: Caller, id: string): Promise<{ eventId: string }> {
       const endpoint = await findOrThrow(caller.staff, id);
+      if (!endpoint.enabled) throw turnedOff();
       const eventId = `evt_${randomUUID()}`;
       await inTransaction(db, () =>
         store.emit({ id: eventId, facilityId: endpoint.facilityId, type: 'webhook.test', data: { endpointId: endpoint.id, sentBy: { id: caller.staff.id, name: caller.staff.name } } }, endpoint.id),
@@ -149,7 +153,9 @@ export function createWebhookService(deps: {
 
     /** Delivers a delivery again, now (whatever it came to before). */
     async retry(caller: Caller, deliveryId: string): Promise<void> {
-      if (!(await store.retry(caller.staff.facilityId, deliveryId))) throw notFound('No webhook delivery with this id.');
+      const outcome = await store.retry(caller.staff.facilityId, deliveryId);
+      if (outcome === 'missing') throw notFound('No webhook delivery with this id.');
+      if (outcome === 'turned-off') throw turnedOff();
       deps.onDeliveries?.();
     },
 

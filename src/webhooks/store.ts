@@ -234,12 +234,25 @@ export function createWebhookStore(db: Knex) {
       return ((await rows) as DeliveryRow[]).map(toDelivery);
     },
 
-    /** Puts a delivery of the facility back in line to be attempted now; false when there is none. */
-    async retry(facilityId: string, deliveryId: string): Promise<boolean> {
-      const updated = await queryable(db)('webhook_deliveries as d')
-        .whereRaw('d.id = ? and exists (select 1 from webhook_endpoints e where e.id = d.endpoint_id and e.facility_id = ?)', [deliveryId, facilityId])
-        .update({ status: 'pending', next_attempt_at: db.raw('now()'), error: null });
-      return updated > 0;
+    /**
+     * Puts a delivery of the facility back in line to be attempted now,
+     * unless its endpoint is turned off: 'missing' when the facility has no
+     * such delivery.
+     */
+    async retry(facilityId: string, deliveryId: string): Promise<'queued' | 'turned-off' | 'missing'> {
+      const { rows } = (await queryable(db).raw(
+        `with target as (
+           select d.id, e.enabled from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
+           where d.id = ?::uuid and e.facility_id = ?::uuid),
+         queued as (
+           update webhook_deliveries d set status = 'pending', next_attempt_at = now(), error = null
+           from target where d.id = target.id and target.enabled
+           returning d.id)
+         select target.enabled from target`,
+        [deliveryId, facilityId],
+      )) as { rows: { enabled: boolean }[] };
+      const found = rows[0];
+      return !found ? 'missing' : found.enabled ? 'queued' : 'turned-off';
     },
 
     /** Deliveries whose next attempt has no job yet, oldest first. */
