@@ -254,17 +254,21 @@ test.serial('webhook endpoints, their secrets, test events and deliveries; a key
     await walk(t, operation, 404, { path: unknown(suffix), token: owner });
   }
   await walk(t, 'GET /webhook-endpoints/{id}/deliveries', 400, { path: at('/deliveries?status=lost'), token: owner });
+  const [delivery] = await server.db('webhook_deliveries').where({ endpoint_id: created.body.id }).pluck('id');
+  const retry = `/webhook-deliveries/${delivery}/retry`;
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 202, { path: retry, token: owner });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 401, { path: retry });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 403, { path: retry, token: admin });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 404, { path: `/webhook-deliveries/${UNKNOWN_ID}/retry`, token: owner });
   await walk(t, 'PATCH /webhook-endpoints/{id}', 200, { path: at(), token: owner, body: { enabled: false } });
+  // Turned off: a test event or a retry would only fail.
+  await walk(t, 'POST /webhook-endpoints/{id}/test', 409, { path: at('/test'), token: owner });
+  await walk(t, 'POST /webhook-deliveries/{id}/retry', 409, { path: retry, token: owner });
   await walk(t, 'PATCH /webhook-endpoints/{id}', 400, { path: at(), token: owner, body: {} });
   await walk(t, 'PATCH /webhook-endpoints/{id}', 401, { path: at(), body: { enabled: true } });
   await walk(t, 'PATCH /webhook-endpoints/{id}', 403, { path: at(), token: admin, body: { enabled: true } });
   await walk(t, 'PATCH /webhook-endpoints/{id}', 404, { path: unknown(), token: owner, body: { enabled: true } });
   await walkBodyLimits(t, 'PATCH /webhook-endpoints/{id}', { path: at(), token: owner });
-  const [delivery] = await server.db('webhook_deliveries').where({ endpoint_id: created.body.id }).pluck('id');
-  await walk(t, 'POST /webhook-deliveries/{id}/retry', 202, { path: `/webhook-deliveries/${delivery}/retry`, token: owner });
-  await walk(t, 'POST /webhook-deliveries/{id}/retry', 401, { path: `/webhook-deliveries/${delivery}/retry` });
-  await walk(t, 'POST /webhook-deliveries/{id}/retry', 403, { path: `/webhook-deliveries/${delivery}/retry`, token: admin });
-  await walk(t, 'POST /webhook-deliveries/{id}/retry', 404, { path: `/webhook-deliveries/${UNKNOWN_ID}/retry`, token: owner });
   await walk(t, 'DELETE /webhook-endpoints/{id}', 401, { path: at() });
   await walk(t, 'DELETE /webhook-endpoints/{id}', 403, { path: at(), token: admin });
   await walk(t, 'DELETE /webhook-endpoints/{id}', 204, { path: at(), token: owner });

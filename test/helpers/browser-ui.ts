@@ -4,8 +4,12 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Screenshots of the console walk-through; docs/console.md shows two of them. */
-export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../docs/screenshots');
+/**
+ * Screenshots of the console walk-through: into docs/screenshots (which
+ * docs/console.md shows) when UPDATE_SCREENSHOTS=1, else into
+ * dist/screenshots, so that a test run leaves the work tree as it was.
+ */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../../docs/screenshots') : path.resolve(import.meta.dirname, '../../screenshots');
 
 /** Debian's Chromium, headless, with the flags this machine's closed network needs. */
 export async function launchChromium(): Promise<Browser> {
