@@ -12,7 +12,7 @@ import { createApiKeyVerifier } from './api-keys/verifier.js';
 import { createAuditLog, type AuditLog } from './audit/service.js';
 import { createAuditStore } from './audit/store.js';
 import type { Config } from './config.js';
-import type { Database } from './db/database.js';
+import type { Database, SqlRunner } from './db/database.js';
 import type { HousekeepingTask } from './db/housekeeping.js';
 import { createJobQueue } from './db/job-queue.js';
 import { afterCommit } from './db/transaction.js';
@@ -84,7 +84,7 @@ export async function createServices(config: Config, database: Database, logger:
     ? (options.serverKeys ?? (await loadServerKeys(db, { jwks: config.jwks, cookieKeys: config.cookieKeys, secretsKey: await resolveSecretsKey(config, logger) })))
     : undefined;
   const provider = serverKeys ? providerOf({ config, db, logger, staffStore, resourceServers, serverKeys }) : undefined;
-  const limits = serverKeys && config.rateLimits ? await createLimits({ config, db, logger, apiKeyStore, serverKeys }) : undefined;
+  const limits = serverKeys && config.rateLimits ? await createLimits({ config, sql: database.sql, logger, apiKeyStore, serverKeys }) : undefined;
   const metrics = server && config.metricsToken ? createMetrics({ poolFigures: database.poolFigures, webhookBacklog: () => createWebhookStore(db).backlog() }) : undefined;
   if (metrics) audit.onRecorded(metrics.onAuditEvent);
   const usageStore = createUsageStore(db);
@@ -259,11 +259,11 @@ function createWebhooks(deps: {
 }
 
 /** The limits of API.md "Limits", on the store the configuration names (see `createLimitStore`). */
-async function createLimits(deps: { config: Config; db: Knex; logger: Logger; apiKeyStore: ApiKeyStore; serverKeys: ServerKeys }) {
-  const { config, db, logger } = deps;
+async function createLimits(deps: { config: Config; sql: SqlRunner; logger: Logger; apiKeyStore: ApiKeyStore; serverKeys: ServerKeys }) {
+  const { config, logger } = deps;
   // What people type (an email, an address) is kept only as an HMAC with a key every process derives alike.
   const secret = derivedKeys(deps.serverKeys, 'rate-limit keys')[0]!;
-  const store = await createLimitStore({ db, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger, secret });
+  const store = await createLimitStore({ sql: deps.sql, databaseKind: config.database.kind, redisUrl: config.redisUrl, logger, secret });
   logger.info({ store: store.kind }, 'rate limits on');
   return {
     store,

@@ -18,6 +18,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value,
  * statements (see fast-path.ts), and what to close. One object, so nothing
  * hangs off the knex instance.
  */
+/** Runs SQL written for Postgres itself; see `Database.sql`. */
+export type SqlRunner = (text: string, values?: unknown[], name?: string) => Promise<{ rows: unknown[] }>;
+
 export interface Database {
   kind: 'postgres' | 'embedded';
   knex: Knex;
@@ -26,9 +29,11 @@ export interface Database {
    * Runs SQL written for Postgres itself (`$n` placeholders; several
    * statements when there are no values) on a connection of its own: for
    * libraries that bring their own SQL (the job queue). Never inside a
-   * transaction of ours.
+   * transaction of ours. `name`: the statement is prepared once per
+   * connection under that name, when prepared statements are on (see
+   * createPostgresFastPath); otherwise it goes unnamed.
    */
-  sql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  sql: SqlRunner;
   /** The pool's figures for metrics: connections allowed, in use, idle, and requests waiting for one. */
   poolFigures(): { size: number; inUse: number; idle: number; waiting: number };
   /** Closes the pool (and, for the embedded database, hands its folder to the next process). */
@@ -56,11 +61,12 @@ export async function createDatabase(database: Config['database'], options: Data
   if (database.kind === 'postgres') {
     const pool = createPostgresPool(database, logger);
     const knex = knexFactory({ client: 'pg', connectionPool: pool, ...(log ? { log } : {}) });
+    const prepared = database.preparedStatements ?? true;
     return {
       kind: 'postgres',
       knex,
-      fast: createPostgresFastPath(pool, { prepared: database.preparedStatements ?? true }),
-      sql: (text, values) => pool.query(text, values),
+      fast: createPostgresFastPath(pool, { prepared }),
+      sql: (text, values, name) => pool.query(prepared && name ? { name, text, values: values ?? [] } : { text, values: values ?? [] }),
       poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       // knex leaves a pool it was given open: it is closed here, after knex.
       close: once(async () => {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
 
-import { isDatabaseUnavailable } from './errors.js';
+import { isDatabaseUnavailable, isPreparedStatementLost, PreparedStatementsLostError } from './errors.js';
 import { inOpenTransaction } from './transaction.js';
 
 /**
@@ -104,7 +104,7 @@ export function createPostgresFastPath(pool: pg.Pool, options: { prepared: boole
           }
           connection.query(query, (queryError: Error | null, result: pg.QueryResult) => {
             release(queryError && isDatabaseUnavailable(queryError) ? queryError : undefined);
-            if (queryError) reject(queryError);
+            if (queryError) reject(isPreparedStatementLost(queryError) ? new PreparedStatementsLostError(statement.name, queryError) : queryError);
             else resolve(result.rows as Row[]);
           });
         });

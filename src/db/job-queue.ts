@@ -1,6 +1,7 @@
 import PgBoss from 'pg-boss';
 
 import type { Logger } from '../logger.js';
+import type { SqlRunner } from './database.js';
 
 /**
  * The job queue: pg-boss (a well-kept Postgres job queue) on the server's
@@ -15,7 +16,6 @@ import type { Logger } from '../logger.js';
  */
 
 /** Runs SQL written for Postgres itself on a connection of its own (`Database.sql`). */
-export type SqlRunner = (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>;
 
 /**
  * The queues, with their settings. A job that stays active longer than

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 import { deleteInBatches } from '../db/housekeeping.js';
+import type { SqlRunner } from '../db/database.js';
 import type { Logger } from '../logger.js';
 
 /** Where limit counters live: shared by every process (Redis, Postgres) or in this process only (the embedded database). */
@@ -39,14 +40,21 @@ export interface LimitStore {
  * process about 20 MB of memory.
  */
 export async function createLimitStore(options: {
-  db: Knex;
+  /**
+   * The database's own SQL runner (`Database.sql`): the counters' statements
+   * go through it, so they are named (prepared once per connection) only
+   * when prepared statements are on, and work behind a transaction pooler.
+   */
+  sql: SqlRunner;
   databaseKind: 'postgres' | 'embedded';
   redisUrl: string | undefined;
   logger: Logger;
   /** The key of `keyOf` (see derivedKeys in oauth/server-keys.ts). */
   secret: Buffer;
 }): Promise<LimitStore> {
-  const { db, logger, secret } = options;
+  const { logger, secret } = options;
+  // rate-limiter-flexible's 'client' store type: it calls query({ name, text, values }) and releases nothing.
+  const storeClient = { query: (query: { name?: string; text: string; values?: unknown[] }) => options.sql(query.text, query.values, query.name) };
   const redis = options.redisUrl
     ? new (await import('ioredis')).Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false })
     : undefined;
@@ -76,8 +84,8 @@ export async function createLimitStore(options: {
       } else if (kind === 'postgres') {
         limiter = new RateLimiterPostgres({
           ...common,
-          storeClient: db,
-          storeType: 'knex',
+          storeClient,
+          storeType: 'client',
           tableName: RATE_LIMIT_TABLE,
           tableCreated: true,
           // Expired counters are removed by the housekeeping purge, in bounded batches.

@@ -18,6 +18,27 @@ export const TEST_DATABASE_KIND: TestDatabaseKind = process.env.TEST_DATABASE ==
 /** The server that test databases are created on (trust auth on this machine). */
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/**
+ * A pooler in front of that server (TEST_POSTGRES_POOLER_URL, for example a
+ * PgBouncer in transaction mode): databases are still created on the server
+ * itself, and the code under test reaches them through the pooler, with
+ * unnamed statements (DATABASE_PREPARED_STATEMENTS=off), as the README's
+ * recipe says.
+ */
+export const POSTGRES_POOLER_URL = process.env.TEST_POSTGRES_POOLER_URL;
+
+/** The URL of database `name`: through the pooler when there is one, else on the server. */
+export function databaseUrl(name: string): string {
+  const url = new URL(POSTGRES_POOLER_URL ?? POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** What a test database's config and env carry beside its URL, through a pooler. */
+const poolerSettings: { config: { preparedStatements?: boolean }; env: Record<string, string> } = POSTGRES_POOLER_URL
+  ? { config: { preparedStatements: false }, env: { DATABASE_PREPARED_STATEMENTS: 'off' } }
+  : { config: {}, env: {} };
+
 export interface TestDatabase {
   kind: TestDatabaseKind;
   /** What to put into Config['database'] (and the env) to reach this database. */
@@ -57,12 +78,11 @@ export async function createTestDatabase(kind: TestDatabaseKind = TEST_DATABASE_
   const name = `octiv_test_${randomBytes(6).toString('hex')}`;
   await admin.raw(`create database ${name}`);
   await admin.destroy();
-  const url = new URL(POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
+  const url = databaseUrl(name);
   return {
     kind,
-    config: { kind: 'postgres', url: url.toString(), poolMax: 10 },
-    env: { DATABASE_URL: url.toString() },
+    config: { kind: 'postgres', url, poolMax: 10, ...poolerSettings.config },
+    env: { DATABASE_URL: url, ...poolerSettings.env },
     async drop() {
       const cleanup = await adminConnection();
       try {

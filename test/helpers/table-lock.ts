@@ -1,5 +1,6 @@
 import pg from 'pg';
 
+import { POSTGRES_ADMIN_URL } from './database.js';
 import { eventually } from './eventually.js';
 
 /** A server's statement waiting inside Postgres for the held lock. */
@@ -23,15 +24,18 @@ export interface TableLock {
 
 /**
  * Holds `lock table <table> in exclusive mode` in an open transaction on a
- * connection of its own (straight to Postgres, never through a test proxy),
+ * connection of its own (straight to Postgres, never through a test proxy
+ * or a pooler, whose server connections change under a client),
  * so that a server's writes to that table wait inside the database until
  * `release`, while its reads go on. A second connection watches
  * `pg_stat_activity`: the signal that a request is in flight is Postgres's
  * own, not a guess at how long it takes to get there.
  */
 export async function holdTableLock(databaseUrl: string, table: string): Promise<TableLock> {
-  const holder = new pg.Client({ connectionString: databaseUrl });
-  const watcher = new pg.Client({ connectionString: databaseUrl });
+  const direct = new URL(databaseUrl);
+  direct.host = new URL(POSTGRES_ADMIN_URL).host;
+  const holder = new pg.Client({ connectionString: direct.toString() });
+  const watcher = new pg.Client({ connectionString: direct.toString() });
   await Promise.all([holder.connect(), watcher.connect()]);
   const ours: number[] = [];
   for (const client of [holder, watcher]) ours.push((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
