@@ -350,12 +350,20 @@ async function createBenchKey(publicUrl: string, config: ReturnType<typeof loadC
 }
 
 const KEY_CHECK = process.env.BENCH_KEY_CHECK ?? 'in-write';
+// BENCH_SERVER_ENV="NAME=value ...": settings for our servers, e.g. DATABASE_PREPARED_STATEMENTS=off to measure unnamed statements.
+const SERVER_ENV = Object.fromEntries(
+  (process.env.BENCH_SERVER_ENV ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
 const oursEnv = (databaseUrl: string, publicUrl: string) => ({
   DATABASE_URL: databaseUrl,
   PUBLIC_URL: publicUrl,
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   NODE_ENV: 'development',
   LEADS_API_KEY_CHECK: KEY_CHECK,
+  ...SERVER_ENV,
 });
 
 let leadCounter = 0;
