@@ -45,6 +45,7 @@ export async function startProcess(script: string, env: Record<string, string>, 
       await sleep(100);
     }
   }
+  child.kill('SIGKILL');
   throw new Error(`${script} did not start`);
 }
 
@@ -68,18 +69,18 @@ export function signInAsOwner(publicUrl: string, config: ReturnType<typeof loadC
   return signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
 }
 
-/** Creates a key as the demo Owner (signing in unless given the Owner's token). */
+/** Creates a key as the demo Owner (signing in unless given the Owner's token), named after its scopes unless named. */
 export async function createBenchKey(
   publicUrl: string,
   config: ReturnType<typeof loadConfig>,
-  scopes = ['leads:create'],
-  staffToken?: string,
+  options: { scopes?: string[]; name?: string; staffToken?: string } = {},
 ): Promise<{ key: string; keyId: string }> {
-  const token = staffToken ?? (await signInAsOwner(publicUrl, config));
+  const scopes = options.scopes ?? ['leads:create'];
+  const token = options.staffToken ?? (await signInAsOwner(publicUrl, config));
   // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
   const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
     token,
-    body: { name: `Benchmark ${scopes.join(' ')}`, scopes, rateLimit: { limit: 100_000, windowSeconds: 1 } },
+    body: { name: options.name ?? `Benchmark ${scopes.join(' ')}`, scopes, rateLimit: { limit: 100_000, windowSeconds: 1 } },
   });
   if (created.status !== 201) throw new Error(`creating a key answered ${created.status}: ${JSON.stringify(created.body)}`);
   return { key: created.body.key as string, keyId: created.body.id as string };

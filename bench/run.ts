@@ -455,7 +455,7 @@ async function reads(ours: Deployment, baseEnv: Record<string, string>, children
   } finally {
     await db.destroy();
   }
-  const reader = await createBenchKey(ours.publicUrl, ours.config, ['leads:read']);
+  const reader = await createBenchKey(ours.publicUrl, ours.config, { scopes: ['leads:read'] });
   const basePort = await freePort();
   const baseline = await startProcess('dist/bench/baseline.js', baseEnv, basePort);
   children.push(baseline);
