@@ -17,6 +17,7 @@ import { DEVICE_COOKIE } from '../src/staff/trusted-device.js';
 import { freePort, SERVER_NODE_ARGS } from '../test/helpers/process.js';
 import { api, signIn } from '../test/helpers/oauth.js';
 import type { TestServer } from '../test/helpers/server.js';
+import { createBenchKey, ROOT, seedDatabase, startProcess, stopProcess } from './our-server.js';
 import { explainHotStatements, fillDatabase, tableSizes, type ScaleSize } from './scale.js';
 
 /**
@@ -41,7 +42,6 @@ import { explainHotStatements, fillDatabase, tableSizes, type ScaleSize } from '
  * database of 1,000 keys and on one of N keys and M leads, side by side,
  * with the large one's query plans and table sizes (see `scale`).
  */
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '10,50,100').split(',').map(Number);
@@ -51,32 +51,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,reads,webhooks,signin,embedded').split(',');
 const IDEMPOTENCY = process.env.BENCH_IDEMPOTENCY === '1';
 /** The Leads API against base at 50 connections; our introspection against stock oidc-provider's. */
-// BENCH_NODE_ARGS: node options for the servers (e.g. "--max-semi-space-size=8"), to try a runtime setting.
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const TARGETS = { leads: 1.2, introspection: 2, introspectionFloor: 0.8, reads: 0.5 };
-
-async function startProcess(script: string, env: Record<string, string>, port: number, onLine?: (line: string) => void): Promise<ChildProcess> {
-  // BENCH_SERVER_CPUS pins the servers (e.g. "1") away from the load generator.
-  const pin = process.env.BENCH_SERVER_CPUS;
-  // Our server runs as `npm start` runs it; the baselines with node's defaults.
-  const args = [...(script === 'dist/src/main.js' ? SERVER_NODE_ARGS : []), ...NODE_ARGS, script];
-  const child = spawn(pin ? 'taskset' : process.execPath, pin ? ['-c', pin, process.execPath, ...args] : args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', onLine ? 'pipe' : openSync('/dev/null', 'w'), 'inherit'],
-  });
-  if (onLine) child.stdout!.on('data', (chunk: Buffer) => chunk.toString('utf8').split('\n').filter(Boolean).forEach(onLine));
-  for (let attempt = 0; attempt < 100; attempt += 1) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-      await response.arrayBuffer();
-      return child;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${script} did not start`);
-}
 
 /** VmRSS (resident now) or VmHWM (peak so far) of a process, in MiB. */
 function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -327,8 +302,7 @@ async function deploy(admin: knexFactory.Knex, children: ChildProcess[], databas
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const databaseUrl = url.toString();
-  const seed = spawn(process.execPath, ['dist/src/cli.js', 'seed'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl }, stdio: 'ignore' });
-  await new Promise((resolve) => seed.once('exit', resolve));
+  await seedDatabase(databaseUrl);
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   // TRUST_PROXY: the sign-in flood comes from many addresses (X-Forwarded-For); nothing else sends the header.
@@ -336,17 +310,6 @@ async function deploy(admin: knexFactory.Knex, children: ChildProcess[], databas
   children.push(server);
   const config = loadConfig({ PUBLIC_URL: publicUrl, DATABASE_URL: databaseUrl });
   return { name, databaseUrl, publicUrl, server, config, ...(await createBenchKey(publicUrl, config)) };
-}
-
-/** Signs in as the demo Owner and creates the key the bench sends. */
-async function createBenchKey(publicUrl: string, config: ReturnType<typeof loadConfig>, scopes = ['leads:create']): Promise<{ key: string; keyId: string }> {
-  const staffToken = await signIn({ url: publicUrl, config } as TestServer, 'owner@demo.test');
-  // The key's own limit is far above what this machine can send: the limit is checked on every request, never reached.
-  const created = await api({ url: publicUrl } as TestServer, '/api/v1/api-keys', {
-    token: staffToken,
-    body: { name: `Benchmark ${scopes.join(' ')}`, scopes, rateLimit: { limit: 100_000, windowSeconds: 1 } },
-  });
-  return { key: created.body.key as string, keyId: created.body.id as string };
 }
 
 const KEY_CHECK = process.env.BENCH_KEY_CHECK ?? 'in-write';
@@ -500,7 +463,7 @@ async function reads(ours: Deployment, baseEnv: Record<string, string>, children
   } finally {
     await db.destroy();
   }
-  const reader = await createBenchKey(ours.publicUrl, ours.config, ['leads:read']);
+  const reader = await createBenchKey(ours.publicUrl, ours.config, { scopes: ['leads:read'] });
   const basePort = await freePort();
   const baseline = await startProcess('dist/bench/baseline.js', baseEnv, basePort);
   children.push(baseline);
@@ -592,13 +555,6 @@ async function startEmbedded(dataDir: string): Promise<{ server: ChildProcess; p
     if (performance.now() - started > 120_000) throw new Error('the embedded server was not ready after 120 s');
     await sleep(50);
   }
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 const FILLED_LEADS = 10_000;

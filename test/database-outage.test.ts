@@ -138,3 +138,30 @@ test('a connection that fails while a transaction holds it is dropped, not a cra
     await close();
   }
 });
+
+test('the token endpoint answers 503 with Retry-After while the database is away, not oidc-provider\'s own 500', async (t) => {
+  const { server, proxy, close } = await serverBehindProxy(2);
+  try {
+    // A code exchange: oidc-provider looks the code up in the database first.
+    const exchange = () =>
+      fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: 'no-such-code', client_id: 'octiv-app', redirect_uri: `${server.url}/console/callback`, code_verifier: 'v'.repeat(43) }),
+      });
+    const known = await exchange();
+    t.is(known.status, 400, 'an unknown code, the database there');
+    t.like(await known.json(), { error: 'invalid_grant' });
+
+    await proxy.cut();
+    const away = await exchange();
+    t.is(away.status, 503);
+    t.is(away.headers.get('retry-after'), '5');
+    t.like(await away.json(), { error: 'temporarily_unavailable' });
+
+    await proxy.restore();
+    await eventually(async () => (await exchange()).status === 400, { what: 'the token endpoint to answer 400 again' });
+  } finally {
+    await close();
+  }
+});

@@ -10,6 +10,8 @@ const CONNECTION_ERROR_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  // A standby not yet promoted, reached through a pooler or an address repointed before the promotion finished.
+  '25006', // read_only_sql_transaction
 ]);
 
 /**

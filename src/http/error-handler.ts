@@ -30,6 +30,22 @@ export function toAppError(error: unknown): AppError {
 }
 
 /**
+ * oidc-provider answers its own failures (a 500 `server_error`, as JSON or its
+ * error page) and tells of them only through its `server_error` event; called
+ * from that event, this turns a database that cannot be reached into what
+ * every other route answers then: 503 with Retry-After (the OAuth error
+ * `temporarily_unavailable` in a JSON body). Any other failure stays a 500.
+ */
+export function answerProviderFailure(ctx: Context, error: unknown): void {
+  const answer = toAppError(error);
+  if (answer.status !== 503) return;
+  ctx.status = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
+  const body = ctx.body as { error?: unknown } | null | undefined;
+  if (typeof body === 'object' && body?.error === 'server_error') ctx.body = { error: 'temporarily_unavailable', error_description: answer.detail };
+}
+
+/**
  * Mounted first. Every failure below becomes one response shape: RFC 9457
  * problem+json for the JSON APIs, a plain HTML page for the login pages. A 5xx
  * shows only a generic message and the request id; its cause goes to the log.

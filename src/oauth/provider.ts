@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
+import { answerProviderFailure } from '../http/error-handler.js';
 import { escapeHtml, renderErrorPage, renderPage } from '../http/html.js';
 import type { Logger } from '../logger.js';
 import { ADMIN_SCOPE, API_KEYS_CLIENT_ID, audienceList, FIRST_PARTY_CLIENTS, OCTIV_APP_CLIENT_ID } from '../shared/clients.js';
@@ -185,6 +186,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.on('server_error', (ctx, error) => {
+    answerProviderFailure(ctx, error);
     (((ctx.state as { log?: Logger }).log) ?? logger).error({ err: error }, 'oidc-provider server error');
   });
   return provider;
