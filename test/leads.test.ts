@@ -256,6 +256,48 @@ test('leads sent at once are written together, in few statements, each checked a
   }
 });
 
+test('leads with an Idempotency-Key are written together too; a retry among them is a replay, another body 422, and the rest are written', async (t) => {
+  const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
+  const together: number[] = [];
+  const mine = new Set<string>();
+  const stop = server.services.database.fast.onStatement((sent) => {
+    const emails = sent.values[7];
+    if (sent.name === 'leads_insert_live_many_once' && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
+  });
+  const keyed = () => {
+    const body = leadBody();
+    mine.add(body.email);
+    return { body, headers: { 'Idempotency-Key': `burst-${(seq += 1)}` } };
+  };
+  try {
+    const send = (request: { body: unknown; headers: Record<string, string> }) => api(busy, '/api/v1/leads', { token: key, ...request });
+    const used = keyed();
+    const first = await send(used);
+    t.is(first.status, 201);
+    const reused = { body: leadBody(), headers: keyed().headers };
+    t.is((await send(reused)).status, 201);
+    const requests = [...Array.from({ length: 15 }, keyed), used, { body: leadBody(), headers: reused.headers }, ...Array.from({ length: 15 }, keyed)];
+    const answers = await Promise.all(requests.map(send));
+    t.deepEqual(answers.map((answer) => answer.status), [...Array(15).fill(201), 201, 422, ...Array(15).fill(201)]);
+    t.is(answers[15]!.headers.get('idempotent-replayed'), 'true');
+    t.deepEqual(answers[15]!.body, first.body);
+    const fresh = [...answers.slice(0, 15), ...answers.slice(17)];
+    t.true(fresh.every((answer) => answer.headers.get('idempotent-replayed') === null));
+    t.is((await server.db('members').whereIn('id', fresh.map((answer) => answer.body.id as string))).length, 30);
+    t.is(Number((await server.db('members').where({ email: used.body.email }).count('* as n').first())?.n), 1);
+    // Each lead written together has its record: its retry is a replay of its first answer.
+    for (const index of [0, 14, 17, 31]) {
+      const again = await send(requests[index]!);
+      t.is(again.headers.get('idempotent-replayed'), 'true', `retry of ${index}`);
+      t.deepEqual(again.body, answers[index]!.body);
+    }
+    if (server.config.database.kind === 'postgres') t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
+  } finally {
+    stop();
+    await busy.close();
+  }
+});
+
 test('Idempotency-Key: the same body replays the first response', async (t) => {
   const idempotencyKey = `retry-${seq += 1}`;
   const body = lead();

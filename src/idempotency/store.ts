@@ -54,11 +54,6 @@ export function recordOutcomeSql(sql: {
   where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ${sql.key}${sql.where ? ` and ${sql.where}` : ''}`;
 }
 
-/** A condition on a row of `from`: no record exists yet for this API key and Idempotency-Key (a used key is left out). */
-export function keyUnusedSql(scope: string, key: string): string {
-  return `not exists (select 1 from ${TABLE} r where r.api_key_id = ${scope} and r.idempotency_key = ${key})`;
-}
-
 interface RecordRow {
   fingerprint: string;
   started_at: Date;

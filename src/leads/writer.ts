@@ -2,7 +2,7 @@ import { violatedConstraint } from '../db/constraints.js';
 import { defineStatement, type FastPath, type Statement } from '../db/fast-path.js';
 import { createBatcher } from '../db/write-batcher.js';
 import { liveKeySql } from '../api-keys/verifier.js';
-import { keyUnusedSql, recordOutcomeSql } from '../idempotency/store.js';
+import { recordOutcomeSql } from '../idempotency/store.js';
 import { requirementKey, type Requirement } from '../shared/requirement.js';
 import { insertLeadSql, locationInFacilitySql, toLead, type Lead, type MemberRow, type NewLead } from './store.js';
 
@@ -76,37 +76,58 @@ for (const source of ['live', 'verified'] as const) {
  * verifier's rule; a lead whose key is not live joins nothing and is not
  * written. So that one lead cannot fail the others, a lead is left out
  * (and then written alone, for the answer it would have had alone) when its
- * email is already a member (`on conflict do nothing`), its location is not
- * of its key's facility, or its Idempotency-Key was used before. A lead
- * with an Idempotency-Key gets its completed record in the same statement.
- * Values: the audience and scopes, then one array per column.
+ * email is already a member (`on conflict do nothing`) or its location is
+ * not of its key's facility. Values: the audience and scopes, then one
+ * array per column.
+ *
+ * Leads with an Idempotency-Key go in statements of their own (`once`),
+ * each lead with its completed record. A key used before fails that whole
+ * statement on the record's primary key, and then each of its leads is
+ * written alone (for the caller's `run` path: a replay, 422 or 409). Its
+ * check is the primary key's, by construction: a check of the used keys
+ * inside the statement (`not exists`) let a prepared statement's generic
+ * plan, made while the records table was nearly empty, scan all of it on
+ * every statement after it had grown (in the bench, a lead with a key cost
+ * more by the second). Retries are the exception, and a lead without a key
+ * never pays for any of it.
  */
-const MANY = defineStatement('leads_insert_live_many', (p) => {
-  const insert = insertLeadSql({
-    values: ['i.id', leadLocationSql('k', 'i.location_id'), 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
-    keys: 'k',
-    from: `i cross join lateral (${liveKeySql('i.token_hash', 'q', 'i.location_id')}) k`,
-    where: `${locationInFacilitySql('k', 'i.location_id')}
-    and (i.idempotency_key is null or ${keyUnusedSql('k.key_id', 'i.idempotency_key')})`,
-    onConflictDoNothing: true,
-  });
-  const record = recordOutcomeSql({
-    mode: 'insert',
-    scope: 'lead.created_by_key',
-    key: 'i.idempotency_key',
-    fingerprint: 'i.fingerprint',
-    status: 201,
-    result: 'to_jsonb(lead)',
-    from: 'lead join i on i.id = lead.id',
-    where: 'i.idempotency_key is not null',
-  });
-  return `with q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes, true as places),
-  i as (select * from unnest(${p(3)}::uuid[], ${p(4)}::text[], ${p(5)}::uuid[], ${p(6)}::text[], ${p(7)}::text[], ${p(8)}::text[], ${p(9)}::text[], ${p(10)}::text[], ${p(11)}::text[], ${p(12)}::text[], ${p(13)}::text[])
-    as i(id, token_hash, location_id, first_name, last_name, email, phone, source, notes, idempotency_key, fingerprint)),
-  lead as (${insert}),
+function manyStatement(once: boolean): Statement {
+  const columns = once ? 11 : 9;
+  return defineStatement(
+    once ? 'leads_insert_live_many_once' : 'leads_insert_live_many',
+    (p) => {
+      const insert = insertLeadSql({
+        values: ['i.id', leadLocationSql('k', 'i.location_id'), 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
+        keys: 'k',
+        from: `i cross join lateral (${liveKeySql('i.token_hash', 'q', 'i.location_id')}) k`,
+        where: locationInFacilitySql('k', 'i.location_id'),
+        onConflictDoNothing: true,
+      });
+      const types = ['uuid', 'text', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'].slice(0, columns);
+      const names = ['id', 'token_hash', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'idempotency_key', 'fingerprint'].slice(0, columns);
+      const leads = `q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes, true as places),
+  i as (select * from unnest(${types.map((type, index) => `${p(index + 3)}::${type}[]`).join(', ')})
+    as i(${names.join(', ')})),
+  lead as (${insert})`;
+      if (!once) return `with ${leads}\n  select lead.* from lead`;
+      const record = recordOutcomeSql({
+        mode: 'insert',
+        scope: 'lead.created_by_key',
+        key: 'i.idempotency_key',
+        fingerprint: 'i.fingerprint',
+        status: 201,
+        result: 'to_jsonb(lead)',
+        from: 'lead join i on i.id = lead.id',
+      });
+      return `with ${leads},
   record as (${record})
   select lead.* from lead`;
-});
+    },
+  );
+}
+
+const MANY = manyStatement(false);
+const MANY_ONCE = manyStatement(true);
 
 /** A lead waiting to be written with a live-key check (see `insertLive`). */
 interface LiveWrite {
@@ -157,9 +178,11 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
     // In one order of emails everywhere: two statements that meet on the same emails then wait for each other, never deadlock.
     const ordered = [...items].sort(compareEmails);
     const column = (pick: (item: LiveWrite) => string | null) => ordered.map(pick);
+    // A group holds leads with an Idempotency-Key or leads without, never both (see insertLive).
+    const once = ordered[0]!.once !== undefined;
     let rows: MemberRow[];
     try {
-      rows = await fast.run<MemberRow>(MANY, [
+      rows = await fast.run<MemberRow>(once ? MANY_ONCE : MANY, [
         requirement.audience,
         requirement.scopes,
         column((item) => item.lead.id),
@@ -171,8 +194,7 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
         column((item) => item.lead.phone),
         column((item) => item.lead.source),
         column((item) => item.lead.notes),
-        column((item) => item.once?.key ?? null),
-        column((item) => item.once?.fingerprint ?? null),
+        ...(once ? [column((item) => item.once!.key), column((item) => item.once!.fingerprint)] : []),
       ]);
     } catch (error) {
       // A rule the statement does not leave out (a constraint added later, a key used by a concurrent
@@ -212,7 +234,8 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
      * Idempotency-Key fails its own statement, for the caller's `run` path).
      */
     insertLive(lead: NewLead, tokenHash: string, requirement: Requirement, once?: Omit<Once, 'mode'>): Promise<Lead | undefined> {
-      const group = requirementKey(requirement);
+      // Leads with an Idempotency-Key are written together with each other only (their statement is another).
+      const group = `${requirementKey(requirement)}${once ? ' once' : ''}`;
       if (!requirements.has(group)) requirements.set(group, requirement);
       return batcher.write(group, { lead, tokenHash, once });
     },
