@@ -54,6 +54,22 @@ export function stdoutDestination() {
   return pino.destination({ dest: 1, sync: false });
 }
 
+/**
+ * pino's ISO timestamp (`,"time":"2026-12-06T08:00:00.000Z"`), built once per
+ * millisecond: under load several lines share a millisecond, and building
+ * the text was a visible share of a request's time.
+ */
+let lastMillisecond = -1;
+let lastTimestamp = '';
+function isoTimeOncePerMillisecond(): string {
+  const now = Date.now();
+  if (now !== lastMillisecond) {
+    lastMillisecond = now;
+    lastTimestamp = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTimestamp;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -62,7 +78,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       base: { service: 'octiv-system-integrations' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeOncePerMillisecond,
     },
     destination,
   );

@@ -190,7 +190,8 @@ interface VerdictRow {
   scope: string | null;
   aud: string | string[] | null;
   iat: string | number | null;
-  expires_at: Date | null;
+  /** Seconds since the epoch (a number: cheaper to read than a timestamp). */
+  expires_at: number | null;
 }
 
 /**
@@ -205,7 +206,7 @@ const VERDICT = defineStatement(
   select ${refusalSql()} as refusal,
     k.id as key_id, k.facility_id, k.location_ids, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
     case when coalesce(k.expires_at, s.ends_at) is not null
-      then least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint)) end as expires_at
+      then floor(extract(epoch from least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint))))::bigint end as expires_at
   from q
   left join api_key_secrets s on s.token_hash = q.token_hash
   left join api_keys k on k.id = s.key_id
@@ -231,7 +232,7 @@ export function createApiKeyVerifier(fast: FastPath) {
       scopes: (row.scope ?? '').split(' ').filter(Boolean),
       audience: audienceOf(row.aud),
       issuedAt: Number(row.iat ?? 0),
-      expiresAt: row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined,
+      expiresAt: row.expires_at ?? undefined,
       locationIds: row.location_ids,
     };
   }
