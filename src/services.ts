@@ -178,6 +178,7 @@ function createLeads(config: Config, database: Database, metrics: Metrics | unde
   const leadWriter = createLeadWriter(database.fast, {
     // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
     concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
+    sameThread: config.database.kind === 'embedded',
   });
   const leads = createLeadService({
     store: leadStore,

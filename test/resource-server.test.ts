@@ -51,7 +51,9 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
       // Both query paths: knex's, and the fast path of the hot statements.
       const queries: string[] = [];
       const note = (sql: string, values: readonly unknown[] | undefined) => {
-        if ([hash, lead.email, idempotencyKey].some((value) => values?.includes(value))) queries.push(sql.replace(/"/g, ''));
+        // A statement of leads written together holds each lead's values in arrays.
+        const holds = (value: string) => values?.some((sent) => sent === value || (Array.isArray(sent) && sent.includes(value)));
+        if ([hash, lead.email, idempotencyKey].some(holds)) queries.push(sql.replace(/"/g, ''));
       };
       const onQuery = (query: { sql: string; bindings?: unknown[] }) => note(query.sql, query.bindings);
       server.db.on('query', onQuery);

@@ -210,7 +210,9 @@ test('an endpoint whose deliveries have all failed for 5 days is turned off, wit
     t.is(test409.status, 409);
     t.regex(test409.body.detail, /turned off/);
     t.is((await api(server, `/api/v1/webhook-deliveries/${failed!.id}/retry`, { token: owner, method: 'POST' })).status, 409);
-    t.deepEqual(await server.db('webhook_deliveries').where({ endpoint_id: made.body.id, status: 'pending' }).count('* as n').first(), pendingBefore);
+    // Not more pending than before (the worker may meanwhile settle the one that was: the endpoint is off).
+    const pendingAfter = await server.db('webhook_deliveries').where({ endpoint_id: made.body.id, status: 'pending' }).count('* as n').first();
+    t.true(Number(pendingAfter?.n) <= Number(pendingBefore?.n), `pending before ${pendingBefore?.n}, after ${pendingAfter?.n}`);
     t.is((await deliveries(made.body.id)).length, 1, 'no new delivery');
     // Turned on again by staff: it starts over.
     t.like((await api(server, `/api/v1/webhook-endpoints/${made.body.id}`, { token: owner, method: 'PATCH', body: { enabled: true } })).body, { enabled: true, disabledReason: null });

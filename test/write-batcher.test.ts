@@ -156,3 +156,32 @@ test('a write together that fails rejects each of its items, and the next writes
   t.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'rejected']);
   t.is(await run.batcher.write('g', 4), 'alone:4', 'the batcher keeps working');
 });
+
+test('gather: writes that never yield (a database on this thread) still go together when they arrive in one turn of the event loop', async (t) => {
+  const calls: { kind: 'alone' | 'together'; items: number[] }[] = [];
+  const options = (gather: boolean) => ({
+    concurrency: 1,
+    maxBatch: 100,
+    waitLimitMs: 10_000,
+    gather,
+    // Settles in microtasks only, as the embedded database's statements do.
+    writeTogether: async (_group: string, items: number[]) => {
+      calls.push({ kind: 'together', items });
+      return new Map(items.map((item) => [item, `together:${item}`]));
+    },
+    writeAlone: async (_group: string, item: number) => {
+      calls.push({ kind: 'alone', items: [item] });
+      return `alone:${item}`;
+    },
+  });
+  // Each arrival in its own I/O callback (as requests are), all in one turn.
+  const arrive = (batcher: ReturnType<typeof createBatcher<number, string>>) =>
+    Promise.all([1, 2, 3, 4].map((item) => new Promise<string>((resolve) => setImmediate(() => resolve(batcher.write('g', item))))));
+
+  t.deepEqual(await arrive(createBatcher<number, string>(options(true))), ['together:1', 'together:2', 'together:3', 'together:4']);
+  t.deepEqual(calls, [{ kind: 'together', items: [1, 2, 3, 4] }]);
+  calls.length = 0;
+  // Without it, each write starts and ends before the next arrives: all alone.
+  t.deepEqual(await arrive(createBatcher<number, string>(options(false))), ['alone:1', 'alone:2', 'alone:3', 'alone:4']);
+  t.is(calls.filter((call) => call.kind === 'together').length, 0);
+});

@@ -33,6 +33,14 @@ export interface BatcherOptions<Item, Result> {
   writeTogether(group: string, items: Item[]): Promise<Map<Item, Result>>;
   /** Writes one item by itself. */
   writeAlone(group: string, item: Item): Promise<Result>;
+  /**
+   * Starts a write only once this turn of the event loop has taken every
+   * item that had arrived (`setImmediate`), instead of at once. For a
+   * database that runs on this very thread (the embedded one): its writes
+   * never yield to the network, so nothing arrives while one runs, and
+   * without this every item would go alone.
+   */
+  gather?: boolean;
 }
 
 interface Waiting<Item, Result> {
@@ -48,6 +56,15 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
   const waiting = new Map<string, Waiting<Item, Result>[]>();
   let writing = 0;
   let sweeper: NodeJS.Timeout | undefined;
+  let gathering = false;
+  const startAfterThisTurn = () => {
+    if (gathering) return;
+    gathering = true;
+    setImmediate(() => {
+      gathering = false;
+      startWrites();
+    });
+  };
 
   const alone = (group: string, entry: Waiting<Item, Result>) => options.writeAlone(group, entry.item).then(entry.resolve, entry.reject);
 
@@ -116,7 +133,8 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
         const queue = waiting.get(group);
         if (queue) queue.push(entry);
         else waiting.set(group, [entry]);
-        startWrites();
+        if (options.gather) startAfterThisTurn();
+        else startWrites();
       });
     },
 

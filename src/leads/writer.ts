@@ -151,6 +151,8 @@ export interface LeadWriterOptions {
   concurrentWrites?: number;
   /** A lead that could not start being written within this long (default 10 s) is answered 503 and never written. */
   waitLimitMs?: number;
+  /** The database runs on this thread (embedded): gather the leads of each turn of the event loop first (see `BatcherOptions.gather`). */
+  sameThread?: boolean;
 }
 
 /**
@@ -215,6 +217,7 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
     concurrency: options.concurrentWrites ?? 1,
     maxBatch: MAX_BATCH,
     waitLimitMs: options.waitLimitMs ?? 10_000,
+    gather: options.sameThread ?? false,
     writeTogether,
     writeAlone: (group, item) =>
       insert(item.lead, { kind: 'live', tokenHash: item.tokenHash, requirement: requirements.get(group)! }, item.once && { mode: 'insert', ...item.once }),
