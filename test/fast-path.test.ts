@@ -1,8 +1,11 @@
+import { setTimeout as pause } from 'node:timers/promises';
+
 import test from 'ava';
 
 import { defineStatement } from '../src/db/fast-path.js';
 import { inTransaction } from '../src/db/transaction.js';
 import { createTestDatabase, openMigrated } from './helpers/database.js';
+import { eventually } from './helpers/eventually.js';
 
 // The one way around knex (issue 24): statements written once with $n
 // placeholders, knex's form rendered from the same builder (never by
@@ -38,5 +41,25 @@ test('the fast path answers on both kinds of database, and refuses to run inside
       await opened.close();
       await database.drop();
     }
+  }
+});
+
+test('closing the database while knex queries run lets them finish, and returns: no connection is left unreturned', async (t) => {
+  // knex.destroy() before pool.end() leaked the connection of a query still running (knex could no longer hand it
+  // back), and pool.end() then waited for it forever: a test's close hung so in CI. Each wait here is bounded.
+  const within = <T>(what: string, promise: Promise<T>) =>
+    Promise.race([promise, pause(15_000, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what}: still waiting after 15 s`)))]);
+  const database = await createTestDatabase('postgres');
+  const opened = await openMigrated(database);
+  try {
+    // A knex query starts when it is awaited (then): started here, not at the line that awaits its result.
+    const running = opened.knex.raw('select pg_sleep(0.3) as slept').then((result) => result);
+    await eventually(() => opened.poolFigures().inUse === 1, { what: 'the query to hold its connection' });
+    await t.notThrowsAsync(within('closing the database', opened.close()));
+    t.truthy((await within('the query that was running', running)).rows[0], 'the query that was running finished');
+    await t.throwsAsync(opened.knex.raw('select 1').then((result) => result), undefined, 'a closed database refuses new queries');
+  } finally {
+    await within('closing the database', opened.close()).catch(() => undefined);
+    await database.drop();
   }
 });

@@ -68,12 +68,14 @@ export async function createDatabase(database: Config['database'], options: Data
       fast: createPostgresFastPath(pool, { prepared }),
       sql: (text, values, name) => pool.query(prepared && name ? { name, text, values: values ?? [] } : { text, values: values ?? [] }),
       poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      // knex leaves a pool it was given open: it is closed here, after knex.
+      // knex leaves a pool it was given open: it is closed here, before knex lets go of it. The other order leaks:
+      // a knex query still running when knex.destroy() dropped the pool could not hand its connection back, and
+      // pool.end() waited for it forever (a test's close hung so, after a webhook attempt began as it stopped).
       close: once(async () => {
         try {
-          await knex.destroy();
-        } finally {
           await pool.end();
+        } finally {
+          await knex.destroy();
         }
       }),
     };

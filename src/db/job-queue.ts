@@ -152,7 +152,12 @@ export function createJobQueue(deps: { sql: SqlRunner; logger: Logger }) {
         await started;
         while (!loop.stopped) {
           const room = options.concurrency - loop.inFlight;
-          const jobs = room > 0 ? await boss.fetch<T>(queue, { batchSize: room }).catch(() => []) : [];
+          // A fetch counts as in flight: stop() waits for it, and what it brings after stop() is left to expire
+          // and be handed out again (by this process's successor or another), never started while the database closes.
+          loop.inFlight += 1;
+          const fetched = room > 0 ? await boss.fetch<T>(queue, { batchSize: room }).catch(() => []) : [];
+          loop.inFlight -= 1;
+          const jobs = loop.stopped ? [] : fetched;
           for (const job of jobs) {
             loop.inFlight += 1;
             void settle(job);
