@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { accessSync, chownSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import pg from 'pg';
+
+import { PGBOUNCER_PATH, postgresUser, startPgBouncer, type PgBouncer } from '../test/helpers/pgbouncer.js';
 
 /**
  * A Postgres primary with a synchronous standby and a PgBouncer in front,
@@ -21,8 +23,8 @@ const run = promisify(execFile);
 
 /** Where the Postgres 15 binaries are (Debian's path; DRILL_PG_BIN for another). */
 export const PG_BIN = process.env.DRILL_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-/** PgBouncer (Debian's package; DRILL_PGBOUNCER for another). */
-export const PGBOUNCER = process.env.DRILL_PGBOUNCER ?? '/usr/sbin/pgbouncer';
+/** PgBouncer (Debian's package; PGBOUNCER_PATH for another), started by the one launcher in test/helpers/pgbouncer.ts. */
+export const PGBOUNCER = PGBOUNCER_PATH;
 const DATABASE = 'octiv';
 const STANDBY_NAME = 'drill_standby';
 const AS_ROOT = process.getuid?.() === 0;
@@ -39,9 +41,10 @@ export interface Cluster {
   dir: string;
   primaryPort: number;
   standbyPort: number;
-  poolerPort: number;
-  /** The application's database through the pooler (what the server is given). */
-  poolerUrl: string;
+  /** The pooler's port, once `start()` has started it. */
+  readonly poolerPort: number;
+  /** The application's database through the pooler (what the server is given), once `start()` has started it. */
+  readonly poolerUrl: string;
   /** The application's database on one Postgres directly, bypassing the pooler. */
   directUrl(port: number): string;
   /** Builds and starts the primary, the standby (synchronous once attached) and the pooler in front of the primary. */
@@ -50,7 +53,7 @@ export interface Cluster {
   stopPrimary(): Promise<void>;
   /** `pg_ctl promote` on the standby; resolves once it accepts writes. */
   promoteStandby(): Promise<void>;
-  /** Points the pooler's database at another Postgres: the configuration rewritten, then RELOAD on its admin console. */
+  /** Points the pooler's database at another Postgres: the configuration rewritten, then reloaded (SIGHUP). */
   repointPooler(port: number): Promise<void>;
   /** Stops everything that runs and removes the folder. Safe to call more than once, and on a cluster half built. */
   close(): Promise<void>;
@@ -69,12 +72,6 @@ export function missingTools(): string[] {
   });
   if (AS_ROOT && !postgresUser()) missing.push('an OS user named postgres (to run Postgres and PgBouncer as)');
   return missing;
-}
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith('postgres:'));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
 }
 
 /** Runs a Postgres binary as the postgres user (directly when we are not root). */
@@ -126,47 +123,6 @@ function primaryConf(dir: string, port: number, options: ClusterOptions): string
 
 const HBA = ['local all all trust', 'host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust', ''].join('\n');
 
-function poolerIni(dir: string, poolerPort: number, serverPort: number, options: ClusterOptions): string {
-  return [
-    '[databases]',
-    `${DATABASE} = host=127.0.0.1 port=${serverPort} dbname=${DATABASE} user=postgres`,
-    '',
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${poolerPort}`,
-    'unix_socket_dir =',
-    'auth_type = trust',
-    `auth_file = ${path.join(dir, 'userlist.txt')}`,
-    'admin_users = postgres',
-    `pool_mode = ${options.poolMode}`,
-    'max_client_conn = 200',
-    'default_pool_size = 20',
-    // After a failed connection PgBouncer tries the server again only this much later (default 15 s: the
-    // drill's first 201 came 13 s after promotion, and requests hung in PgBouncer for over 10 s meanwhile).
-    'server_login_retry = 1',
-    // A query waiting for a server connection fails after this (default 120 s): the client gets 503, not a hang.
-    'query_wait_timeout = 5',
-    `logfile = ${path.join(dir, 'pgbouncer.log')}`,
-    `pidfile = ${path.join(dir, 'pgbouncer.pid')}`,
-    '',
-  ].join('\n');
-}
-
-/** Resolves once something accepts TCP connections on `port`, or fails after `timeoutMs`. */
-async function listening(port: number, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`${what} is not listening on ${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 /** Statements one after the other on a connection of its own; the rows of the last. */
 async function query<Row>(url: string, ...statements: string[]): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
@@ -200,17 +156,16 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'octiv-drill-'));
   const primaryDir = path.join(dir, 'primary');
   const standbyDir = path.join(dir, 'standby');
-  const iniPath = path.join(dir, 'pgbouncer.ini');
   const user = postgresUser();
   const own = (file: string) => AS_ROOT && user && chownSync(file, user.uid, user.gid);
   own(dir);
-  const [primaryPort, standbyPort, poolerPort] = (await freePorts(3)) as [number, number, number];
+  const [primaryPort, standbyPort] = (await freePorts(2)) as [number, number];
   const directUrl = (port: number, database = DATABASE) => `postgres://postgres@127.0.0.1:${port}/${database}`;
-  const writePoolerIni = (serverPort: number) => {
-    writeFileSync(iniPath, poolerIni(dir, poolerPort, serverPort, options));
-    own(iniPath);
+  let pooler: PgBouncer | undefined;
+  const started = () => {
+    if (!pooler) throw new Error('the cluster has not been started');
+    return pooler;
   };
-  let pooler: ChildProcess | undefined;
   const running = new Set<string>();
 
   const pgCtl = (dataDir: string, ...args: string[]) => asPostgres('pg_ctl', ['-D', dataDir, ...args]);
@@ -238,21 +193,23 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
     await query(directUrl(primaryPort, 'postgres'), `alter system set synchronous_standby_names = '${STANDBY_NAME}'`, 'select pg_reload_conf()');
     await standbyInSync(directUrl(primaryPort, 'postgres'));
 
-    writeFileSync(path.join(dir, 'userlist.txt'), '"postgres" ""\n');
-    own(path.join(dir, 'userlist.txt'));
-    writePoolerIni(primaryPort);
-    pooler = spawn(PGBOUNCER, [...(AS_ROOT ? ['-u', 'postgres'] : []), iniPath], { stdio: 'ignore' });
-    await listening(poolerPort, 'PgBouncer');
+    pooler = await startPgBouncer({
+      target: { host: '127.0.0.1', port: primaryPort },
+      database: { name: DATABASE, user: 'postgres' },
+      mode: options.poolMode,
+      poolSize: 20,
+      // After a failed connection PgBouncer tries the server again only this much later (default 15 s: the
+      // drill's first 201 came 13 s after promotion, and requests hung in PgBouncer for over 10 s meanwhile).
+      serverLoginRetryS: 1,
+      // A query waiting for a server connection fails after this (default 120 s): the client gets 503, not a hang.
+      queryWaitTimeoutS: 5,
+    });
   }
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
-      if (pooler && pooler.exitCode === null && pooler.signalCode === null) {
-        const exited = new Promise((resolve) => pooler!.once('exit', resolve));
-        pooler.kill('SIGTERM');
-        await Promise.race([exited, sleep(5_000).then(() => pooler!.kill('SIGKILL'))]);
-      }
+      await pooler?.close();
       for (const dataDir of [...running]) await stopPostgres(dataDir).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     })());
@@ -261,18 +218,19 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
     dir,
     primaryPort,
     standbyPort,
-    poolerPort,
-    poolerUrl: directUrl(poolerPort),
+    get poolerPort() {
+      return started().port;
+    },
+    get poolerUrl() {
+      return directUrl(started().port);
+    },
     directUrl: (port) => directUrl(port),
     start,
     stopPrimary: () => stopPostgres(primaryDir),
     promoteStandby: async () => {
       await pgCtl(standbyDir, '-w', '-t', '30', 'promote');
     },
-    repointPooler: async (port) => {
-      writePoolerIni(port);
-      await query(directUrl(poolerPort, 'pgbouncer'), 'RELOAD');
-    },
+    repointPooler: (port) => started().repoint({ host: '127.0.0.1', port }),
     close,
   };
 }

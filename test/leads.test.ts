@@ -190,24 +190,33 @@ test.serial('a lead that cannot start being written within the wait limit gets a
   t.deepEqual(await server.db('members').whereIn('id', leads.map((lead) => lead.id)).pluck('id'), [leads[0]!.id]);
 });
 
-test('leads sent at once are written together, in few statements, each checked and answered as it would be alone', async (t) => {
-  // A server that writes leads one statement at a time (DATABASE_POOL_MAX=2 gives it one write slot; the pool itself is
-  // the shared server's): leads arriving meanwhile wait, then go together.
-  const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
-  // This test's many-leads statements (other tests write at the same time: found by their emails), by how many leads each held.
+/**
+ * Watches this test's many-leads statements (found by their emails: other tests write at the same time) and
+ * records how many leads each held. `track` marks a body as this test's.
+ */
+function watchLeadStatements(matches: (statement: { text: string; name?: string }) => boolean) {
   const together: number[] = [];
   const mine = new Set<string>();
   const stop = server.services.database.fast.onStatement((sent) => {
     const emails = sent.values[7];
-    if (sent.text.includes('unnest(') && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
+    if (matches(sent) && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
   });
+  return {
+    together,
+    track: <Body extends { email?: unknown }>(body: Body) => (mine.add(body.email as string), body),
+    wroteTogether: () => together.some((leads) => leads > 1),
+    stop,
+  };
+}
+
+test('leads sent at once are written together, in few statements, each checked and answered as it would be alone', async (t) => {
+  // A server that writes leads one statement at a time (DATABASE_POOL_MAX=2 gives it one write slot; the pool itself is
+  // the shared server's): leads arriving meanwhile wait, then go together.
+  const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
+  const statements = watchLeadStatements((sent) => sent.text.includes('unnest('));
   // The embedded database runs statements on this very thread: leads seldom arrive while one is written, and may all go alone.
   const writesTogether = server.config.database.kind === 'postgres';
-  const lead = (overrides: Record<string, unknown> = {}) => {
-    const body = leadBody(overrides);
-    mine.add(body.email as string);
-    return body;
-  };
+  const lead = (overrides: Record<string, unknown> = {}) => statements.track(leadBody(overrides));
   try {
     const send = (body: unknown, token = key) => api(busy, '/api/v1/leads', { token, body });
     // A burst of 40 at once; on a loaded machine one burst may happen to arrive a lead at a time, so up to three.
@@ -219,9 +228,9 @@ test('leads sent at once are written together, in few statements, each checked a
       t.is(rows.length, 40);
       t.deepEqual([...new Set(rows.map((row: { created_by_key: string }) => row.created_by_key))], [keyId]);
       t.deepEqual(answers.map((answer) => answer.body.email).sort(), bodies.map((body) => body.email).sort());
-      if (!writesTogether || together.some((leads) => leads > 1)) break;
+      if (!writesTogether || statements.wroteTogether()) break;
     }
-    if (writesTogether) t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
+    if (writesTogether) t.true(statements.wroteTogether(), `leads per statement: ${statements.together.join(',')}`);
 
     // Among them, leads that would each be refused alone: each gets its own answer, the rest are written.
     const owner = await signIn(server, 'owner@demo.test');
@@ -253,24 +262,15 @@ test('leads sent at once are written together, in few statements, each checked a
     t.is((await server.db('members').whereIn('id', written)).length, 22);
     t.is((await server.db('members').whereRaw('lower(email) = ?', [twice]).count('* as n').first())?.n, 1);
   } finally {
-    stop();
+    statements.stop();
     await busy.close();
   }
 });
 
 test('leads with an Idempotency-Key are written together too; a retry among them is a replay, another body 422, and the rest are written', async (t) => {
   const busy = await startTestServer({ share: server, env: { DATABASE_POOL_MAX: '2' } });
-  const together: number[] = [];
-  const mine = new Set<string>();
-  const stop = server.services.database.fast.onStatement((sent) => {
-    const emails = sent.values[7];
-    if (sent.name === 'leads_insert_live_many_once' && Array.isArray(emails) && emails.some((email) => mine.has(email as string))) together.push(emails.length);
-  });
-  const keyed = () => {
-    const body = leadBody();
-    mine.add(body.email);
-    return { body, headers: { 'Idempotency-Key': `burst-${(seq += 1)}` } };
-  };
+  const statements = watchLeadStatements((sent) => sent.name === 'leads_insert_live_many_once');
+  const keyed = () => ({ body: statements.track(leadBody()), headers: { 'Idempotency-Key': `burst-${(seq += 1)}` } });
   try {
     const send = (request: { body: unknown; headers: Record<string, string> }) => api(busy, '/api/v1/leads', { token: key, ...request });
     const used = keyed();
@@ -278,24 +278,28 @@ test('leads with an Idempotency-Key are written together too; a retry among them
     t.is(first.status, 201);
     const reused = { body: leadBody(), headers: keyed().headers };
     t.is((await send(reused)).status, 201);
-    const requests = [...Array.from({ length: 15 }, keyed), used, { body: leadBody(), headers: reused.headers }, ...Array.from({ length: 15 }, keyed)];
-    const answers = await Promise.all(requests.map(send));
-    t.deepEqual(answers.map((answer) => answer.status), [...Array(15).fill(201), 201, 422, ...Array(15).fill(201)]);
-    t.is(answers[15]!.headers.get('idempotent-replayed'), 'true');
-    t.deepEqual(answers[15]!.body, first.body);
-    const fresh = [...answers.slice(0, 15), ...answers.slice(17)];
-    t.true(fresh.every((answer) => answer.headers.get('idempotent-replayed') === null));
-    t.is((await server.db('members').whereIn('id', fresh.map((answer) => answer.body.id as string))).length, 30);
-    t.is(Number((await server.db('members').where({ email: used.body.email }).count('* as n').first())?.n), 1);
-    // Each lead written together has its record: its retry is a replay of its first answer.
-    for (const index of [0, 14, 17, 31]) {
-      const again = await send(requests[index]!);
-      t.is(again.headers.get('idempotent-replayed'), 'true', `retry of ${index}`);
-      t.deepEqual(again.body, answers[index]!.body);
+    // A burst; on a loaded machine one may happen to arrive a lead at a time, so up to three on Postgres.
+    for (let burst = 1; burst <= 3; burst += 1) {
+      const requests = [...Array.from({ length: 15 }, keyed), used, { body: leadBody(), headers: reused.headers }, ...Array.from({ length: 15 }, keyed)];
+      const answers = await Promise.all(requests.map(send));
+      t.deepEqual(answers.map((answer) => answer.status), [...Array(15).fill(201), 201, 422, ...Array(15).fill(201)]);
+      t.is(answers[15]!.headers.get('idempotent-replayed'), 'true');
+      t.deepEqual(answers[15]!.body, first.body);
+      const fresh = [...answers.slice(0, 15), ...answers.slice(17)];
+      t.true(fresh.every((answer) => answer.headers.get('idempotent-replayed') === null));
+      t.is((await server.db('members').whereIn('id', fresh.map((answer) => answer.body.id as string))).length, 30);
+      t.is(Number((await server.db('members').where({ email: used.body.email }).count('* as n').first())?.n), 1);
+      // Each lead written together has its record: its retry is a replay of its first answer.
+      for (const index of [0, 14, 17, 31]) {
+        const again = await send(requests[index]!);
+        t.is(again.headers.get('idempotent-replayed'), 'true', `retry of ${index}`);
+        t.deepEqual(again.body, answers[index]!.body);
+      }
+      if (server.config.database.kind !== 'postgres' || statements.wroteTogether()) break;
     }
-    if (server.config.database.kind === 'postgres') t.true(together.some((leads) => leads > 1), `leads per statement: ${together.join(',')}`);
+    if (server.config.database.kind === 'postgres') t.true(statements.wroteTogether(), `leads per statement: ${statements.together.join(',')}`);
   } finally {
-    stop();
+    statements.stop();
     await busy.close();
   }
 });
