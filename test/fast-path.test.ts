@@ -1,6 +1,7 @@
 import { setTimeout as pause } from 'node:timers/promises';
 
 import test from 'ava';
+import pg from 'pg';
 
 import { defineStatement } from '../src/db/fast-path.js';
 import { inTransaction } from '../src/db/transaction.js';
@@ -44,21 +45,34 @@ test('the fast path answers on both kinds of database, and refuses to run inside
   }
 });
 
-test('closing the database while knex queries run lets them finish, and returns: no connection is left unreturned', async (t) => {
+test('closing the database while a knex query runs lets it finish, and returns: no connection is left unreturned', async (t) => {
   // knex.destroy() before pool.end() leaked the connection of a query still running (knex could no longer hand it
-  // back), and pool.end() then waited for it forever: a test's close hung so in CI. Each wait here is bounded.
+  // back), and pool.end() then waited for it forever: a test's close hung so in CI. The query here waits on an
+  // advisory lock another session holds until close() has begun, so it is provably running then. Each wait is bounded.
+  // 5 s: well under the 15 s after which close() gives up on a connection and returns anyway.
   const within = <T>(what: string, promise: Promise<T>) =>
-    Promise.race([promise, pause(15_000, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what}: still waiting after 15 s`)))]);
+    Promise.race([promise, pause(5_000, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what}: still waiting after 5 s`)))]);
   const database = await createTestDatabase('postgres');
   const opened = await openMigrated(database);
+  const holder = new pg.Client({ connectionString: database.env.DATABASE_URL });
+  await holder.connect();
   try {
+    await holder.query('select pg_advisory_lock(4242)');
+    let settled = false;
     // A knex query starts when it is awaited (then): started here, not at the line that awaits its result.
-    const running = opened.knex.raw('select pg_sleep(0.3) as slept').then((result) => result);
+    const running = opened.knex
+      .raw('select pg_advisory_xact_lock(4242), 1 as done')
+      .then((result) => result)
+      .finally(() => (settled = true));
     await eventually(() => opened.poolFigures().inUse === 1, { what: 'the query to hold its connection' });
-    await t.notThrowsAsync(within('closing the database', opened.close()));
-    t.truthy((await within('the query that was running', running)).rows[0], 'the query that was running finished');
+    const closing = opened.close();
+    t.false(settled, 'the query was still running when close() began');
+    await holder.query('select pg_advisory_unlock(4242)');
+    await t.notThrowsAsync(within('closing the database', closing));
+    t.is((await within('the query that was running', running)).rows[0]?.done, 1, 'the query that was running finished');
     await t.throwsAsync(opened.knex.raw('select 1').then((result) => result), undefined, 'a closed database refuses new queries');
   } finally {
+    await holder.end();
     await within('closing the database', opened.close()).catch(() => undefined);
     await database.drop();
   }

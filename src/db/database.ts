@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -8,6 +9,9 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createKnexFastPath, createPostgresFastPath, type FastPath } from './fast-path.js';
+
+/** How long closing waits for connections in use to be handed back (each query's own work, a webhook attempt's last write). */
+const CLOSE_WAIT_MS = 15_000;
 
 // Return bigint counts and numeric values as strings is pg's default; we only
 // use int/bigint for counts, which fit in a JS number.
@@ -71,9 +75,11 @@ export async function createDatabase(database: Config['database'], options: Data
       // knex leaves a pool it was given open: it is closed here, before knex lets go of it. The other order leaks:
       // a knex query still running when knex.destroy() dropped the pool could not hand its connection back, and
       // pool.end() waited for it forever (a test's close hung so, after a webhook attempt began as it stopped).
+      // Bounded: a connection that never comes back (a query on a host that vanished) is left to the process's exit.
       close: once(async () => {
         try {
-          await pool.end();
+          const gaveUp = await Promise.race([pool.end().then(() => false), delay(CLOSE_WAIT_MS, true, { ref: false })]);
+          if (gaveUp) logger?.warn({ inUse: pool.totalCount - pool.idleCount, waitedMs: CLOSE_WAIT_MS }, 'closing the database: connections still in use were not handed back; left to the process exit');
         } finally {
           await knex.destroy();
         }

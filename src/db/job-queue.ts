@@ -152,16 +152,16 @@ export function createJobQueue(deps: { sql: SqlRunner; logger: Logger }) {
         await started;
         while (!loop.stopped) {
           const room = options.concurrency - loop.inFlight;
-          // A fetch counts as in flight: stop() waits for it, and what it brings after stop() is left to expire
-          // and be handed out again (by this process's successor or another), never started while the database closes.
+          // A fetch counts as in flight, and so does each job it brings, even after stop(): stop() waits for
+          // them (bounded) before the database closes, rather than leaving fetched jobs to expire.
           loop.inFlight += 1;
-          const fetched = room > 0 ? await boss.fetch<T>(queue, { batchSize: room }).catch(() => []) : [];
-          loop.inFlight -= 1;
-          const jobs = loop.stopped ? [] : fetched;
+          const jobs = room > 0 ? await boss.fetch<T>(queue, { batchSize: room }).catch(() => []) : [];
           for (const job of jobs) {
             loop.inFlight += 1;
             void settle(job);
           }
+          loop.inFlight -= 1;
+          if (loop.stopped) break;
           if (jobs.length > 0 && jobs.length === room) continue;
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, options.pollMs);

@@ -70,7 +70,8 @@ function config(options: PgBouncerOptions & { port: number; dir: string }): stri
     `pool_mode = ${options.mode}`,
     `default_pool_size = ${options.poolSize ?? 4}`,
     'max_client_conn = 2000',
-    'server_reset_query =',
+    // Transaction mode never runs it; session mode keeps PgBouncer's DISCARD ALL (a client's prepared statements end with it).
+    ...(options.mode === 'transaction' ? ['server_reset_query ='] : []),
     'ignore_startup_parameters = extra_float_digits,options,statement_timeout,application_name',
     `query_wait_timeout = ${options.queryWaitTimeoutS ?? 30}`,
     `server_login_retry = ${options.serverLoginRetryS ?? 15}`,
@@ -126,7 +127,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
   try {
     await eventually(
       async () => {
-        if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${stderr}`);
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pgbouncer exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
         const client = new pg.Client({ connectionString: `postgres://${dbUser}@127.0.0.1:${settings.port}/${database}`, connectionTimeoutMillis: 5_000 });
         client.on('error', () => undefined);
         try {

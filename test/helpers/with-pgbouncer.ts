@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 
 import { startPgBouncer } from './pgbouncer.js';
 
@@ -24,6 +25,12 @@ console.log(`PgBouncer in transaction mode on ${poolerUrl} (log: ${pooler.dir}/p
 
 const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, TEST_POSTGRES_POOLER_URL: poolerUrl } });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-const status = await new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+const status = await new Promise<number>((resolve) => {
+  child.once('error', (error) => {
+    console.error(`could not run ${command}: ${error.message}`);
+    resolve(127);
+  });
+  child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));
+});
 await pooler.close();
 process.exit(status);
