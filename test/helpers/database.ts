@@ -34,6 +34,13 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
+/** `url` on the Postgres server itself, bypassing any pooler: for a session that must keep its own backend (a lock held across statements). */
+export function directUrl(url: string): string {
+  const direct = new URL(url);
+  direct.host = new URL(POSTGRES_ADMIN_URL).host;
+  return direct.toString();
+}
+
 /** What a test database's config and env carry beside its URL, through a pooler. */
 const poolerSettings: { config: { preparedStatements?: boolean }; env: Record<string, string> } = POSTGRES_POOLER_URL
   ? { config: { preparedStatements: false }, env: { DATABASE_PREPARED_STATEMENTS: 'off' } }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-import { POSTGRES_ADMIN_URL } from './database.js';
+import { directUrl } from './database.js';
 import { eventually } from './eventually.js';
 
 /** A server's statement waiting inside Postgres for the held lock. */
@@ -32,10 +32,9 @@ export interface TableLock {
  * own, not a guess at how long it takes to get there.
  */
 export async function holdTableLock(databaseUrl: string, table: string): Promise<TableLock> {
-  const direct = new URL(databaseUrl);
-  direct.host = new URL(POSTGRES_ADMIN_URL).host;
-  const holder = new pg.Client({ connectionString: direct.toString() });
-  const watcher = new pg.Client({ connectionString: direct.toString() });
+  const direct = directUrl(databaseUrl);
+  const holder = new pg.Client({ connectionString: direct });
+  const watcher = new pg.Client({ connectionString: direct });
   await Promise.all([holder.connect(), watcher.connect()]);
   const ours: number[] = [];
   for (const client of [holder, watcher]) ours.push((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
