@@ -6,9 +6,10 @@ import pg from 'pg';
 
 import { loadConfig } from '../src/config.js';
 import { api } from '../test/helpers/oauth.js';
+import { PGBOUNCER_PATH } from '../test/helpers/pgbouncer.js';
 import { freePort } from '../test/helpers/process.js';
 import type { TestServer } from '../test/helpers/server.js';
-import { createCluster, missingTools, PG_BIN, PGBOUNCER, type Cluster, type ClusterOptions } from './failover-cluster.js';
+import { createCluster, missingTools, PG_BIN, type Cluster, type ClusterOptions } from './failover-cluster.js';
 import { createBenchKey, seedDatabase, signInAsOwner, startProcess, stopProcess } from './our-server.js';
 
 /**
@@ -360,7 +361,7 @@ async function withCleanup<T>(cluster: Cluster, work: (track: (server: ChildProc
 async function main(): Promise<number> {
   const missing = missingTools();
   if (missing.length > 0) {
-    console.error(`\n*** SKIPPED: the failover drill needs Postgres's binaries (${PG_BIN}) and PgBouncer (${PGBOUNCER}); missing: ${missing.join(', ')} ***\n`);
+    console.error(`\n*** SKIPPED: the failover drill needs Postgres's binaries (${PG_BIN}) and PgBouncer (${PGBOUNCER_PATH}); missing: ${missing.join(', ')} ***\n`);
     return 3;
   }
   const cluster = await createCluster(OPTIONS);

@@ -23,8 +23,6 @@ const run = promisify(execFile);
 
 /** Where the Postgres 15 binaries are (Debian's path; DRILL_PG_BIN for another). */
 export const PG_BIN = process.env.DRILL_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-/** PgBouncer (Debian's package; PGBOUNCER_PATH for another), started by the one launcher in test/helpers/pgbouncer.ts. */
-export const PGBOUNCER = PGBOUNCER_PATH;
 const DATABASE = 'octiv';
 const STANDBY_NAME = 'drill_standby';
 const AS_ROOT = process.getuid?.() === 0;
@@ -61,7 +59,7 @@ export interface Cluster {
 
 /** What the drill needs and this machine lacks (an empty list when it can run). */
 export function missingTools(): string[] {
-  const tools = [...['initdb', 'pg_ctl', 'pg_basebackup', 'postgres'].map((name) => path.join(PG_BIN, name)), PGBOUNCER, ...(AS_ROOT ? ['/usr/sbin/runuser'] : [])];
+  const tools = [...['initdb', 'pg_ctl', 'pg_basebackup', 'postgres'].map((name) => path.join(PG_BIN, name)), PGBOUNCER_PATH, ...(AS_ROOT ? ['/usr/sbin/runuser'] : [])];
   const missing = tools.filter((tool) => {
     try {
       accessSync(tool, constants.X_OK);

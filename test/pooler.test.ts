@@ -3,7 +3,7 @@ import test from 'ava';
 import { createTestDatabase, POSTGRES_ADMIN_URL, type TestDatabase } from './helpers/database.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
-import { startPgBouncer, type PgBouncer } from './helpers/pgbouncer.js';
+import { startPgBouncer, targetOf, type PgBouncer } from './helpers/pgbouncer.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 // Always on Postgres, whatever TEST_DATABASE says: the pooler is a Postgres deployment's.
@@ -11,8 +11,7 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 // server's pool: each statement may land on a server connection another client used last.
 let pooler: PgBouncer;
 test.before(async () => {
-  const admin = new URL(POSTGRES_ADMIN_URL);
-  pooler = await startPgBouncer({ target: { host: admin.hostname, port: Number(admin.port || 5432) }, mode: 'transaction', poolSize: 4 });
+  pooler = await startPgBouncer({ target: targetOf(POSTGRES_ADMIN_URL), mode: 'transaction', poolSize: 4 });
 });
 test.after.always(async () => pooler?.close());
 

@@ -71,7 +71,7 @@ export async function createDatabase(database: Config['database'], options: Data
       knex,
       fast: createPostgresFastPath(pool, { prepared }),
       sql: (text, values, name) => pool.query(prepared && name ? { name, text, values: values ?? [] } : { text, values: values ?? [] }),
-      poolFigures: () => ({ size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      poolFigures: () => postgresPoolFigures(pool),
       // knex leaves a pool it was given open: it is closed here, before knex lets go of it. The other order leaks:
       // a knex query still running when knex.destroy() dropped the pool could not hand its connection back, and
       // pool.end() waited for it forever (a test's close hung so, after a webhook attempt began as it stopped).
@@ -79,7 +79,7 @@ export async function createDatabase(database: Config['database'], options: Data
       close: once(async () => {
         try {
           const gaveUp = await Promise.race([pool.end().then(() => false), delay(CLOSE_WAIT_MS, true, { ref: false })]);
-          if (gaveUp) logger?.warn({ inUse: pool.totalCount - pool.idleCount, waitedMs: CLOSE_WAIT_MS }, 'closing the database: connections still in use were not handed back; left to the process exit');
+          if (gaveUp) logger?.warn({ inUse: postgresPoolFigures(pool).inUse, waitedMs: CLOSE_WAIT_MS }, 'closing the database: connections still in use were not handed back; left to the process exit');
         } finally {
           await knex.destroy();
         }
@@ -126,6 +126,11 @@ export async function createDatabase(database: Config['database'], options: Data
 function once(work: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => (done ??= work());
+}
+
+/** Connections allowed, in use, idle, and requests waiting for one (see `Database.poolFigures`). */
+function postgresPoolFigures(pool: pg.Pool): ReturnType<Database['poolFigures']> {
+  return { size: pool.options.max, inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount };
 }
 
 /**

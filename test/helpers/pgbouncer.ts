@@ -23,6 +23,12 @@ export interface Target {
   port: number;
 }
 
+/** The Postgres a URL names, as a target to forward to. */
+export function targetOf(url: string): Target {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || 5432) };
+}
+
 export interface PgBouncerOptions {
   /** The Postgres every database is forwarded to. */
   target: Target;

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 
-import { startPgBouncer } from './pgbouncer.js';
+import { POSTGRES_ADMIN_URL } from './database.js';
+import { startPgBouncer, targetOf } from './pgbouncer.js';
 
 /**
  * `node dist/test/helpers/with-pgbouncer.js <command...>`: runs a command
@@ -18,9 +19,8 @@ if (!command) {
   console.error('usage: with-pgbouncer <command> [args...]');
   process.exit(2);
 }
-const admin = new URL(process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-const pooler = await startPgBouncer({ target: { host: admin.hostname, port: Number(admin.port || 5432) }, mode: 'transaction', poolSize: 5 });
-const poolerUrl = pooler.through(admin.toString());
+const pooler = await startPgBouncer({ target: targetOf(POSTGRES_ADMIN_URL), mode: 'transaction', poolSize: 5 });
+const poolerUrl = pooler.through(POSTGRES_ADMIN_URL);
 console.log(`PgBouncer in transaction mode on ${poolerUrl} (log: ${pooler.dir}/pgbouncer.log)`);
 
 const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, TEST_POSTGRES_POOLER_URL: poolerUrl } });
