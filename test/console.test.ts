@@ -628,7 +628,7 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await page.keyboard.type('Keyboard Key');
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'detached' });
-    t.true(await createButton.evaluate((element) => element === document.activeElement), 'Escape closes and focus returns');
+    t.true(await hasFocus(createButton), 'Escape closes and focus returns');
 
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.activeElement?.id === 'key-name');
@@ -655,14 +655,14 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await created.waitFor({ state: 'detached' });
-    t.true(await createButton.evaluate((element) => element === document.activeElement));
+    t.true(await hasFocus(createButton));
 
     const deleteButton = page.getByRole('button', { name: 'Delete Keyboard Key' });
     await deleteButton.focus();
     await page.keyboard.press('Enter');
     const confirm = page.getByRole('dialog', { name: 'Delete Key' });
     await confirm.waitFor();
-    t.true(await confirm.getByRole('button', { name: 'Cancel' }).evaluate((element) => element === document.activeElement), 'the safe choice has focus');
+    t.true(await hasFocus(confirm.getByRole('button', { name: 'Cancel' })), 'the safe choice has focus');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await confirm.waitFor({ state: 'detached' });
