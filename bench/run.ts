@@ -90,6 +90,26 @@ interface Target {
   headers: Record<string, string>;
   /** A body per request (leads need a fresh email each). */
   body(): { body: string; headers?: Record<string, string> };
+  /** What every answer must say (checked on a burst before the runs): a figure for a wrong answer is no figure. */
+  expect?: (answer: unknown) => boolean;
+}
+
+/**
+ * Sends a burst of requests at once (so that a server that gathers them
+ * answers them together, as under load) and fails the bench when any answer
+ * is not a 2xx that `expect` accepts.
+ */
+async function checkAnswers(target: Target, burst = 20): Promise<void> {
+  const answers = await Promise.all(
+    Array.from({ length: burst }, async () => {
+      const { body, headers } = target.body();
+      const method = target.method ?? 'POST';
+      const response = await fetch(`${target.url}${target.path}`, { method, headers: { ...target.headers, ...headers }, ...(method === 'POST' ? { body } : {}) });
+      return { status: response.status, answer: (await response.json()) as unknown };
+    }),
+  );
+  const wrong = answers.find(({ status, answer }) => status >= 300 || (target.expect && !target.expect(answer)));
+  if (wrong) throw new Error(`${target.label} answered ${wrong.status} ${JSON.stringify(wrong.answer).slice(0, 200)}: not what this table measures`);
 }
 
 /** Resets a process's peak RSS (VmHWM) to what it holds now, so the next reading is this round's peak. */
@@ -158,6 +178,7 @@ function medianRun(runs: Run[]): Run {
  * the second (the baseline).
  */
 async function compare(title: string, legend: string, targets: Target[]): Promise<{ first: Map<number, number>; last: Map<number, number>; medians: Map<number, Map<string, Run>> }> {
+  for (const target of targets) await checkAnswers(target);
   for (const target of targets) await drive(target, 10, 2); // warm up: JIT, pools
   const ratios = { first: new Map<number, number>(), last: new Map<number, number>(), medians: new Map<number, Map<string, Run>>() };
   const rows: string[] = [];
@@ -359,7 +380,9 @@ const leadsTarget = (label: string, deployment: Deployment): Target => ({
   headers: { ...JSON_TYPE, ...bearer(deployment) },
   body: nextLead,
 });
+const isActive = (answer: unknown) => (answer as { active?: unknown }).active === true;
 const introspectionTarget = (label: string, deployment: Deployment): Target => ({
+  expect: isActive,
   label,
   url: deployment.publicUrl,
   pid: deployment.server.pid!,
@@ -427,8 +450,8 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
       'ours = this server (its introspection of a key); stock = oidc-provider 9 alone on a plain pg adapter, one opaque token; floor = bare Koa + pg select of the same row',
       [
         introspectionTarget('ours', ours),
-        { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path: '/token/introspection', headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken) },
-        { label: 'floor', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: INTROSPECTION, headers: basic('x', 'y'), body: form(ours.key) },
+        { label: 'stock', url: `http://127.0.0.1:${stockPort}`, pid: stock.pid!, path: '/token/introspection', headers: basic('resource-server', 'stock-provider-bench-secret-0123456789'), body: form(stockToken), expect: isActive },
+        { label: 'floor', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: INTROSPECTION, headers: basic('x', 'y'), body: form(ours.key), expect: isActive },
       ],
     );
     const ratio = at50(ratios.first);

@@ -73,7 +73,8 @@ export async function createServices(config: Config, database: Database, logger:
   const staffStore = createStaffStore(db);
   const facilityStore = createFacilityStore(db);
   const apiKeyStore = createApiKeyStore(db);
-  const verifier = createApiKeyVerifier(database.fast);
+  // Key checks arriving together are judged by one statement; at most a quarter of the pool's connections read verdicts at once.
+  const verifier = createApiKeyVerifier(database.fast, { concurrency: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 4)) : 1 });
 
   // Resource servers that may introspect keys (RFC 7662): what each one's API requires of a key.
   const resourceServers = new Map<string, ResourceServerClient>([
@@ -178,7 +179,6 @@ function createLeads(config: Config, database: Database, metrics: Metrics | unde
   const leadWriter = createLeadWriter(database.fast, {
     // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
     concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
-    sameThread: config.database.kind === 'embedded',
   });
   const leads = createLeadService({
     store: leadStore,

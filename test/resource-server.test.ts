@@ -51,9 +51,9 @@ for (const [mode, options] of Object.entries(MODES) as [keyof typeof MODES, (typ
       // Both query paths: knex's, and the fast path of the hot statements.
       const queries: string[] = [];
       const note = (sql: string, values: readonly unknown[] | undefined) => {
-        // A statement of leads written together holds each lead's values in arrays (the usage flush's statements
-        // hold a key's hash in arrays too, on a timer: only a lead's statement is read that way).
-        const together = /insert into "?members"?/.test(sql);
+        // Statements of leads written together, and of verdicts judged together, hold each one's values in arrays
+        // (the usage flush's statements hold a key's hash in arrays too, on a timer: only those two are read that way).
+        const together = /insert into "?members"?/.test(sql) || /with ordinality as i\(token_hash/.test(sql);
         const holds = (value: string) => values?.some((sent) => sent === value || (together && Array.isArray(sent) && sent.includes(value)));
         if ([hash, lead.email, idempotencyKey].some(holds)) queries.push(sql.replace(/"/g, ''));
       };

@@ -5,6 +5,8 @@ import test, { type ExecutionContext } from 'ava';
 import { generateKey } from '../src/api-keys/key-format.js';
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
 import { createApiKeyVerifier, RULES, type Refusal, type Requirement } from '../src/api-keys/verifier.js';
+import type { FastPath, Statement } from '../src/db/fast-path.js';
+import { inTransaction } from '../src/db/transaction.js';
 import type { NewLead } from '../src/leads/store.js';
 import { createLeadWriter } from '../src/leads/writer.js';
 import { hashToken } from '../src/shared/token-hash.js';
@@ -232,15 +234,15 @@ const newLead = (): NewLead => ({
 const postLead = (server: TestServer, token: string) =>
   api(server, '/api/v1/leads', { body: { firstName: 'Agree', lastName: 'Ment', email: `agree.${randomUUID()}@example.com` }, headers: { Authorization: `Bearer ${token}` } });
 
-let companion: Promise<string> | undefined;
+let companion: ReturnType<typeof liveKey> | undefined;
 /**
  * The many-leads statement (`insertLive` under load): the subject's lead
- * written in one statement with a lead of another, live key. The first
- * lead takes the one write slot, so the next two wait and go together; a
- * lead that statement leaves out is then tried alone.
+ * written in one statement with two leads of another, live key (the leads
+ * of one turn of the event loop go together); a lead that statement leaves
+ * out is then tried alone.
  */
 async function writtenTogether(subject: Subject) {
-  const companionHash = await (companion ??= liveKey('Companion').then((key) => key.hash));
+  const companionHash = (await (companion ??= liveKey('Companion'))).hash;
   const writer = createLeadWriter(inWrite.services.database.fast, { concurrentWrites: 1 });
   const needs = requirement();
   const leads = [newLead(), newLead(), newLead()];
@@ -262,6 +264,28 @@ async function writtenTogether(subject: Subject) {
   }
 }
 
+/**
+ * The verdicts statement (checks arriving together): the subject's key
+ * judged in one statement with a live key, and with itself again (the same
+ * secret twice is read once). Returns the subject's two verdicts and the
+ * verdict statements that read its secret (none for one that is not a key).
+ */
+async function verifiedTogether(subject: Subject) {
+  const other = await (companion ??= liveKey('Companion'));
+  const verifier = createApiKeyVerifier(inWrite.services.database.fast);
+  const names: string[] = [];
+  const hash = hashToken(subject.token);
+  const stop = inWrite.services.database.fast.onStatement((sent) => {
+    if (sent.name.startsWith('api_key_verdict') && sent.values.flat().includes(hash)) names.push(sent.name);
+  });
+  try {
+    const [first, , second] = await Promise.all([verifier.verify(subject.token, requirement()), verifier.verify(other.token, requirement()), verifier.verify(subject.token, requirement())]);
+    return { first, second, names };
+  } finally {
+    stop();
+  }
+}
+
 /** What every path says of `subject`. */
 async function allPaths(subject: Subject) {
   const written = await createLeadWriter(inWrite.services.database.fast).insert(newLead(), { kind: 'live', tokenHash: hashToken(subject.token), requirement: requirement() });
@@ -271,6 +295,7 @@ async function allPaths(subject: Subject) {
     : undefined;
   return {
     verifier: await createApiKeyVerifier(inWrite.services.database.fast).verify(subject.token, requirement()),
+    verifiedTogether: await verifiedTogether(subject),
     oneStatementWrite: written,
     together,
     inWrite: await postLead(inWrite, subject.token),
@@ -286,10 +311,13 @@ for (const row of TABLE) {
     const subject = await row.make();
     const paths = await allPaths(subject);
     t.like(paths.verifier, { ok: false, reason: row.reason }, 'the verifier names the reason');
+    t.deepEqual(paths.verifiedTogether.first, paths.verifier, 'judged with other checks in one statement: the same verdict');
+    t.deepEqual(paths.verifiedTogether.second, paths.verifier, 'and the same again for the same secret twice');
+    t.deepEqual(paths.verifiedTogether.names, row.reason === 'malformed' ? [] : ['api_key_verdicts'], 'in one statement (none for what is not a key)');
     t.is(paths.oneStatementWrite, undefined, 'the one-statement write writes nothing');
     t.is(paths.together.lead, undefined, 'written with another lead, in one statement, it is not written');
     // Left out of that statement, it is tried alone (where it is refused again, as above).
-    t.deepEqual(paths.together.statements, [{ many: true, leads: 2 }, { many: false, leads: 1 }], 'that statement, then alone');
+    t.deepEqual(paths.together.statements, [{ many: true, leads: 3 }, { many: false, leads: 1 }], 'that statement, then alone');
     t.truthy(paths.together.other, 'the other key\'s lead of that statement is');
     const refusal = row.reason === 'insufficient_scope' ? 403 : 401;
     t.is(paths.inWrite.status, refusal, 'in-write');
@@ -313,10 +341,13 @@ test('a live key: accepted by every path, and the one-statement write names its 
   const key = await liveKey('Live everywhere');
   const paths = await allPaths(key);
   t.like(paths.verifier, { ok: true, keyId: key.id, facilityId: DEMO.demoFitness.id, scopes: [LEADS_CREATE], expiresAt: undefined });
+  t.deepEqual(paths.verifiedTogether.first, paths.verifier, 'judged with other checks in one statement: the same verdict');
+  t.deepEqual(paths.verifiedTogether.second, paths.verifier);
+  t.deepEqual(paths.verifiedTogether.names, ['api_key_verdicts'], 'in one statement');
   t.like(paths.oneStatementWrite, { facilityId: DEMO.demoFitness.id, status: 'lead' });
   t.is((await inWrite.db('members').where({ id: paths.oneStatementWrite!.id }).first()).created_by_key, key.id);
   t.like(paths.together.lead, { facilityId: DEMO.demoFitness.id, status: 'lead' }, 'written with another lead');
-  t.deepEqual(paths.together.statements, [{ many: true, leads: 2 }], 'in one statement');
+  t.deepEqual(paths.together.statements, [{ many: true, leads: 3 }], 'in one statement');
   t.is((await inWrite.db('members').where({ id: paths.together.lead!.id }).first()).created_by_key, key.id);
   for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
   t.like(paths.introspection.body, { active: true, key_id: key.id, facility_id: DEMO.demoFitness.id, scope: LEADS_CREATE });
@@ -330,6 +361,7 @@ test('a previous secret within its rotation grace period: accepted by every path
   for (const token of [key.token, rotated.body.key as string]) {
     const paths = await allPaths({ token, id: key.id });
     t.like(paths.verifier, { ok: true, keyId: key.id });
+    t.deepEqual(paths.verifiedTogether.first, paths.verifier, 'judged together: the same verdict');
     t.truthy(paths.oneStatementWrite);
     t.truthy(paths.together.lead);
     for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
@@ -350,4 +382,53 @@ test('an audience list that holds the Leads API is accepted by every path', asyn
   for (const response of [paths.inWrite, paths.inProcess, paths.remote]) t.is(response.status, 201);
   t.true(paths.introspection.body.active as boolean);
   t.deepEqual(paths.introspection.body.aud, [inWrite.config.adminApiResource, inWrite.config.leadsApiResource]);
+});
+
+test('checks arriving together fail closed: a verdicts statement that fails refuses every check in it, and one that loses a row refuses that check', async (t) => {
+  const [live, other] = [await liveKey(`Fails together ${randomUUID()}`), await liveKey(`Fails together ${randomUUID()}`)];
+  const real = inWrite.services.database.fast;
+  let mode: 'fail' | 'drop-first' | 'pass' = 'fail';
+  const faulty: FastPath = {
+    onStatement: real.onStatement,
+    async run<Row>(statement: Statement, values: readonly unknown[]): Promise<Row[]> {
+      if (statement.name !== 'api_key_verdicts' || mode === 'pass') return real.run<Row>(statement, values);
+      if (mode === 'fail') throw new Error('the database went away mid-statement');
+      // The first check's row (`ord` 1) goes missing.
+      return (await real.run<Row & { ord: string }>(statement, values)).filter((row) => String(row.ord) !== '1');
+    },
+  };
+  const verifier = createApiKeyVerifier(faulty);
+  const both = () => Promise.allSettled([verifier.verify(live.token, requirement()), verifier.verify(other.token, requirement())]);
+
+  const failed = await both();
+  t.deepEqual(failed.map((result) => result.status), ['rejected', 'rejected'], 'no check in a failed statement is accepted');
+  mode = 'drop-first';
+  const dropped = await both();
+  t.deepEqual(dropped.map((result) => result.status === 'fulfilled' && result.value.ok), [false, true], 'a verdict the statement did not return is a refusal');
+  t.like(dropped[0]!.status === 'fulfilled' ? dropped[0]!.value : {}, { ok: false, reason: 'unknown' });
+  mode = 'pass';
+  t.deepEqual((await both()).map((result) => result.status === 'fulfilled' && result.value.ok), [true, true], 'the verifier keeps working');
+});
+
+test('a key is never verified inside a transaction (its check runs on a connection of its own, later in the turn)', async (t) => {
+  const key = await liveKey(`In a transaction ${randomUUID()}`);
+  const verifier = createApiKeyVerifier(inWrite.services.database.fast);
+  await t.throwsAsync(
+    inTransaction(inWrite.db, () => verifier.verify(key.token, requirement())),
+    { message: /inside inTransaction/ },
+  );
+  t.true((await verifier.verify(key.token, requirement())).ok);
+});
+
+test('introspection answers a burst of checks of live and deleted keys, each its own answer', async (t) => {
+  const live = await liveKey(`Burst live ${randomUUID()}`);
+  const gone = await liveKey(`Burst deleted ${randomUUID()}`);
+  t.is((await api(inWrite, `/api/v1/api-keys/${gone.id}`, { token: owner, method: 'DELETE' })).status, 204);
+  const tokens = Array.from({ length: 24 }, (_, index) => (index % 3 === 2 ? gone.token : live.token));
+  const answers = await Promise.all(tokens.map((token) => introspect(inWrite, token)));
+  t.deepEqual(
+    answers.map((answer) => answer.body.active),
+    tokens.map((token) => token === live.token),
+  );
+  t.true(answers.filter((answer) => answer.body.active).every((answer) => answer.body.key_id === live.id));
 });

@@ -1,6 +1,8 @@
 import { defineStatement, type FastPath } from '../db/fast-path.js';
+import { inOpenTransaction } from '../db/transaction.js';
+import { createBatcher } from '../db/batcher.js';
 import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
-import type { Requirement } from '../shared/requirement.js';
+import { requirementKey, type Requirement } from '../shared/requirement.js';
 import { hashToken } from '../shared/token-hash.js';
 import { isWellFormedKey } from './key-format.js';
 
@@ -194,6 +196,16 @@ interface VerdictRow {
   expires_at: number | null;
 }
 
+/** What a verdict reads, over `q` (a row per secret judged: its hash and what is required) and its secret, key and token. */
+const VERDICT_SELECT = `${refusalSql()} as refusal,
+    k.id as key_id, k.facility_id, k.location_ids, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
+    case when coalesce(k.expires_at, s.ends_at) is not null
+      then floor(extract(epoch from least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint))))::bigint end as expires_at
+  from q
+  left join api_key_secrets s on s.token_hash = q.token_hash
+  left join api_keys k on k.id = s.key_id
+  left join oidc_payloads t on ${tokenJoin(ALIASES)}`;
+
 /**
  * One statement: the secret, its key and its token, and the first rule they
  * break. A row always comes back (left joins from the hash), so "unknown" is
@@ -203,45 +215,114 @@ interface VerdictRow {
 const VERDICT = defineStatement(
   'api_key_verdict',
   (p) => `with q as (select ${p(1)}::text as token_hash, ${p(2)}::text as audience, ${p(3)}::text[] as scopes, ${p(4)}::boolean as places, ${p(5)}::uuid as location_id)
-  select ${refusalSql()} as refusal,
-    k.id as key_id, k.facility_id, k.location_ids, t.payload->>'scope' as scope, t.payload->'aud' as aud, t.payload->>'iat' as iat,
-    case when coalesce(k.expires_at, s.ends_at) is not null
-      then floor(extract(epoch from least(k.expires_at, s.ends_at, to_timestamp((t.payload->>'exp')::bigint))))::bigint end as expires_at
-  from q
-  left join api_key_secrets s on s.token_hash = q.token_hash
-  left join api_keys k on k.id = s.key_id
-  left join oidc_payloads t on ${tokenJoin(ALIASES)}`,
+  select ${VERDICT_SELECT}`,
+);
+
+/**
+ * The verdicts on many secrets for one requirement, in one statement: a row
+ * per secret and location (by `ord`, its 1-based place in the arrays), read
+ * exactly as `VERDICT` reads one. Values: the audience, the scopes, whether
+ * the operation places something, then the hashes and the locations.
+ */
+const VERDICTS = defineStatement(
+  'api_key_verdicts',
+  (p) => `with q as (select i.ord, i.token_hash, ${p(1)}::text as audience, ${p(2)}::text[] as scopes, ${p(3)}::boolean as places, i.location_id
+    from unnest(${p(4)}::text[], ${p(5)}::uuid[]) with ordinality as i(token_hash, location_id, ord))
+  select q.ord, ${VERDICT_SELECT}`,
 );
 
 const audienceOf = (aud: string | string[] | null): string[] => (aud === null ? [] : Array.isArray(aud) ? aud : [aud]);
+
+function verdictOf(row: VerdictRow | undefined): Verification {
+  if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown', ...(row?.key_id ? { keyId: row.key_id } : {}) };
+  return {
+    ok: true,
+    keyId: row.key_id!,
+    facilityId: row.facility_id!,
+    scopes: (row.scope ?? '').split(' ').filter(Boolean),
+    audience: audienceOf(row.aud),
+    issuedAt: Number(row.iat ?? 0),
+    expiresAt: row.expires_at ?? undefined,
+    locationIds: row.location_ids,
+  };
+}
 
 /** What an operation acts on, where it matters to a key: the location (null for none named). */
 export interface Place {
   locationId: string | null;
 }
 
-export function createApiKeyVerifier(fast: FastPath) {
+/** A secret waiting for its verdict (see `verifyHash`). */
+interface Check {
+  tokenHash: string;
+  locationId: string | null;
+}
+
+export interface VerifierOptions {
+  /** How many verdict statements may run at once (default 1); checks arriving meanwhile wait and go together. */
+  concurrency?: number;
+  /** A check that could not start within this long (default 10 s) is answered 503. */
+  waitLimitMs?: number;
+}
+
+/** At most this many secrets are judged in one statement. */
+const MAX_BATCH = 100;
+
+export function createApiKeyVerifier(fast: FastPath, options: VerifierOptions = {}) {
+  /** The requirement of each group of waiting checks (the batcher keys groups by value). */
+  const requirements = new Map<string, Requirement>();
+
+  const judgeOne = async (requirement: Requirement, check: Check): Promise<Verification> => {
+    const [row] = await fast.run<VerdictRow>(VERDICT, [check.tokenHash, requirement.audience, requirement.scopes, requirement.places, check.locationId]);
+    return verdictOf(row);
+  };
+
+  /** Checks that arrived together, judged by one statement: each distinct secret and location once. */
+  async function judgeTogether(requirement: Requirement, checks: Check[]): Promise<Map<Check, Verification>> {
+    const distinct = new Map<string, number>();
+    const hashes: string[] = [];
+    const locations: (string | null)[] = [];
+    const places = checks.map((check) => {
+      const id = `${check.tokenHash} ${check.locationId ?? ''}`;
+      let ord = distinct.get(id);
+      if (ord === undefined) {
+        hashes.push(check.tokenHash);
+        locations.push(check.locationId);
+        ord = hashes.length;
+        distinct.set(id, ord);
+      }
+      return ord;
+    });
+    const rows = await fast.run<VerdictRow & { ord: string }>(VERDICTS, [requirement.audience, requirement.scopes, requirement.places, hashes, locations]);
+    const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
+    return new Map(checks.map((check, index) => [check, verdictOf(byOrd.get(places[index]!))]));
+  }
+
+  // Checks arriving together (one turn of the event loop) are judged together: one statement, not one each.
+  const batcher = createBatcher<Check, Verification>({
+    concurrency: options.concurrency ?? 1,
+    maxBatch: MAX_BATCH,
+    waitLimitMs: options.waitLimitMs ?? 10_000,
+    gather: true,
+    runTogether: (group, checks) => judgeTogether(requirements.get(group)!, checks),
+    runAlone: (group, check) => judgeOne(requirements.get(group)!, check),
+  });
+
   /** The verdict on a secret, from its hash, for an operation (at `place`, when it acts on a location). */
-  async function verifyHash(tokenHash: string, requirement: Requirement, place?: Place): Promise<Verification> {
-    const [row] = await fast.run<VerdictRow>(VERDICT, [tokenHash, requirement.audience, requirement.scopes, requirement.places, place?.locationId ?? null]);
-    if (!row || row.refusal !== null) return { ok: false, reason: row?.refusal ?? 'unknown', ...(row?.key_id ? { keyId: row.key_id } : {}) };
-    return {
-      ok: true,
-      keyId: row.key_id!,
-      facilityId: row.facility_id!,
-      scopes: (row.scope ?? '').split(' ').filter(Boolean),
-      audience: audienceOf(row.aud),
-      issuedAt: Number(row.iat ?? 0),
-      expiresAt: row.expires_at ?? undefined,
-      locationIds: row.location_ids,
-    };
+  function verifyHash(tokenHash: string, requirement: Requirement, place?: Place): Promise<Verification> {
+    // Judged on a connection of its own, later in this turn: refused here, where the caller's transaction is known.
+    if (inOpenTransaction()) return Promise.reject(new Error('a key is verified on a connection of its own: it must not be verified inside inTransaction'));
+    const group = requirementKey(requirement);
+    if (!requirements.has(group)) requirements.set(group, requirement);
+    return batcher.run(group, { tokenHash, locationId: place?.locationId ?? null });
   }
 
   return {
     /**
      * Verifies a presented key for one use. Every call reads the database:
      * no positive answer is cached, so a delete or a revocation applies to
-     * the very next request in every process.
+     * the very next request in every process. Checks that arrive together
+     * are read by one statement, which starts after each of them arrived.
      */
     async verify(token: string, requirement: Requirement, place?: Place): Promise<Verification> {
       if (!isWellFormedKey(token)) return { ok: false, reason: 'malformed' };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { AppError, conflict } from '../http/errors.js';
 import type { Answers } from '../http/route.js';
@@ -23,22 +23,43 @@ export const IDEMPOTENCY_ANSWERS: Answers = {
   },
 };
 
-/** A stable fingerprint of a request: method, path and the validated body with sorted keys. */
-export function fingerprintOf(method: string, path: string, body: unknown): string {
-  const canonical = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(canonical);
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(
-        Object.entries(value)
-          .filter(([, inner]) => inner !== undefined)
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([key, inner]) => [key, canonical(inner)]),
-      );
-    }
-    return value;
-  };
-  return createHash('sha256').update(JSON.stringify([method, path, canonical(body)])).digest('hex');
+/** A value with its object keys sorted and undefined fields left out, at every depth: the same body, the same text. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, inner]) => inner !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([key, inner]) => [key, canonical(inner)]),
+    );
+  }
+  return value;
 }
+
+/** An object none of whose values is an object or an array (every body a route takes an Idempotency-Key for today). */
+function isFlat(value: unknown): value is Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  for (const inner of Object.values(value)) if (inner !== null && typeof inner === 'object') return false;
+  return true;
+}
+
+/**
+ * A stable fingerprint of a request: method, path and the validated body
+ * with sorted keys (SHA-256, hex). A flat body is written in one
+ * `JSON.stringify` whose key list is sorted, which is the canonical text
+ * without building a sorted copy (it leaves out undefined fields the same
+ * way); both give the same text, so the fingerprints stored before hold.
+ */
+export function fingerprintOf(method: string, path: string, body: unknown): string {
+  const text = isFlat(body)
+    ? `[${JSON.stringify(method)},${JSON.stringify(path)},${JSON.stringify(body, Object.keys(body).sort())}]`
+    : JSON.stringify([method, path, canonical(body)]);
+  return hash('sha256', text, 'hex');
+}
+
+/** The canonical text `fingerprintOf` hashes, built the general way (for tests: the flat way must write the same). */
+export const canonicalText = (method: string, path: string, body: unknown): string => JSON.stringify([method, path, canonical(body)]);
 
 interface StoredProblem {
   problem: { status: number; code: string; title: string; detail?: string; errors?: unknown; extra?: Record<string, unknown> };

@@ -1,6 +1,7 @@
 import { violatedConstraint } from '../db/constraints.js';
 import { defineStatement, type FastPath, type Statement } from '../db/fast-path.js';
-import { createBatcher } from '../db/write-batcher.js';
+import { createBatcher } from '../db/batcher.js';
+import { inOpenTransaction } from '../db/transaction.js';
 import { liveKeySql } from '../api-keys/verifier.js';
 import { recordOutcomeSql } from '../idempotency/store.js';
 import { requirementKey, type Requirement } from '../shared/requirement.js';
@@ -151,8 +152,6 @@ export interface LeadWriterOptions {
   concurrentWrites?: number;
   /** A lead that could not start being written within this long (default 10 s) is answered 503 and never written. */
   waitLimitMs?: number;
-  /** The database runs on this thread (embedded): gather the leads of each turn of the event loop first (see `BatcherOptions.gather`). */
-  sameThread?: boolean;
 }
 
 /**
@@ -217,9 +216,10 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
     concurrency: options.concurrentWrites ?? 1,
     maxBatch: MAX_BATCH,
     waitLimitMs: options.waitLimitMs ?? 10_000,
-    gather: options.sameThread ?? false,
-    writeTogether,
-    writeAlone: (group, item) =>
+    // The leads of one turn of the event loop go together (see `BatcherOptions.gather`).
+    gather: true,
+    runTogether: writeTogether,
+    runAlone: (group, item) =>
       insert(item.lead, { kind: 'live', tokenHash: item.tokenHash, requirement: requirements.get(group)! }, item.once && { mode: 'insert', ...item.once }),
   });
 
@@ -237,10 +237,12 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
      * Idempotency-Key fails its own statement, for the caller's `run` path).
      */
     insertLive(lead: NewLead, tokenHash: string, requirement: Requirement, once?: Omit<Once, 'mode'>): Promise<Lead | undefined> {
+      // Written on a connection of its own, later in this turn: refused here, where the caller's transaction is known.
+      if (inOpenTransaction()) return Promise.reject(new Error('leads written together go on a connection of their own: not inside inTransaction'));
       // Leads with an Idempotency-Key are written together with each other only (their statement is another).
       const group = `${requirementKey(requirement)}${once ? ' once' : ''}`;
       if (!requirements.has(group)) requirements.set(group, requirement);
-      return batcher.write(group, { lead, tokenHash, once });
+      return batcher.run(group, { lead, tokenHash, once });
     },
   };
 }

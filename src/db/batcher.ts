@@ -1,44 +1,50 @@
 import { DatabaseBusyError } from './errors.js';
 
 /**
- * Writes that arrive while earlier ones are being written go together: one
- * statement (and one commit) for many, where each alone would pay a commit.
+ * Statements that arrive together go together: one statement for many
+ * items, where each alone would pay a round trip, a statement's overhead
+ * and, for a write, a commit. The Leads API's writes (leads written
+ * together) and the key verifier's reads (verdicts judged together) use it.
  * A scheduler only: what "together" and "alone" mean is the caller's
- * (`writeTogether`, `writeAlone`); this module decides when each runs.
+ * (`runTogether`, `runAlone`); this module decides when each runs.
  *
- * - At most `concurrency` writes run at once; more arriving meanwhile wait,
- *   then go together, `maxBatch` at a time, first come first served.
- * - Alone (the usual case unless the API is busy) an item is written at
- *   once, by itself.
- * - An item that could not start being written within `waitLimitMs` is
- *   answered with a `DatabaseBusyError` (a 503) and never written.
- * - Items a write together leaves out are then written alone, one after
- *   another on that write's turn, so no burst of them takes more than one
- *   write slot.
+ * - At most `concurrency` statements run at once; more items arriving
+ *   meanwhile wait, then go together, `maxBatch` at a time, first come
+ *   first served.
+ * - With `gather`, the items of one turn of the event loop go together too.
+ * - Alone (the usual case unless the API is busy) an item is run at once,
+ *   by itself.
+ * - An item that could not start within `waitLimitMs` is answered with a
+ *   `DatabaseBusyError` (a 503) and never run.
+ * - Items a statement together leaves out are then run alone, one after
+ *   another on that statement's turn, so no burst of them takes more than
+ *   one slot.
  * - Queues are kept per `group` (a value: the same string, the same queue);
  *   a group's queue is dropped once empty, so they never pile up.
  */
 export interface BatcherOptions<Item, Result> {
-  /** How many writes may run at once (at least 1). */
+  /** How many statements may run at once (at least 1). */
   concurrency: number;
-  /** At most this many items in one write. */
+  /** At most this many items in one statement. */
   maxBatch: number;
   /** An item still waiting after this long is answered 503. */
   waitLimitMs: number;
   /**
-   * Writes several items of one group at once. Resolves with the result of
-   * each item it wrote (by item); an item without one was left out, and is
-   * then written alone. A rejection rejects the whole batch.
+   * Runs several items of one group at once. Resolves with the result of
+   * each item it ran (by item); an item without one was left out, and is
+   * then run alone. A rejection rejects the whole batch.
    */
-  writeTogether(group: string, items: Item[]): Promise<Map<Item, Result>>;
-  /** Writes one item by itself. */
-  writeAlone(group: string, item: Item): Promise<Result>;
+  runTogether(group: string, items: Item[]): Promise<Map<Item, Result>>;
+  /** Runs one item by itself. */
+  runAlone(group: string, item: Item): Promise<Result>;
   /**
-   * Starts a write only once this turn of the event loop has taken every
-   * item that had arrived (`setImmediate`), instead of at once. For a
-   * database that runs on this very thread (the embedded one): its writes
-   * never yield to the network, so nothing arrives while one runs, and
-   * without this every item would go alone.
+   * Starts a statement only once this turn of the event loop has taken
+   * every item that had arrived (`setImmediate`, in the same turn), instead
+   * of at once: the requests one turn read go in one statement. For a
+   * database on this very thread (the embedded one) it is what makes
+   * anything go together (its statements never yield to the network, so
+   * nothing arrives while one runs); on Postgres it makes the batches of a
+   * busy API larger without waiting for a slot to be taken.
    */
   gather?: boolean;
 }
@@ -54,7 +60,7 @@ interface Waiting<Item, Result> {
 export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result>) {
   const concurrency = Math.max(1, options.concurrency);
   const waiting = new Map<string, Waiting<Item, Result>[]>();
-  let writing = 0;
+  let running = 0;
   let sweeper: NodeJS.Timeout | undefined;
   let gathering = false;
   const startAfterThisTurn = () => {
@@ -62,11 +68,11 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
     gathering = true;
     setImmediate(() => {
       gathering = false;
-      startWrites();
+      startStatements();
     });
   };
 
-  const alone = (group: string, entry: Waiting<Item, Result>) => options.writeAlone(group, entry.item).then(entry.resolve, entry.reject);
+  const alone = (group: string, entry: Waiting<Item, Result>) => options.runAlone(group, entry.item).then(entry.resolve, entry.reject);
 
   async function eachAlone(group: string, entries: Waiting<Item, Result>[]): Promise<void> {
     for (const entry of entries) await alone(group, entry);
@@ -74,29 +80,29 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
 
   async function together(group: string, batch: Waiting<Item, Result>[]): Promise<void> {
     if (batch.length === 1) return alone(group, batch[0]!);
-    const written = await options.writeTogether(
+    const done = await options.runTogether(
       group,
       batch.map((entry) => entry.item),
     );
     const leftOut: Waiting<Item, Result>[] = [];
     for (const entry of batch) {
-      if (written.has(entry.item)) entry.resolve(written.get(entry.item)!);
+      if (done.has(entry.item)) entry.resolve(done.get(entry.item)!);
       else leftOut.push(entry);
     }
     await eachAlone(group, leftOut);
   }
 
-  function startWrites(): void {
+  function startStatements(): void {
     for (const [group, queue] of waiting) {
-      while (writing < concurrency && queue.length > 0) {
+      while (running < concurrency && queue.length > 0) {
         const batch = queue.splice(0, options.maxBatch);
-        writing += 1;
+        running += 1;
         together(group, batch)
           // Whatever failed, no item waits for ever (settling a settled one does nothing).
           .catch((error: unknown) => batch.forEach((entry) => entry.reject(error)))
           .finally(() => {
-            writing -= 1;
-            startWrites();
+            running -= 1;
+            startStatements();
           });
       }
       if (queue.length === 0) waiting.delete(group);
@@ -111,7 +117,7 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
     }
   }
 
-  // Items that waited past the limit (every write slot stuck) are answered 503 and dropped from the queue.
+  // Items that waited past the limit (every slot stuck) are answered 503 and dropped from the queue.
   function sweep(): void {
     const late = Date.now() - options.waitLimitMs;
     for (const [group, queue] of waiting) {
@@ -120,21 +126,21 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
       const rest = queue.filter((entry) => entry.since > late);
       if (rest.length > 0) waiting.set(group, rest);
       else waiting.delete(group);
-      for (const entry of expired) entry.reject(new DatabaseBusyError(`a write waited ${options.waitLimitMs} ms to start`));
+      for (const entry of expired) entry.reject(new DatabaseBusyError(`a statement waited ${options.waitLimitMs} ms to start`));
     }
-    startWrites();
+    startStatements();
   }
 
   return {
-    /** Writes `item` with the others of its group that arrive while earlier writes run; resolves once it is written. */
-    write(group: string, item: Item): Promise<Result> {
+    /** Runs `item` with the others of its group that arrive together (see above); resolves with its result. */
+    run(group: string, item: Item): Promise<Result> {
       return new Promise((resolve, reject) => {
         const entry: Waiting<Item, Result> = { item, since: Date.now(), resolve, reject };
         const queue = waiting.get(group);
         if (queue) queue.push(entry);
         else waiting.set(group, [entry]);
         if (options.gather) startAfterThisTurn();
-        else startWrites();
+        else startStatements();
       });
     },
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 
 import { DatabaseBusyError } from '../src/db/errors.js';
-import { createBatcher } from '../src/db/write-batcher.js';
+import { createBatcher } from '../src/db/batcher.js';
 
 // The write batcher is a scheduler: these tests drive it with plain functions
 // standing in for the statements (the statements themselves are tested
@@ -26,13 +26,13 @@ function recorder(options: { concurrency?: number; maxBatch?: number; waitLimitM
     concurrency: options.concurrency ?? 1,
     maxBatch: options.maxBatch ?? 100,
     waitLimitMs: options.waitLimitMs ?? 10_000,
-    async writeTogether(group, items) {
+    async runTogether(group, items) {
       calls.push({ kind: 'together', group, items });
       await gate?.done;
       if (options.failTogether) throw new Error('statement failed');
       return new Map(items.filter((item) => !options.leaveOut?.(item)).map((item) => [item, `together:${item}`]));
     },
-    async writeAlone(group, item) {
+    async runAlone(group, item) {
       calls.push({ kind: 'alone', group, items: [item] });
       await gate?.done;
       return `alone:${item}`;
@@ -57,7 +57,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 test('a write that arrives alone is written at once, by itself', async (t) => {
   const { batcher, calls } = recorder();
-  t.is(await batcher.write('g', 1), 'alone:1');
+  t.is(await batcher.run('g', 1), 'alone:1');
   t.deepEqual(calls, [{ kind: 'alone', group: 'g', items: [1] }]);
   t.is(batcher.waiting(), 0);
 });
@@ -65,8 +65,8 @@ test('a write that arrives alone is written at once, by itself', async (t) => {
 test('writes that arrive while one is running wait, then go together in one write', async (t) => {
   const run = recorder();
   const gate = run.holdWrites();
-  const first = run.batcher.write('g', 1);
-  const rest = [2, 3, 4, 5].map((item) => run.batcher.write('g', item));
+  const first = run.batcher.run('g', 1);
+  const rest = [2, 3, 4, 5].map((item) => run.batcher.run('g', item));
   await settle();
   t.is(run.batcher.waiting(), 4, 'four wait while the first is written');
   run.openWrites();
@@ -82,8 +82,8 @@ test('writes that arrive while one is running wait, then go together in one writ
 test('what a write together leaves out is written alone, one after another', async (t) => {
   const run = recorder({ leaveOut: (item) => item % 2 === 0 });
   const gate = run.holdWrites();
-  const first = run.batcher.write('g', 1);
-  const rest = [2, 3, 4, 5].map((item) => run.batcher.write('g', item));
+  const first = run.batcher.run('g', 1);
+  const rest = [2, 3, 4, 5].map((item) => run.batcher.run('g', item));
   await settle();
   run.openWrites();
   gate.release();
@@ -98,7 +98,7 @@ test('what a write together leaves out is written alone, one after another', asy
 test('at most `concurrency` writes at once, at most `maxBatch` items in one', async (t) => {
   const run = recorder({ concurrency: 2, maxBatch: 3 });
   const gate = run.holdWrites();
-  const written = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((item) => run.batcher.write('g', item));
+  const written = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((item) => run.batcher.run('g', item));
   await settle();
   t.deepEqual(run.calls.map((call) => call.items), [[1], [2]], 'two writes start; the others wait');
   t.is(run.batcher.waiting(), 8);
@@ -111,8 +111,8 @@ test('at most `concurrency` writes at once, at most `maxBatch` items in one', as
 test('queues are kept per group value: the same string shares a queue, another does not', async (t) => {
   const run = recorder();
   const gate = run.holdWrites();
-  const held = run.batcher.write('a', 1);
-  const others = [run.batcher.write('a', 2), run.batcher.write(['a'].join(''), 3), run.batcher.write('b', 4), run.batcher.write('b', 5)];
+  const held = run.batcher.run('a', 1);
+  const others = [run.batcher.run('a', 2), run.batcher.run(['a'].join(''), 3), run.batcher.run('b', 4), run.batcher.run('b', 5)];
   await settle();
   run.openWrites();
   gate.release();
@@ -129,8 +129,8 @@ test('an item that cannot start within the wait limit is answered DatabaseBusyEr
   const alive = setInterval(() => undefined, 50);
   t.teardown(() => clearInterval(alive));
   const gate = run.holdWrites();
-  const stuck = run.batcher.write('g', 1);
-  const late = await Promise.allSettled([run.batcher.write('g', 2), run.batcher.write('g', 3)]);
+  const stuck = run.batcher.run('g', 1);
+  const late = await Promise.allSettled([run.batcher.run('g', 2), run.batcher.run('g', 3)]);
   for (const outcome of late) {
     t.is(outcome.status, 'rejected');
     t.true((outcome as PromiseRejectedResult).reason instanceof DatabaseBusyError);
@@ -146,15 +146,15 @@ test('an item that cannot start within the wait limit is answered DatabaseBusyEr
 test('a write together that fails rejects each of its items, and the next writes go on', async (t) => {
   const run = recorder({ failTogether: true });
   const gate = run.holdWrites();
-  const first = run.batcher.write('g', 1);
-  const batch = [run.batcher.write('g', 2), run.batcher.write('g', 3)];
+  const first = run.batcher.run('g', 1);
+  const batch = [run.batcher.run('g', 2), run.batcher.run('g', 3)];
   await settle();
   run.openWrites();
   gate.release();
   await first;
   const outcomes = await Promise.allSettled(batch);
   t.deepEqual(outcomes.map((outcome) => outcome.status), ['rejected', 'rejected']);
-  t.is(await run.batcher.write('g', 4), 'alone:4', 'the batcher keeps working');
+  t.is(await run.batcher.run('g', 4), 'alone:4', 'the batcher keeps working');
 });
 
 test('gather: writes that never yield (a database on this thread) still go together when they arrive in one turn of the event loop', async (t) => {
@@ -165,18 +165,18 @@ test('gather: writes that never yield (a database on this thread) still go toget
     waitLimitMs: 10_000,
     gather,
     // Settles in microtasks only, as the embedded database's statements do.
-    writeTogether: async (_group: string, items: number[]) => {
+    runTogether: async (_group: string, items: number[]) => {
       calls.push({ kind: 'together', items });
       return new Map(items.map((item) => [item, `together:${item}`]));
     },
-    writeAlone: async (_group: string, item: number) => {
+    runAlone: async (_group: string, item: number) => {
       calls.push({ kind: 'alone', items: [item] });
       return `alone:${item}`;
     },
   });
   // Each arrival in its own I/O callback (as requests are), all in one turn.
   const arrive = (batcher: ReturnType<typeof createBatcher<number, string>>) =>
-    Promise.all([1, 2, 3, 4].map((item) => new Promise<string>((resolve) => setImmediate(() => resolve(batcher.write('g', item))))));
+    Promise.all([1, 2, 3, 4].map((item) => new Promise<string>((resolve) => setImmediate(() => resolve(batcher.run('g', item))))));
 
   t.deepEqual(await arrive(createBatcher<number, string>(options(true))), ['together:1', 'together:2', 'together:3', 'together:4']);
   t.deepEqual(calls, [{ kind: 'together', items: [1, 2, 3, 4] }]);
