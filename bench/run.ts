@@ -105,7 +105,14 @@ async function checkAnswers(target: Target, burst = 20): Promise<void> {
       const { body, headers } = target.body();
       const method = target.method ?? 'POST';
       const response = await fetch(`${target.url}${target.path}`, { method, headers: { ...target.headers, ...headers }, ...(method === 'POST' ? { body } : {}) });
-      return { status: response.status, answer: (await response.json()) as unknown };
+      const text = await response.text();
+      let answer: unknown = text;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        // Not JSON: reported as its text.
+      }
+      return { status: response.status, answer };
     }),
   );
   const wrong = answers.find(({ status, answer }) => status >= 300 || (target.expect && !target.expect(answer)));

@@ -19,13 +19,14 @@ function hold(): Held {
 }
 
 /** A batcher whose writes are recorded; a write waits for `gate` when one is set. */
-function recorder(options: { concurrency?: number; maxBatch?: number; waitLimitMs?: number; leaveOut?: (item: number) => boolean; failTogether?: boolean } = {}) {
+function recorder(options: { concurrency?: number; maxBatch?: number; waitLimitMs?: number; runLimitMs?: number; leaveOut?: (item: number) => boolean; failTogether?: boolean } = {}) {
   const calls: { kind: 'alone' | 'together'; group: string; items: number[] }[] = [];
   let gate: Held | undefined;
   const batcher = createBatcher<number, string>({
     concurrency: options.concurrency ?? 1,
     maxBatch: options.maxBatch ?? 100,
     waitLimitMs: options.waitLimitMs ?? 10_000,
+    ...(options.runLimitMs === undefined ? {} : { runLimitMs: options.runLimitMs }),
     async runTogether(group, items) {
       calls.push({ kind: 'together', group, items });
       await gate?.done;
@@ -184,4 +185,32 @@ test('gather: writes that never yield (a database on this thread) still go toget
   // Without it, each write starts and ends before the next arrives: all alone.
   t.deepEqual(await arrive(createBatcher<number, string>(options(false))), ['alone:1', 'alone:2', 'alone:3', 'alone:4']);
   t.is(calls.filter((call) => call.kind === 'together').length, 0);
+});
+
+test('groups take free slots in turn: one busy group cannot starve another', async (t) => {
+  const run = recorder({ maxBatch: 2 });
+  run.holdWrites();
+  const all = [1, 2, 3, 4, 5, 6, 7].map((item) => run.batcher.run('a', item));
+  all.push(run.batcher.run('b', 8));
+  run.openWrites();
+  await Promise.all(all);
+  t.deepEqual(
+    run.calls.map((call) => `${call.group}:${call.items.join(',')}`),
+    ['a:1', 'a:2,3', 'b:8', 'a:4,5', 'a:6,7'],
+    'b waits for one batch of a, not for all of them',
+  );
+});
+
+test('an item whose statement runs past the run limit is answered 503 at once; its slot stays taken until the statement ends', async (t) => {
+  const run = recorder({ runLimitMs: 50 });
+  run.holdWrites();
+  const started = Date.now();
+  const error = await t.throwsAsync(run.batcher.run('g', 1));
+  t.true(error instanceof DatabaseBusyError, String(error));
+  t.true(Date.now() - started < 5_000);
+  const next = run.batcher.run('g', 2);
+  await settle();
+  t.is(run.calls.length, 1, 'the next item waits: the stuck statement still holds the slot');
+  run.openWrites();
+  t.is(await next, 'alone:2');
 });

@@ -434,6 +434,10 @@ test('a request\'s fingerprint is the same text whichever way it is built: flat 
     { zeta: 1, alpha: 'é', Beta: true, 'ä-key': 'x', _: '"quoted"\n' },
     {},
     { nested: { b: 1, a: [2, { d: 1, c: undefined }] }, first: 'x' },
+    // Keys an object orders first (array indexes), and values JSON.stringify would turn through toJSON.
+    { b: 1, 10: 'ten', 9: 'nine', a: 2 },
+    { at: new Date(0), name: 'x' },
+    Object.assign(Object.create({ toJSON: () => 'inherited' }) as object, { own: 1 }),
     ['not', 'an', 'object'],
     'text',
     null,

@@ -263,6 +263,8 @@ export interface VerifierOptions {
   concurrency?: number;
   /** A check that could not start within this long (default 10 s) is answered 503. */
   waitLimitMs?: number;
+  /** A check whose statement still runs after this long (default 10 s) is answered 503. */
+  runLimitMs?: number;
 }
 
 /** At most this many secrets are judged in one statement. */
@@ -303,6 +305,8 @@ export function createApiKeyVerifier(fast: FastPath, options: VerifierOptions = 
     concurrency: options.concurrency ?? 1,
     maxBatch: MAX_BATCH,
     waitLimitMs: options.waitLimitMs ?? 10_000,
+    // A stuck statement holds every check in it: they are answered 503 rather than left waiting.
+    runLimitMs: options.runLimitMs ?? 10_000,
     gather: true,
     runTogether: (group, checks) => judgeTogether(requirements.get(group)!, checks),
     runAlone: (group, check) => judgeOne(requirements.get(group)!, check),

@@ -12,8 +12,9 @@ import { DatabaseBusyError } from './errors.js';
  *   meanwhile wait, then go together, `maxBatch` at a time, first come
  *   first served.
  * - With `gather`, the items of one turn of the event loop go together too.
- * - Alone (the usual case unless the API is busy) an item is run at once,
- *   by itself.
+ * - Alone (the usual case unless the API is busy) an item is run by
+ *   itself: at once, or with `gather` at the end of the turn.
+ * - Groups take free slots in turn, so one busy group cannot starve another.
  * - An item that could not start within `waitLimitMs` is answered with a
  *   `DatabaseBusyError` (a 503) and never run.
  * - Items a statement together leaves out are then run alone, one after
@@ -29,6 +30,12 @@ export interface BatcherOptions<Item, Result> {
   maxBatch: number;
   /** An item still waiting after this long is answered 503. */
   waitLimitMs: number;
+  /**
+   * An item whose statement is still running after this long is answered
+   * 503 (for reads: a write's outcome must wait for its statement). Its slot
+   * stays taken until the statement ends.
+   */
+  runLimitMs?: number;
   /**
    * Runs several items of one group at once. Resolves with the result of
    * each item it ran (by item); an item without one was left out, and is
@@ -92,20 +99,36 @@ export function createBatcher<Item, Result>(options: BatcherOptions<Item, Result
     await eachAlone(group, leftOut);
   }
 
+  function start(group: string, batch: Waiting<Item, Result>[]): void {
+    running += 1;
+    // A statement past its run limit: its items are answered 503 now; its slot stays taken until it ends.
+    const limit =
+      options.runLimitMs === undefined
+        ? undefined
+        : setTimeout(() => batch.forEach((entry) => entry.reject(new DatabaseBusyError(`a statement ran past ${options.runLimitMs} ms`))), options.runLimitMs).unref();
+    together(group, batch)
+      // Whatever failed, no item waits for ever (settling a settled one does nothing).
+      .catch((error: unknown) => batch.forEach((entry) => entry.reject(error)))
+      .finally(() => {
+        clearTimeout(limit);
+        running -= 1;
+        startStatements();
+      });
+  }
+
+  // Groups take free slots in turn, a batch each (a group served goes to the back): one busy group cannot starve another.
   function startStatements(): void {
-    for (const [group, queue] of waiting) {
-      while (running < concurrency && queue.length > 0) {
-        const batch = queue.splice(0, options.maxBatch);
-        running += 1;
-        together(group, batch)
-          // Whatever failed, no item waits for ever (settling a settled one does nothing).
-          .catch((error: unknown) => batch.forEach((entry) => entry.reject(error)))
-          .finally(() => {
-            running -= 1;
-            startStatements();
-          });
+    let started = true;
+    while (started && running < concurrency) {
+      started = false;
+      for (const [group, queue] of [...waiting]) {
+        if (running >= concurrency) break;
+        waiting.delete(group);
+        if (queue.length === 0) continue;
+        start(group, queue.splice(0, options.maxBatch));
+        started = true;
+        if (queue.length > 0) waiting.set(group, queue);
       }
-      if (queue.length === 0) waiting.delete(group);
     }
     // While items wait, a timer answers those that waited too long; none runs otherwise.
     if (waiting.size > 0 && !sweeper) {

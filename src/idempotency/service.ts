@@ -37,10 +37,20 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-/** An object none of whose values is an object or an array (every body a route takes an Idempotency-Key for today). */
+/**
+ * A plain object whose values are all strings, numbers, booleans, null or
+ * undefined, and none of whose keys is an array index (an object orders
+ * those first, so a sorted key list would not give the canonical text):
+ * every body a route takes an Idempotency-Key for today.
+ */
 function isFlat(value: unknown): value is Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
-  for (const inner of Object.values(value)) if (inner !== null && typeof inner === 'object') return false;
+  if (!value || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  for (const [key, inner] of Object.entries(value)) {
+    if (/^(0|[1-9]\d*)$/.test(key)) return false;
+    if (inner !== null && inner !== undefined && typeof inner !== 'string' && typeof inner !== 'number' && typeof inner !== 'boolean') return false;
+  }
   return true;
 }
 

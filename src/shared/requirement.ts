@@ -17,5 +17,5 @@ export interface Requirement {
 
 /** A requirement as a value (for maps keyed by what it requires, never by which object it is). */
 export function requirementKey(requirement: Requirement): string {
-  return `${requirement.audience}\u0000${requirement.scopes.join(' ')}\u0000${requirement.places}`;
+  return JSON.stringify([requirement.audience, requirement.scopes, requirement.places]);
 }
