@@ -15,7 +15,18 @@ export interface Requirement {
   readonly places: boolean;
 }
 
-/** A requirement as a value (for maps keyed by what it requires, never by which object it is). */
+const keys = new WeakMap<Requirement, string>();
+
+/**
+ * A requirement as a value (for maps keyed by what it requires, never by
+ * which object it is). Requirements are built once per route and asked of
+ * on every request: each one's key is made once.
+ */
 export function requirementKey(requirement: Requirement): string {
-  return JSON.stringify([requirement.audience, requirement.scopes, requirement.places]);
+  let key = keys.get(requirement);
+  if (key === undefined) {
+    key = JSON.stringify([requirement.audience, requirement.scopes, requirement.places]);
+    keys.set(requirement, key);
+  }
+  return key;
 }
