@@ -860,9 +860,12 @@ test.serial('webhooks: add an endpoint, its secret once, a test event delivered 
 async function editRotateTurnOffDelete(t: ExecutionContext, page: Page, endpoint: { id: string; secret: string; receiver: Awaited<ReturnType<typeof startReceiver>> }) {
   await page.getByRole('button', { name: 'Edit CRM sync' }).click();
   const edit = page.getByRole('dialog', { name: 'Edit Endpoint' });
+  // The dialog moves focus to its first field once it has rendered: typing before that could land there instead.
+  t.true(await hasFocus(edit.getByLabel('Endpoint URL')), 'focus moves into the dialog');
   t.is(await edit.getByLabel('Endpoint URL').inputValue(), endpoint.receiver.url);
   t.true(await edit.getByRole('checkbox', { name: 'lead.created' }).isChecked());
   await edit.getByLabel('Description (optional)').fill('CRM sync EU');
+  t.is(await edit.getByLabel('Endpoint URL').inputValue(), endpoint.receiver.url, 'the URL is untouched');
   await edit.getByRole('radio', { name: 'Every event' }).check();
   await edit.getByRole('button', { name: 'Save Changes' }).click();
   const card = page.getByRole('article', { name: 'CRM sync EU' });
