@@ -634,28 +634,31 @@ test.serial('keyboard only: create and delete a key; focus moves into dialogs an
     await page.waitForFunction(() => document.activeElement?.id === 'key-name');
     await page.keyboard.type('Keyboard Key');
     await page.keyboard.press('Tab'); // -> leads:create (ticked to begin with)
-    t.true(await page.getByRole('checkbox', { name: 'leads:create' }).isChecked());
+    t.true(await page.getByRole('checkbox', { name: 'leads:create' }).isChecked(), 'leads:create is ticked to begin with');
     await page.keyboard.press('Tab'); // -> leads:read (a choice)
     t.false(await page.getByRole('checkbox', { name: 'leads:read' }).isChecked());
     await page.keyboard.press('Tab'); // -> the location choices (one stop: Every location, ticked to begin with)
-    t.true(await page.getByRole('radio', { name: 'Every location' }).evaluate((radio) => radio === document.activeElement && (radio as HTMLInputElement).checked));
+    t.true(await page.getByRole('radio', { name: 'Every location' }).evaluate((radio) => radio === document.activeElement && (radio as HTMLInputElement).checked), 'Every location has focus, and is ticked');
     await page.keyboard.press('Tab'); // -> the expiry choices (one stop; arrows move within)
     await page.keyboard.press('Tab'); // -> Cancel
     await page.keyboard.press('Tab'); // -> Generate Key
     await page.keyboard.press('Enter');
     const created = page.getByRole('dialog', { name: 'API Key Created' });
     await created.waitFor();
+    // The dialog moves focus into itself once it has rendered (an effect): wait for that before pressing Tab.
+    const focusInside = () => created.evaluate((dialog) => dialog.contains(document.activeElement));
+    t.true(await eventually(focusInside, { timeoutMs: 5_000, what: 'the focus to move into the dialog' }).then(() => true, () => false), 'focus moves into the dialog');
     // Tab stays inside the dialog.
     for (let index = 0; index < 10; index += 1) {
       await page.keyboard.press('Tab');
-      t.true(await created.evaluate((dialog) => dialog.contains(document.activeElement)));
+      t.true(await focusInside(), `Tab ${index + 1} stays inside the dialog`);
     }
     await created.getByRole('switch', { name: SWITCH }).focus();
     await page.keyboard.press('Space');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await created.waitFor({ state: 'detached' });
-    t.true(await hasFocus(createButton));
+    t.true(await hasFocus(createButton), 'focus returns to Create API Key');
 
     const deleteButton = page.getByRole('button', { name: 'Delete Keyboard Key' });
     await deleteButton.focus();
