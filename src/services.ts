@@ -74,7 +74,7 @@ export async function createServices(config: Config, database: Database, logger:
   const facilityStore = createFacilityStore(db);
   const apiKeyStore = createApiKeyStore(db);
   // Key checks arriving together are judged by one statement; at most a quarter of the pool's connections read verdicts at once.
-  const verifier = createApiKeyVerifier(database.fast, { concurrency: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 4)) : 1 });
+  const verifier = createApiKeyVerifier(database.fast, { concurrency: poolShare(config, 4) });
 
   // Resource servers that may introspect keys (RFC 7662): what each one's API requires of a key.
   const resourceServers = new Map<string, ResourceServerClient>([
@@ -172,13 +172,18 @@ function providerOf(deps: {
   });
 }
 
+/** A share of the Postgres pool's connections (at least one); the embedded database has one connection in all. */
+function poolShare(config: Config, divisor: number): number {
+  return config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / divisor)) : 1;
+}
+
 /** The Leads API's store, its writer (leads written together) and its service. */
 function createLeads(config: Config, database: Database, metrics: Metrics | undefined) {
   const idempotencyStore = createIdempotencyStore(database.knex);
   const leadStore = createLeadStore(database.knex);
   const leadWriter = createLeadWriter(database.fast, {
     // Leads arriving while this many statements write are written together, leaving the pool room for the rest.
-    concurrentWrites: config.database.kind === 'postgres' ? Math.max(1, Math.floor(config.database.poolMax / 2)) : 1,
+    concurrentWrites: poolShare(config, 2),
   });
   const leads = createLeadService({
     store: leadStore,

@@ -1,5 +1,5 @@
 import { defineStatement, type FastPath } from '../db/fast-path.js';
-import { inOpenTransaction } from '../db/transaction.js';
+import { refusalInTransaction } from '../db/transaction.js';
 import { createBatcher } from '../db/batcher.js';
 import { API_KEYS_CLIENT_ID } from '../shared/clients.js';
 import { requirementKey, type Requirement } from '../shared/requirement.js';
@@ -252,10 +252,11 @@ export interface Place {
   locationId: string | null;
 }
 
-/** A secret waiting for its verdict (see `verifyHash`). */
+/** A secret waiting for its verdict (see `verifyHash`); the checks of one group share a requirement by value. */
 interface Check {
   tokenHash: string;
   locationId: string | null;
+  requirement: Requirement;
 }
 
 export interface VerifierOptions {
@@ -271,16 +272,14 @@ export interface VerifierOptions {
 const MAX_BATCH = 100;
 
 export function createApiKeyVerifier(fast: FastPath, options: VerifierOptions = {}) {
-  /** The requirement of each group of waiting checks (the batcher keys groups by value). */
-  const requirements = new Map<string, Requirement>();
-
-  const judgeOne = async (requirement: Requirement, check: Check): Promise<Verification> => {
-    const [row] = await fast.run<VerdictRow>(VERDICT, [check.tokenHash, requirement.audience, requirement.scopes, requirement.places, check.locationId]);
+  const judgeOne = async ({ tokenHash, locationId, requirement }: Check): Promise<Verification> => {
+    const [row] = await fast.run<VerdictRow>(VERDICT, [tokenHash, requirement.audience, requirement.scopes, requirement.places, locationId]);
     return verdictOf(row);
   };
 
-  /** Checks that arrived together, judged by one statement: each distinct secret and location once. */
-  async function judgeTogether(requirement: Requirement, checks: Check[]): Promise<Map<Check, Verification>> {
+  /** Checks that arrived together (one group: one requirement), judged by one statement: each distinct secret and location once. */
+  async function judgeTogether(checks: Check[]): Promise<Map<Check, Verification>> {
+    const { requirement } = checks[0]!;
     const distinct = new Map<string, number>();
     const hashes: string[] = [];
     const locations: (string | null)[] = [];
@@ -308,17 +307,16 @@ export function createApiKeyVerifier(fast: FastPath, options: VerifierOptions = 
     // A stuck statement holds every check in it: they are answered 503 rather than left waiting.
     runLimitMs: options.runLimitMs ?? 10_000,
     gather: true,
-    runTogether: (group, checks) => judgeTogether(requirements.get(group)!, checks),
-    runAlone: (group, check) => judgeOne(requirements.get(group)!, check),
+    runTogether: (_group, checks) => judgeTogether(checks),
+    runAlone: (_group, check) => judgeOne(check),
   });
 
   /** The verdict on a secret, from its hash, for an operation (at `place`, when it acts on a location). */
   function verifyHash(tokenHash: string, requirement: Requirement, place?: Place): Promise<Verification> {
     // Judged on a connection of its own, later in this turn: refused here, where the caller's transaction is known.
-    if (inOpenTransaction()) return Promise.reject(new Error('a key is verified on a connection of its own: it must not be verified inside inTransaction'));
-    const group = requirementKey(requirement);
-    if (!requirements.has(group)) requirements.set(group, requirement);
-    return batcher.run(group, { tokenHash, locationId: place?.locationId ?? null });
+    const refusal = refusalInTransaction('a key check');
+    if (refusal) return Promise.reject(refusal);
+    return batcher.run(requirementKey(requirement), { tokenHash, locationId: place?.locationId ?? null, requirement });
   }
 
   return {

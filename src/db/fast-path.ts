@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 
 import { isDatabaseUnavailable, isPreparedStatementLost, PreparedStatementsLostError } from './errors.js';
-import { inOpenTransaction } from './transaction.js';
+import { refusalInTransaction } from './transaction.js';
 
 /**
  * A statement of the fast path: SQL written once with `$n` placeholders, as
@@ -58,7 +58,8 @@ export interface FastPath {
 }
 
 function refuseInTransaction(statement: Statement): void {
-  if (inOpenTransaction()) throw new Error(`statement ${statement.name} runs on its own connection: it must not be sent inside inTransaction`);
+  const refusal = refusalInTransaction(`statement ${statement.name}`);
+  if (refusal) throw refusal;
 }
 
 function listeners() {

@@ -45,3 +45,14 @@ export function afterCommit(notify: () => void): void {
 export function inOpenTransaction(): boolean {
   return currentTransaction.getStore() !== undefined;
 }
+
+/**
+ * The refusal of work that runs on a connection of its own (the fast path,
+ * and what the batcher runs later in the turn) when asked inside
+ * `inTransaction`: it would not see the transaction's writes, and on the
+ * embedded database, whose one connection the transaction holds, it would
+ * wait for ever. Undefined outside a transaction.
+ */
+export function refusalInTransaction(what: string): Error | undefined {
+  return inOpenTransaction() ? new Error(`${what} runs on its own connection: it must not be sent inside inTransaction`) : undefined;
+}

@@ -64,12 +64,14 @@ function isFlat(value: unknown): value is Record<string, unknown> {
 export function fingerprintOf(method: string, path: string, body: unknown): string {
   const text = isFlat(body)
     ? `[${JSON.stringify(method)},${JSON.stringify(path)},${JSON.stringify(body, Object.keys(body).sort())}]`
-    : JSON.stringify([method, path, canonical(body)]);
+    : canonicalText(method, path, body);
   return hash('sha256', text, 'hex');
 }
 
-/** The canonical text `fingerprintOf` hashes, built the general way (for tests: the flat way must write the same). */
-export const canonicalText = (method: string, path: string, body: unknown): string => JSON.stringify([method, path, canonical(body)]);
+/** The canonical text `fingerprintOf` hashes, built the general way (its tests hold the flat way to it). */
+export function canonicalText(method: string, path: string, body: unknown): string {
+  return JSON.stringify([method, path, canonical(body)]);
+}
 
 interface StoredProblem {
   problem: { status: number; code: string; title: string; detail?: string; errors?: unknown; extra?: Record<string, unknown> };

@@ -1,7 +1,7 @@
 import { violatedConstraint } from '../db/constraints.js';
 import { defineStatement, type FastPath, type Statement } from '../db/fast-path.js';
 import { createBatcher } from '../db/batcher.js';
-import { inOpenTransaction } from '../db/transaction.js';
+import { refusalInTransaction } from '../db/transaction.js';
 import { liveKeySql } from '../api-keys/verifier.js';
 import { recordOutcomeSql } from '../idempotency/store.js';
 import { requirementKey, type Requirement } from '../shared/requirement.js';
@@ -134,6 +134,8 @@ const MANY_ONCE = manyStatement(true);
 interface LiveWrite {
   lead: NewLead;
   tokenHash: string;
+  /** What the key must hold (the leads of one group share it by value). */
+  requirement: Requirement;
   once: Omit<Once, 'mode'> | undefined;
 }
 
@@ -171,11 +173,9 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
     return row && toLead(row);
   }
 
-  /** The requirement of each group of waiting leads (the batcher keys groups by value). */
-  const requirements = new Map<string, Requirement>();
-
-  async function writeTogether(group: string, items: LiveWrite[]): Promise<Map<LiveWrite, Lead | undefined>> {
-    const requirement = requirements.get(group)!;
+  async function writeTogether(_group: string, items: LiveWrite[]): Promise<Map<LiveWrite, Lead | undefined>> {
+    // One group, one requirement (by value).
+    const { requirement } = items[0]!;
     // In one order of emails everywhere: two statements that meet on the same emails then wait for each other, never deadlock.
     const ordered = [...items].sort(compareEmails);
     const column = (pick: (item: LiveWrite) => string | null) => ordered.map(pick);
@@ -219,8 +219,7 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
     // The leads of one turn of the event loop go together (see `BatcherOptions.gather`).
     gather: true,
     runTogether: writeTogether,
-    runAlone: (group, item) =>
-      insert(item.lead, { kind: 'live', tokenHash: item.tokenHash, requirement: requirements.get(group)! }, item.once && { mode: 'insert', ...item.once }),
+    runAlone: (_group, item) => insert(item.lead, { kind: 'live', tokenHash: item.tokenHash, requirement: item.requirement }, item.once && { mode: 'insert', ...item.once }),
   });
 
   return {
@@ -238,11 +237,10 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
      */
     insertLive(lead: NewLead, tokenHash: string, requirement: Requirement, once?: Omit<Once, 'mode'>): Promise<Lead | undefined> {
       // Written on a connection of its own, later in this turn: refused here, where the caller's transaction is known.
-      if (inOpenTransaction()) return Promise.reject(new Error('leads written together go on a connection of their own: not inside inTransaction'));
+      const refusal = refusalInTransaction('a lead written together');
+      if (refusal) return Promise.reject(refusal);
       // Leads with an Idempotency-Key are written together with each other only (their statement is another).
-      const group = `${requirementKey(requirement)}${once ? ' once' : ''}`;
-      if (!requirements.has(group)) requirements.set(group, requirement);
-      return batcher.run(group, { lead, tokenHash, once });
+      return batcher.run(`${requirementKey(requirement)}${once ? ' once' : ''}`, { lead, tokenHash, requirement, once });
     },
   };
 }
