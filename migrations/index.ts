@@ -13,6 +13,7 @@ import * as auditHistory from './20261206100000_audit_history.js';
 import * as locationsAndReads from './20261206110000_locations_and_reads.js';
 import * as webhooks from './20261206120000_webhooks.js';
 import * as apiKeyUsageDays from './20261207100000_api_key_usage_days.js';
+import * as idempotencyKeysOnLeads from './20261208100000_idempotency_keys_on_leads.js';
 
 interface Migration {
   name: string;
@@ -39,4 +40,5 @@ export const migrations: Migration[] = [
   { name: '20261206110000_locations_and_reads', ...locationsAndReads },
   { name: '20261206120000_webhooks', ...webhooks },
   { name: '20261207100000_api_key_usage_days', ...apiKeyUsageDays },
+  { name: '20261208100000_idempotency_keys_on_leads', ...idempotencyKeysOnLeads },
 ];

@@ -6,7 +6,7 @@ import { LEADS_CREATE } from '../src/api-keys/scopes.js';
 import { isDatabaseUnavailable } from '../src/db/errors.js';
 import { createLeadWriter } from '../src/leads/writer.js';
 import { hashToken } from '../src/shared/token-hash.js';
-import { canonicalText, fingerprintOf, RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
+import { canonicalText, createIdempotency, EffectExists, fingerprintOf, RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
 import { createIdempotencyStore } from '../src/idempotency/store.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
@@ -321,7 +321,7 @@ test('Idempotency-Key: the same body replays the first response', async (t) => {
 });
 
 test('Idempotency-Key: a replay is the first response to the millisecond, for lead after lead', async (t) => {
-  // The first response is built in JavaScript, the kept one in SQL (one statement writes the lead and its record).
+  // The first response is built from the row the insert returned, a replay from the lead's row as read back.
   const firsts = await Promise.all(
     Array.from({ length: 40 }, async (_, index) => {
       const idempotencyKey = `millis-${seq += 1}-${index}`;
@@ -379,6 +379,67 @@ test('20 concurrent retries with one Idempotency-Key make exactly one lead and n
   t.is(Number((await server.db('members').where({ email: body.email }).count('* as n').first())?.n), 1);
 });
 
+test('a kept client error stops a first attempt: the same key with another body is 422 and writes nothing, with the same body a replay', async (t) => {
+  const taken = await post(lead());
+  const idempotencyKey = `refused-${seq += 1}`;
+  const refused = lead({ email: taken.body.email });
+  t.is((await post(refused, { headers: { 'Idempotency-Key': idempotencyKey } })).status, 409);
+  // Another body, alone and among others written together: the key's record stops it before any row is written.
+  const other = lead();
+  const answers = await Promise.all([other, lead(), lead()].map((body, index) => post(body, { headers: { 'Idempotency-Key': index === 0 ? idempotencyKey : `refused-${seq += 1}` } })));
+  t.deepEqual(answers.map((answer) => answer.status), [422, 201, 201]);
+  t.is(await server.db('members').where({ email: other.email }).first(), undefined);
+  t.is(await server.db('members').where({ created_by_key: keyId, idempotency_key: idempotencyKey }).first(), undefined);
+  const again = await post(refused, { headers: { 'Idempotency-Key': idempotencyKey } });
+  t.is(again.status, 409);
+  t.is(again.headers.get('idempotent-replayed'), 'true');
+});
+
+test('leads written together: a lead whose Idempotency-Key has a record is left out and written by no statement', async (t) => {
+  const writer = createLeadWriter(server.services.database.fast, { concurrentWrites: 1 });
+  const needs = server.services.requirements.of(LEADS_CREATE);
+  const newLead = () => ({ id: randomUUID(), locationId: null, firstName: 'Re', lastName: 'Corded', email: unique('recorded'), phone: null, source: null, notes: null });
+  const leads = [newLead(), newLead(), newLead()];
+  const keys = leads.map(() => `together-${seq += 1}`);
+  // The middle key is claimed: an attempt in flight.
+  t.true(await createIdempotencyStore(server.db).claim(keyId, keys[1]!, 'f'));
+  const statements: number[] = [];
+  const stop = server.services.database.fast.onStatement((sent) => {
+    if (sent.name === 'leads_insert_live_many_once' && Array.isArray(sent.values[7]) && (sent.values[7] as string[]).includes(leads[1]!.email)) statements.push((sent.values[7] as string[]).length);
+  });
+  try {
+    // One turn: one statement for the three.
+    const written = await Promise.all(leads.map((lead, index) => writer.insertLive(lead, hashToken(key), needs, { key: keys[index]!, fingerprint: 'f' })));
+    t.deepEqual(written.map((lead) => lead?.id), [leads[0]!.id, undefined, leads[2]!.id]);
+  } finally {
+    stop();
+  }
+  if (server.config.database.kind === 'postgres') t.deepEqual(statements, [3], 'the three went in one statement');
+  t.is(await server.db('members').where({ id: leads[1]!.id }).first(), undefined);
+  t.is((await server.db('members').whereIn('id', [leads[0]!.id, leads[2]!.id]).whereNotNull('idempotency_key')).length, 2);
+});
+
+test('a claimed attempt that meets a lead made meanwhile with its key lets go of its claim and answers from that lead', async (t) => {
+  const store = createIdempotencyStore(server.db);
+  const idempotency = createIdempotency({ store });
+  const made = { id: randomUUID() };
+  for (const [label, madeMeanwhile, fingerprint] of [['same body', made, 'f1'], ['another body', made, 'f2'], ['gone', undefined, 'f1']] as const) {
+    const idempotencyKey = `meanwhile-${seq += 1}`;
+    let looks = 0;
+    const run = idempotency.run(keyId, idempotencyKey, fingerprint, {
+      // The first look finds nothing; the lead commits before the attempt's own insert.
+      kept: async () => ((looks += 1) === 1 || !madeMeanwhile ? undefined : { fingerprint: 'f1', result: madeMeanwhile }),
+      attempt: () => Promise.reject(new EffectExists()),
+      replay: () => {
+        throw new Error('no record was completed');
+      },
+    });
+    if (label === 'same body') t.deepEqual(await run, { result: made, replayed: true });
+    else await t.throwsAsync(run, { message: label === 'another body' ? /different request body/ : /just finishing/ }, label);
+    t.is(await store.find(keyId, idempotencyKey), undefined, `${label}: the claim is let go`);
+  }
+});
+
 test('Idempotency-Key is scoped to the API key', async (t) => {
   const idempotencyKey = `shared-${seq += 1}`;
   const a = await post(lead(), { headers: { 'Idempotency-Key': idempotencyKey } });
@@ -413,18 +474,30 @@ test('a bad Idempotency-Key header is 400 naming it', async (t) => {
   t.is((await post(lead(), { headers: { 'Idempotency-Key': 'k'.repeat(255) } })).status, 201);
 });
 
-test('idempotency records are kept 24 hours, then cleaned up', async (t) => {
+test('a lead keeps its Idempotency-Key past the purge; records of answers with no lead are kept 24 hours, then cleaned up', async (t) => {
+  // Answers with no lead of their own are records: here, a 409 for an email already a member, kept for replay.
+  const taken = await post(lead());
+  t.is(taken.status, 201);
   const fresh = `fresh-${seq += 1}`;
   const old = `old-${seq += 1}`;
-  await post(lead(), { headers: { 'Idempotency-Key': fresh } });
-  await post(lead(), { headers: { 'Idempotency-Key': old } });
+  for (const idempotencyKey of [fresh, old]) t.is((await post(lead({ email: taken.body.email }), { headers: { 'Idempotency-Key': idempotencyKey } })).status, 409);
+  // A lead keeps its own key: no record.
+  const kept = `kept-${seq += 1}`;
+  const body = lead();
+  const first = await post(body, { headers: { 'Idempotency-Key': kept } });
+  t.is(first.status, 201);
   const where = (idempotencyKey: string) => server.db('idempotency_records').where({ api_key_id: keyId, idempotency_key: idempotencyKey });
+  t.is(await where(kept).first(), undefined, 'a lead written on its first attempt has no record');
+  t.like(await server.db('members').where({ id: first.body.id }).first(), { idempotency_key: kept, created_by_key: keyId });
   await where(old).update({ started_at: new Date(Date.now() - (RETENTION_HOURS + 1) * 3600_000) });
   await where(fresh).update({ started_at: new Date(Date.now() - 23 * 3600_000) });
   t.true((await createIdempotencyStore(server.db).deleteOlderThan(RETENTION_HOURS)) >= 1);
   t.is(await where(old).first(), undefined);
   t.truthy(await where(fresh).first(), 'a 23-hour-old record is kept');
   t.true(RETENTION_HOURS >= 24);
+  const again = await post(body, { headers: { 'Idempotency-Key': kept } });
+  t.is(again.headers.get('idempotent-replayed'), 'true', 'the lead\'s key outlives the purge');
+  t.deepEqual(again.body, first.body);
 });
 
 test('a request\'s fingerprint is the same text whichever way it is built: flat bodies in one pass, the rest the general way', (t) => {

@@ -38,34 +38,39 @@ function canonical(value: unknown): unknown {
 }
 
 /**
- * A plain object whose values are all strings, numbers, booleans, null or
- * undefined, and none of whose keys is an array index (an object orders
- * those first, so a sorted key list would not give the canonical text):
- * every body a route takes an Idempotency-Key for today.
+ * The canonical text of a plain object whose values are all strings,
+ * numbers, booleans, null or undefined, written in one pass over its sorted
+ * keys: every body a route takes an Idempotency-Key for today. Undefined
+ * for any other value, and for a key that starts with a digit (an object
+ * orders array-index keys first, so the general way would order them
+ * otherwise): those go the general way.
  */
-function isFlat(value: unknown): value is Record<string, unknown> {
-  if (!value || typeof value !== 'object') return false;
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  if (prototype !== Object.prototype && prototype !== null) return false;
-  for (const [key, inner] of Object.entries(value)) {
-    if (/^(0|[1-9]\d*)$/.test(key)) return false;
-    if (inner !== null && inner !== undefined && typeof inner !== 'string' && typeof inner !== 'number' && typeof inner !== 'boolean') return false;
+function flatText(method: string, path: string, body: unknown): string | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const prototype = Object.getPrototypeOf(body) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  const record = body as Record<string, unknown>;
+  let text = `[${JSON.stringify(method)},${JSON.stringify(path)},{`;
+  let first = true;
+  for (const key of Object.keys(record).sort()) {
+    const value = record[key];
+    if (value === undefined) continue;
+    const type = typeof value;
+    if ((value !== null && type !== 'string' && type !== 'number' && type !== 'boolean') || (key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57)) return undefined;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    first = false;
   }
-  return true;
+  return `${text}}]`;
 }
 
 /**
  * A stable fingerprint of a request: method, path and the validated body
- * with sorted keys (SHA-256, hex). A flat body is written in one
- * `JSON.stringify` whose key list is sorted, which is the canonical text
- * without building a sorted copy (it leaves out undefined fields the same
- * way); both give the same text, so the fingerprints stored before hold.
+ * with sorted keys (SHA-256, hex). A flat body's text is written in one
+ * pass (`flatText`), the same text as the general way's, so the
+ * fingerprints stored before hold.
  */
 export function fingerprintOf(method: string, path: string, body: unknown): string {
-  const text = isFlat(body)
-    ? `[${JSON.stringify(method)},${JSON.stringify(path)},${JSON.stringify(body, Object.keys(body).sort())}]`
-    : canonicalText(method, path, body);
-  return hash('sha256', text, 'hex');
+  return hash('sha256', flatText(method, path, body) ?? canonicalText(method, path, body), 'hex');
 }
 
 /** The canonical text `fingerprintOf` hashes, built the general way (its tests hold the flat way to it). */
@@ -95,14 +100,44 @@ function replayedProblem(stored: StoredProblem['problem']): AppError {
 }
 
 /**
+ * Thrown by an `attempt` whose effect was already made with this key by a
+ * request that did not claim it (an effect that keeps its key itself, made
+ * on its own first attempt): `run` lets go of its claim and answers from
+ * that effect.
+ */
+export class EffectExists extends Error {
+  constructor() {
+    super('an effect with this Idempotency-Key exists');
+  }
+}
+
+/** An effect that keeps its own key: the fingerprint of the request that made it, and its result. */
+export interface KeptEffect<T> {
+  fingerprint: string;
+  result: T;
+}
+
+const reused = () =>
+  new AppError({
+    status: 422,
+    code: 'idempotency-key-reused',
+    title: 'Idempotency-Key reused',
+    detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
+  });
+
+/**
  * Idempotency-Key handling in the spirit of the IETF httpapi draft and
  * Stripe: the first request with a key claims it; a retry with the same body
  * gets the first answer again (`Idempotent-Replayed: true`); another body
  * gets 422; a retry while the first is still running gets 409. `attempt`
  * writes its effect and completes the claimed record in the same statement
- * (see `recordOutcomeSql`), so an effect and its record commit together: an
- * effect is never recorded twice, nor lost. A client error is kept and
+ * (see `completeRecordSql`), so an effect and its record commit together:
+ * an effect is never recorded twice, nor lost. A client error is kept and
  * replayed too.
+ *
+ * An effect may also keep its key itself (`kept`: a lead written on its
+ * first attempt, with no record; see `unrecordedSql`): a retry then answers
+ * from it, first of all.
  */
 export function createIdempotency(deps: { store: IdempotencyStore }) {
   const { store } = deps;
@@ -112,23 +147,25 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
       key: string,
       fingerprint: string,
       work: {
+        /** The effect made with this key, when it keeps its key itself. */
+        kept(): Promise<KeptEffect<T> | undefined>;
         /** Does the work and completes the claimed record with its outcome, atomically. */
         attempt(): Promise<T>;
         /** The result again, from the outcome `attempt` recorded. */
         replay(outcome: StoredOutcome): T;
       },
     ): Promise<{ result: T; replayed: boolean }> {
+      const fromKept = async () => {
+        const effect = await work.kept();
+        if (effect && effect.fingerprint !== fingerprint) throw reused();
+        return effect && { result: effect.result, replayed: true };
+      };
+      const early = await fromKept();
+      if (early) return early;
       if (!(await store.claim(scope, key, fingerprint))) {
         const existing = await store.find(scope, key);
         if (!existing) throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
-        if (existing.fingerprint !== fingerprint) {
-          throw new AppError({
-            status: 422,
-            code: 'idempotency-key-reused',
-            title: 'Idempotency-Key reused',
-            detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.',
-          });
-        }
+        if (existing.fingerprint !== fingerprint) throw reused();
         if (existing.outcome) {
           const stored = existing.outcome.result as StoredProblem | undefined;
           if (stored && typeof stored === 'object' && 'problem' in stored) throw replayedProblem(stored.problem);
@@ -152,8 +189,13 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
           // A client error is the request's answer: keep it for retries too.
           await store.complete(scope, key, toStoredProblem(error));
         } else {
-          // Worth retrying (database down, a bug): forget the attempt so a retry can run.
+          // Worth retrying (database down, a bug), or made meanwhile by a first attempt that kept its key: forget the attempt.
           await store.release(scope, key).catch(() => undefined);
+          if (error instanceof EffectExists) {
+            const late = await fromKept();
+            if (late) return late;
+            throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
+          }
         }
         throw error;
       }

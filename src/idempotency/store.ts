@@ -22,36 +22,30 @@ export interface IdempotencyRecord {
 const TABLE = 'idempotency_records';
 
 /**
- * SQL that records an effect's outcome in the same statement as the effect
- * (a data-modifying CTE): the effect and its record commit together, in one
- * round trip. Every part is a SQL expression over the rows `from` names
- * (and `where` filters), so no row there, no record: the API key the record
- * is scoped to (`scope`), the Idempotency-Key (`key`), the body's
- * fingerprint (`fingerprint`) and the result kept for replays (`result`).
- *
- * - `insert`: the first attempt of a key writes a completed record. A key
- *   used before fails the whole statement on the primary key; the caller
- *   then takes the `run` path, which replays, refuses (422) or waits (409).
- * - `complete`: completes the record `run` claimed (`fingerprint` unused).
+ * SQL that completes the record `run` claimed with an effect's outcome, in
+ * the same statement as the effect (a data-modifying CTE): the effect and
+ * its record commit together, in one round trip. Every part is a SQL
+ * expression over the rows `from` names (and `where` filters), so no row
+ * there, no record: the API key the record is scoped to (`scope`), the
+ * Idempotency-Key (`key`) and the result kept for replays (`result`).
  */
-export function recordOutcomeSql(sql: {
-  mode: 'insert' | 'complete';
-  scope: string;
-  key: string;
-  fingerprint: string;
-  status: number;
-  result: string;
-  from: string;
-  where?: string;
-}): string {
-  if (sql.mode === 'insert') {
-    return `insert into ${TABLE} (api_key_id, idempotency_key, fingerprint, response_status, response_body, completed_at)
-  select ${sql.scope}, ${sql.key}, ${sql.fingerprint}, ${sql.status}, ${sql.result}, now()
-  from ${sql.from}${sql.where ? `\n  where ${sql.where}` : ''}`;
-  }
+export function completeRecordSql(sql: { scope: string; key: string; status: number; result: string; from: string; where?: string }): string {
   return `update ${TABLE} set response_status = ${sql.status}, response_body = ${sql.result}, completed_at = now()
   from ${sql.from}
   where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ${sql.key}${sql.where ? ` and ${sql.where}` : ''}`;
+}
+
+/**
+ * A SQL condition: no record of this Idempotency-Key (`key`) for this API
+ * key (`scope`), neither an attempt in flight nor a kept answer. An effect
+ * that keeps its key itself (a lead) is written on its first attempt only
+ * under this condition, so that a retry of a refused or running request
+ * never writes: it takes `run`'s path (409, 422 or the kept answer).
+ * One primary-key probe; the table holds only what has no effect of its
+ * own, so it stays small.
+ */
+export function unrecordedSql(sql: { scope: string; key: string }): string {
+  return `not exists (select 1 from ${TABLE} r where r.api_key_id = ${sql.scope} and r.idempotency_key = ${sql.key})`;
 }
 
 interface RecordRow {

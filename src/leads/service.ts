@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 
 import { violatedConstraint } from '../db/constraints.js';
 import { conflict, notFound, validationFailed } from '../http/errors.js';
-import type { Idempotency } from '../idempotency/service.js';
+import { EffectExists, type Idempotency } from '../idempotency/service.js';
 import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-key-auth.js';
 import { LEADS_READ } from '../api-keys/scopes.js';
 import { forbidden } from '../http/errors.js';
 import type { CreateLeadInput, ListLeadsQuery } from './schemas.js';
-import { EMAIL_CONSTRAINT, FIRST_CURSOR, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadCursor, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, FIRST_CURSOR, KEY_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadCursor, type LeadStore, type NewLead } from './store.js';
 import type { LeadWriter, Once } from './writer.js';
 
 export interface IdempotencyKey {
@@ -30,6 +30,17 @@ export function decodeCursor(text: string): LeadCursor {
     throw validationFailed([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
   }
   return { xid: match[1]!, createdMicros: match[2]!, id: match[3]! };
+}
+
+/**
+ * A first attempt with an Idempotency-Key that wrote nothing though its key
+ * is live: the Idempotency-Key has a record (an attempt in flight, or a kept
+ * answer), so the request takes the exact path.
+ */
+class KeyRecorded extends Error {
+  constructor() {
+    super('this Idempotency-Key has a record');
+  }
 }
 
 /** A lead as the Leads API presents it, in a first answer and in a replay alike. */
@@ -66,7 +77,9 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
    * key writes nothing. A key checked by the write is accepted only when
    * the write wrote; when it wrote nothing, `verify()` says why (and throws
    * the 401/403). Were the key live by then after all, the write is tried
-   * once more the same way; it is never retried without a check.
+   * once more the same way; it is never retried without a check. A first
+   * attempt with an Idempotency-Key writes nothing when that key has a
+   * record: with the key live, that is `KeyRecorded`.
    */
   async function write(credential: ApiKeyCredential, lead: NewLead, once?: Once): Promise<Lead> {
     const check = credential.inWrite;
@@ -85,17 +98,23 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
         return written;
       }
       await credential.verify({ locationId: lead.locationId });
+      if (once?.mode === 'insert') throw new KeyRecorded();
     }
     throw new Error('the key check in the write and the verifier disagree');
   }
 
-  /** The answer to a constraint that refused the lead: 409 naming the existing member, or 400 for a foreign location. */
+  /**
+   * The answer to a constraint that refused the lead: 409 naming the
+   * existing member, 400 for a foreign location, or for an Idempotency-Key
+   * a lead already has, `EffectExists` (the idempotency path answers).
+   */
   async function refusal(error: unknown, principal: ApiKeyPrincipal, input: CreateLeadInput): Promise<unknown> {
     const constraint = violatedConstraint(error);
     if (constraint === EMAIL_CONSTRAINT) {
       const leadId = await store.findIdByEmail(principal.facilityId, input.email);
       return conflict('A member with this email already exists in this facility.', { leadId });
     }
+    if (constraint === KEY_CONSTRAINT) return new EffectExists();
     if (constraint === LOCATION_CONSTRAINT) {
       return validationFailed([{ path: 'locationId', message: 'is not a location of this API key\'s facility' }]);
     }
@@ -108,24 +127,28 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
      * facility comes from the key, the location is checked against it by a
      * foreign key); with an Idempotency-Key, at most once per key and body.
      *
-     * The common case is one round trip: the key check, the lead and (with
-     * an Idempotency-Key) its completed record in one statement. Anything
-     * else takes the exact path: a replay, 422 or 409 for a used
-     * Idempotency-Key; 409 or 400 for a refused row, kept for replay too.
+     * The common case is one round trip: the key check and the lead (with
+     * an Idempotency-Key, kept on the lead) in one statement. Anything else
+     * takes the exact path: a replay, 422 or 409 for a used Idempotency-Key;
+     * 409 or 400 for a refused row, kept for replay too.
      */
     async create(credential: ApiKeyCredential, input: CreateLeadInput, idempotencyKey?: IdempotencyKey): Promise<{ lead: Lead; replayed: boolean }> {
       // Where the lead goes, for the key's location rules (the same place in every check of this request).
       const place = { locationId: input.locationId ?? null };
+      let principal: ApiKeyPrincipal;
       try {
         const once = idempotencyKey && { mode: 'insert' as const, ...idempotencyKey };
         return { lead: created(await write(credential, newLead(input), once)), replayed: false };
       } catch (error) {
-        if (violatedConstraint(error) === undefined) throw error;
-        const principal = await credential.verify(place);
+        if (!(error instanceof KeyRecorded) && violatedConstraint(error) === undefined) throw error;
+        principal = await credential.verify(place);
         if (!idempotencyKey) throw await refusal(error, principal, input);
       }
-      const principal = await credential.verify(place);
       const outcome = await idempotency.run(principal.keyId, idempotencyKey.key, idempotencyKey.fingerprint, {
+        kept: async () => {
+          const kept = await store.findByIdempotencyKey(principal.keyId, idempotencyKey.key);
+          return kept && { fingerprint: kept.fingerprint, result: kept.lead };
+        },
         attempt: async () => {
           try {
             return await write(credential, newLead(input), { mode: 'complete', ...idempotencyKey });

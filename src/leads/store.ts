@@ -4,6 +4,7 @@ import { queryable } from '../db/transaction.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
 export const LOCATION_CONSTRAINT = 'members_location_in_facility';
+export const KEY_CONSTRAINT = 'members_idempotency_key_unique';
 
 export interface Lead {
   id: string;
@@ -39,11 +40,11 @@ export interface MemberRow {
 
 const COLUMNS = ['id', 'facility_id', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'status', 'created_at'];
 
-/** What an insert returns (and an Idempotency-Key record keeps as its snapshot). */
+/** What an insert returns. */
 export const RETURNING = `returning ${COLUMNS.join(', ')}, created_by_key`;
 
 /** The columns a lead is inserted with, in the order `insertLeadSql`'s `values` give them. */
-const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key';
+const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key, idempotency_key, request_fingerprint';
 
 /**
  * An insert of leads into members, as a statement part: `values` is a
@@ -51,15 +52,26 @@ const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, ema
  * last name, email, phone, source, notes; the facility and the creating key
  * are the columns `facility_id` and `key_id` of `keys`, the row source the
  * lead is selected `from` (a lead whose key source gives no row is not
- * written). The database enforces the rest: one member per email in a
- * facility (EMAIL_CONSTRAINT), a location of the same facility
- * (LOCATION_CONSTRAINT).
+ * written). With `once`, the lead keeps its Idempotency-Key and the
+ * request's fingerprint (SQL expressions). The database enforces the rest:
+ * one member per email in a facility (EMAIL_CONSTRAINT), a location of the
+ * same facility (LOCATION_CONSTRAINT), an Idempotency-Key once per API key
+ * (KEY_CONSTRAINT). `emailTakenDoNothing` leaves out a lead whose email is
+ * already a member; any other conflict still fails the statement.
  */
-export function insertLeadSql(parts: { values: string[]; keys: string; from: string; where?: string; onConflictDoNothing?: boolean }): string {
+export function insertLeadSql(parts: {
+  values: string[];
+  keys: string;
+  from: string;
+  where?: string;
+  once?: { key: string; fingerprint: string };
+  emailTakenDoNothing?: boolean;
+}): string {
   const [id, ...rest] = parts.values;
+  const once = parts.once ? `${parts.once.key}, ${parts.once.fingerprint}` : 'null, null';
   return `insert into members (${INSERT_COLUMNS})
-  select ${id}, ${parts.keys}.facility_id, ${rest.join(', ')}, 'lead', ${parts.keys}.key_id
-  from ${parts.from}${parts.where ? `\n  where ${parts.where}` : ''}${parts.onConflictDoNothing ? '\n  on conflict do nothing' : ''}
+  select ${id}, ${parts.keys}.facility_id, ${rest.join(', ')}, 'lead', ${parts.keys}.key_id, ${once}
+  from ${parts.from}${parts.where ? `\n  where ${parts.where}` : ''}${parts.emailTakenDoNothing ? '\n  on conflict (facility_id, lower(email)) do nothing' : ''}
   ${RETURNING}`;
 }
 
@@ -84,7 +96,7 @@ export function toLead(row: MemberRow): Lead {
   };
 }
 
-/** A lead from the snapshot an Idempotency-Key record keeps (the inserted row, as JSON). */
+/** A lead from the snapshot an Idempotency-Key record kept (the inserted row, as JSON; records written before leads kept their keys). */
 export function leadFromSnapshot(snapshot: unknown): Lead {
   return toLead(snapshot as MemberRow);
 }
@@ -157,6 +169,19 @@ export function createLeadStore(db: Knex) {
     async findCreatedBy(keyId: string, id: string): Promise<Lead | undefined> {
       const row = (await queryable(db)('members').select(COLUMNS).where({ id, created_by_key: keyId }).first()) as MemberRow | undefined;
       return row && toLead(row);
+    },
+
+    /**
+     * The lead this API key created with this Idempotency-Key, and the
+     * fingerprint of the request that created it: what a retry is replayed
+     * from (its row holds exactly what the first answer presented).
+     */
+    async findByIdempotencyKey(keyId: string, key: string): Promise<{ fingerprint: string; lead: Lead } | undefined> {
+      const row = (await queryable(db)('members')
+        .select([...COLUMNS, 'request_fingerprint'])
+        .where({ created_by_key: keyId, idempotency_key: key })
+        .first()) as (MemberRow & { request_fingerprint: string }) | undefined;
+      return row && { fingerprint: row.request_fingerprint, lead: toLead(row) };
     },
 
     async findIdByEmail(facilityId: string, email: string): Promise<string | undefined> {

@@ -3,7 +3,7 @@ import { defineStatement, type FastPath, type Statement } from '../db/fast-path.
 import { createBatcher } from '../db/batcher.js';
 import { refusalInTransaction } from '../db/transaction.js';
 import { liveKeySql } from '../api-keys/verifier.js';
-import { recordOutcomeSql } from '../idempotency/store.js';
+import { completeRecordSql, unrecordedSql } from '../idempotency/store.js';
 import { requirementKey, type Requirement } from '../shared/requirement.js';
 import { insertLeadSql, locationInFacilitySql, toLead, type Lead, type MemberRow, type NewLead } from './store.js';
 
@@ -17,7 +17,12 @@ export type KeySource =
   | { kind: 'live'; tokenHash: string; requirement: Requirement }
   | { kind: 'verified'; keyId: string; facilityId: string; locationIds: string[] | null };
 
-/** Also writes the outcome of an Idempotency-Key (see `recordOutcomeSql`). */
+/**
+ * The lead keeps its Idempotency-Key and request fingerprint. `insert`: a
+ * first attempt, written only when the key has no record (`unrecordedSql`);
+ * `complete`: the attempt `run` claimed, which also completes its record
+ * (`completeRecordSql`).
+ */
 export interface Once {
   mode: 'insert' | 'complete';
   key: string;
@@ -42,9 +47,12 @@ const leadValues = (lead: NewLead) => [lead.id, lead.locationId, lead.firstName,
 
 /**
  * The statement of one lead: the key source as the CTE `k`, the insert from
- * it, and with `once` the Idempotency-Key's record of the same row (its
- * snapshot, which a replay presents like a first answer). Values: the
- * source's, then the lead's (`leadValues`), then the key and fingerprint.
+ * it, and with `once` the lead's Idempotency-Key and fingerprint (and, to
+ * `complete`, the claimed record's outcome: the row, which a replay
+ * presents like a first answer). Values: the source's, then the lead's
+ * (`leadValues`), then the key and fingerprint. Without `on conflict`: an
+ * email already a member, or an Idempotency-Key used before, fails it on
+ * its constraint, for the caller's exact answer.
  */
 function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefined): Statement {
   return defineStatement(`leads_insert_${source}${once ? `_${once}` : ''}`, (p) => {
@@ -56,9 +64,16 @@ function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefin
   k as (${liveKeySql('q.token_hash', 'q', location)})`
         : `k as (select ${p(1)}::uuid as key_id, ${p(2)}::uuid as facility_id, ${p(3)}::uuid[] as location_ids)`;
     const values = [`${p(first)}::uuid`, leadLocationSql('k', location), ...[2, 3, 4, 5, 6, 7].map((offset) => p(first + offset))];
-    const insert = insertLeadSql({ values, keys: 'k', from: 'k' });
-    if (!once) return `with ${keys}\n  ${insert}`;
-    const record = recordOutcomeSql({ mode: once, scope: 'lead.created_by_key', key: p(first + 8), fingerprint: p(first + 9), status: 201, result: 'to_jsonb(lead)', from: 'lead' });
+    const key = `${p(first + 8)}::text`;
+    const insert = insertLeadSql({
+      values,
+      keys: 'k',
+      from: 'k',
+      ...(once ? { once: { key, fingerprint: `${p(first + 9)}::text` } } : {}),
+      ...(once === 'insert' ? { where: unrecordedSql({ scope: 'k.key_id', key }) } : {}),
+    });
+    if (once !== 'complete') return `with ${keys}\n  ${insert}`;
+    const record = completeRecordSql({ scope: 'lead.created_by_key', key, status: 201, result: 'to_jsonb(lead)', from: 'lead' });
     return `with ${keys},
   lead as (${insert}),
   record as (${record})
@@ -77,52 +92,41 @@ for (const source of ['live', 'verified'] as const) {
  * verifier's rule; a lead whose key is not live joins nothing and is not
  * written. So that one lead cannot fail the others, a lead is left out
  * (and then written alone, for the answer it would have had alone) when its
- * email is already a member (`on conflict do nothing`) or its location is
- * not of its key's facility. Values: the audience and scopes, then one
+ * email is already a member (`on conflict` on that index) or its location
+ * is not of its key's facility. Values: the audience and scopes, then one
  * array per column.
  *
  * Leads with an Idempotency-Key go in statements of their own (`once`),
- * each lead with its completed record. A key used before fails that whole
- * statement on the record's primary key, and then each of its leads is
- * written alone (for the caller's `run` path: a replay, 422 or 409). Its
- * check is the primary key's, by construction: a check of the used keys
- * inside the statement (`not exists`) let a prepared statement's generic
- * plan, made while the records table was nearly empty, scan all of it on
- * every statement after it had grown (in the bench, a lead with a key cost
- * more by the second). Retries are the exception, and a lead without a key
- * never pays for any of it.
+ * each lead keeping its key and fingerprint: one row, no record. A lead
+ * whose key has a record (an attempt in flight, a kept client error) is
+ * left out too. A key some lead already has fails the whole statement on
+ * KEY_CONSTRAINT, and then each of its leads is written alone (for the
+ * caller's `run` path: a replay or 422). That check is the unique index's,
+ * by construction, not a query of the used keys that a prepared
+ * statement's generic plan could turn into a scan; the records table it
+ * probes holds only what has no lead, so it stays small. A lead without a
+ * key never pays for any of it (the index is partial).
  */
 function manyStatement(once: boolean): Statement {
   const columns = once ? 11 : 9;
   return defineStatement(
     once ? 'leads_insert_live_many_once' : 'leads_insert_live_many',
     (p) => {
+      const inFacility = locationInFacilitySql('k', 'i.location_id');
       const insert = insertLeadSql({
         values: ['i.id', leadLocationSql('k', 'i.location_id'), 'i.first_name', 'i.last_name', 'i.email', 'i.phone', 'i.source', 'i.notes'],
         keys: 'k',
         from: `i cross join lateral (${liveKeySql('i.token_hash', 'q', 'i.location_id')}) k`,
-        where: locationInFacilitySql('k', 'i.location_id'),
-        onConflictDoNothing: true,
+        where: once ? `${inFacility}\n    and ${unrecordedSql({ scope: 'k.key_id', key: 'i.idempotency_key' })}` : inFacility,
+        ...(once ? { once: { key: 'i.idempotency_key', fingerprint: 'i.fingerprint' } } : {}),
+        emailTakenDoNothing: true,
       });
       const types = ['uuid', 'text', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'].slice(0, columns);
       const names = ['id', 'token_hash', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'idempotency_key', 'fingerprint'].slice(0, columns);
-      const leads = `q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes, true as places),
+      return `with q as (select ${p(1)}::text as audience, ${p(2)}::text[] as scopes, true as places),
   i as (select * from unnest(${types.map((type, index) => `${p(index + 3)}::${type}[]`).join(', ')})
-    as i(${names.join(', ')})),
-  lead as (${insert})`;
-      if (!once) return `with ${leads}\n  select lead.* from lead`;
-      const record = recordOutcomeSql({
-        mode: 'insert',
-        scope: 'lead.created_by_key',
-        key: 'i.idempotency_key',
-        fingerprint: 'i.fingerprint',
-        status: 201,
-        result: 'to_jsonb(lead)',
-        from: 'lead join i on i.id = lead.id',
-      });
-      return `with ${leads},
-  record as (${record})
-  select lead.* from lead`;
+    as i(${names.join(', ')}))
+  ${insert}`;
     },
   );
 }
@@ -159,7 +163,7 @@ export interface LeadWriterOptions {
 /**
  * The Leads API's writes: one statement per lead, or one for many leads
  * arriving together (`insertLive`), each over the fast path. The key check,
- * the lead and its Idempotency-Key record go in the same statement.
+ * the lead and its Idempotency-Key go in the same statement.
  */
 export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}) {
   /** One lead, one statement. Undefined when the key source gave no key (the caller finds out why). */
@@ -168,7 +172,7 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
       source.kind === 'live'
         ? [source.tokenHash, source.requirement.audience, source.requirement.scopes, source.requirement.places]
         : [source.keyId, source.facilityId, source.locationIds];
-    const onceValues = once ? (once.mode === 'insert' ? [once.key, once.fingerprint] : [once.key]) : [];
+    const onceValues = once ? [once.key, once.fingerprint] : [];
     const [row] = await fast.run<MemberRow>(SINGLE.get(`${source.kind}:${once?.mode ?? ''}`)!, [...sourceValues, ...leadValues(lead), ...onceValues]);
     return row && toLead(row);
   }
@@ -227,13 +231,14 @@ export function createLeadWriter(fast: FastPath, options: LeadWriterOptions = {}
 
     /**
      * `insert` with the verifier's live-key check of the secret
-     * `tokenHash` (and, with `once`, the Idempotency-Key's completed
-     * record), written together with the leads that arrive while earlier
-     * ones are being written: one statement, and one commit, for many
+     * `tokenHash` (and, with `once`, its Idempotency-Key), written
+     * together with the leads that arrive while earlier ones are being
+     * written: one statement, and one commit, for many
      * leads, each with its own key check. A lead is answered only once its
      * statement has committed; one the statement leaves out is written
      * alone, so every lead gets the answer it would have had alone (a used
-     * Idempotency-Key fails its own statement, for the caller's `run` path).
+     * Idempotency-Key fails its own statement or writes nothing, for the
+     * caller's `run` path).
      */
     insertLive(lead: NewLead, tokenHash: string, requirement: Requirement, once?: Omit<Once, 'mode'>): Promise<Lead | undefined> {
       // Written on a connection of its own, later in this turn: refused here, where the caller's transaction is known.
