@@ -13,13 +13,20 @@ import type { Knex } from 'knex';
  *
  * A lead with a key is then one row, checked by this index: its retry
  * fails on it and is replayed from the lead itself. `idempotency_records`
- * keeps only what has no lead: an attempt in flight (a claim) and a client
- * error kept for replay (see `docs/design.md`, "Idempotency-Key").
+ * is first of all for what has no lead: an attempt in flight (a claim) and
+ * a client error kept for replay (see `docs/design.md`, "Idempotency-Key:
+ * the key on the lead").
+ *
+ * Every row written before has no key, so the check is added `not valid`
+ * (it holds for them, and binds every new row) and the index gets no entry
+ * from them: adding both is one pass over `members`, during which writes
+ * to it wait. A process of the release before does not look at a lead's
+ * key: stop those before this one serves (docs/operations.md, "Upgrades").
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('alter table members add column idempotency_key text, add column request_fingerprint text');
   await knex.raw(`alter table members add constraint members_idempotency_key_with_fingerprint
-    check ((idempotency_key is null) = (request_fingerprint is null) and (idempotency_key is null or created_by_key is not null))`);
+    check ((idempotency_key is null) = (request_fingerprint is null) and (idempotency_key is null or created_by_key is not null)) not valid`);
   await knex.raw('create unique index members_idempotency_key_unique on members (created_by_key, idempotency_key) where idempotency_key is not null');
 }
 

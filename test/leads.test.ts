@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
 import { isDatabaseUnavailable } from '../src/db/errors.js';
@@ -8,6 +8,7 @@ import { createLeadWriter } from '../src/leads/writer.js';
 import { hashToken } from '../src/shared/token-hash.js';
 import { canonicalText, createIdempotency, EffectExists, fingerprintOf, RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
 import { createIdempotencyStore } from '../src/idempotency/store.js';
+import { TEST_DATABASE_KIND } from './helpers/database.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
@@ -417,6 +418,32 @@ test('leads written together: a lead whose Idempotency-Key has a record is left 
   if (server.config.database.kind === 'postgres') t.deepEqual(statements, [3], 'the three went in one statement');
   t.is(await server.db('members').where({ id: leads[1]!.id }).first(), undefined);
   t.is((await server.db('members').whereIn('id', [leads[0]!.id, leads[2]!.id]).whereNotNull('idempotency_key')).length, 2);
+});
+
+const postgresOnly = (title: string, fn: (t: ExecutionContext) => Promise<void>) =>
+  TEST_DATABASE_KIND === 'postgres' ? test(title, fn) : test.skip(`${title} [Postgres only: the embedded database runs one transaction at a time]`, fn);
+
+postgresOnly('a claimed attempt waits for a lead being written with its key by a first attempt that did not see the claim, and answers from it (422 for another body)', async (t) => {
+  const idempotencyKey = `meanwhile-http-${seq += 1}`;
+  const taken = await post(lead());
+  // Another request's first attempt, still writing a lead with this key (its statement began before the claim).
+  const other = await server.db.transaction();
+  let answer: Awaited<ReturnType<typeof post>>;
+  try {
+    await other('members').insert({
+      id: randomUUID(), facility_id: DEMO.demoFitness.id, first_name: 'Mean', last_name: 'While', email: unique('meanwhile'), status: 'lead',
+      created_by_key: keyId, idempotency_key: idempotencyKey, request_fingerprint: 'another body',
+    });
+    // This request's body has a taken email: its first attempt fails on that, it claims the key, and its attempt meets the lead being written.
+    const pending = post(lead({ email: taken.body.email }), { headers: { 'Idempotency-Key': idempotencyKey } });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await other.commit();
+    answer = await pending;
+  } finally {
+    if (!other.isCompleted()) await other.rollback();
+  }
+  t.is(answer.status, 422, 'the lead made meanwhile has another body');
+  t.is(await createIdempotencyStore(server.db).find(keyId, idempotencyKey), undefined, 'no 409 kept: the claim is let go');
 });
 
 test('a claimed attempt that meets a lead made meanwhile with its key lets go of its claim and answers from that lead', async (t) => {

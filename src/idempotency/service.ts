@@ -100,10 +100,10 @@ function replayedProblem(stored: StoredProblem['problem']): AppError {
 }
 
 /**
- * Thrown by an `attempt` whose effect was already made with this key by a
- * request that did not claim it (an effect that keeps its key itself, made
- * on its own first attempt): `run` lets go of its claim and answers from
- * that effect.
+ * Thrown by an `attempt` that met an effect already made with this key by a
+ * request that did not see the claim (an effect that keeps its key itself,
+ * made on its own first attempt), whatever else it met: `run` lets go of
+ * its claim and answers from that effect.
  */
 export class EffectExists extends Error {
   constructor() {
@@ -155,13 +155,12 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
         replay(outcome: StoredOutcome): T;
       },
     ): Promise<{ result: T; replayed: boolean }> {
-      const fromKept = async () => {
-        const effect = await work.kept();
-        if (effect && effect.fingerprint !== fingerprint) throw reused();
-        return effect && { result: effect.result, replayed: true };
+      const replayKept = (effect: KeptEffect<T>) => {
+        if (effect.fingerprint !== fingerprint) throw reused();
+        return { result: effect.result, replayed: true };
       };
-      const early = await fromKept();
-      if (early) return early;
+      const kept = await work.kept();
+      if (kept) return replayKept(kept);
       if (!(await store.claim(scope, key, fingerprint))) {
         const existing = await store.find(scope, key);
         if (!existing) throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
@@ -185,17 +184,19 @@ export function createIdempotency(deps: { store: IdempotencyStore }) {
       try {
         return { result: await work.attempt(), replayed: false };
       } catch (error) {
+        if (error instanceof EffectExists) {
+          // Made meanwhile by a first attempt that did not see the claim: that effect is the answer.
+          await store.release(scope, key);
+          const meanwhile = await work.kept();
+          if (meanwhile) return replayKept(meanwhile);
+          throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
+        }
         if (error instanceof AppError && error.status < 500) {
           // A client error is the request's answer: keep it for retries too.
           await store.complete(scope, key, toStoredProblem(error));
         } else {
-          // Worth retrying (database down, a bug), or made meanwhile by a first attempt that kept its key: forget the attempt.
+          // Worth retrying (database down, a bug): forget the attempt so a retry can run.
           await store.release(scope, key).catch(() => undefined);
-          if (error instanceof EffectExists) {
-            const late = await fromKept();
-            if (late) return late;
-            throw conflict('A request with this Idempotency-Key was just finishing. Retry it.');
-          }
         }
         throw error;
       }

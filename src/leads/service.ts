@@ -7,7 +7,7 @@ import type { ApiKeyCredential, ApiKeyPrincipal } from '../resource-server/api-k
 import { LEADS_READ } from '../api-keys/scopes.js';
 import { forbidden } from '../http/errors.js';
 import type { CreateLeadInput, ListLeadsQuery } from './schemas.js';
-import { EMAIL_CONSTRAINT, FIRST_CURSOR, KEY_CONSTRAINT, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadCursor, type LeadStore, type NewLead } from './store.js';
+import { EMAIL_CONSTRAINT, FIRST_CURSOR, leadFromSnapshot, LOCATION_CONSTRAINT, type Lead, type LeadCursor, type LeadStore, type NewLead } from './store.js';
 import type { LeadWriter, Once } from './writer.js';
 
 export interface IdempotencyKey {
@@ -77,9 +77,10 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
    * key writes nothing. A key checked by the write is accepted only when
    * the write wrote; when it wrote nothing, `verify()` says why (and throws
    * the 401/403). Were the key live by then after all, the write is tried
-   * once more the same way; it is never retried without a check. A first
-   * attempt with an Idempotency-Key writes nothing when that key has a
-   * record: with the key live, that is `KeyRecorded`.
+   * once more the same way; it is never retried without a check. With an
+   * Idempotency-Key, a live key's write that wrote nothing was stopped by
+   * the Idempotency-Key: a first attempt by its record (`KeyRecorded`), the
+   * claimed one by a lead that has it (`EffectExists`).
    */
   async function write(credential: ApiKeyCredential, lead: NewLead, once?: Once): Promise<Lead> {
     const check = credential.inWrite;
@@ -98,23 +99,19 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
         return written;
       }
       await credential.verify({ locationId: lead.locationId });
-      if (once?.mode === 'insert') throw new KeyRecorded();
+      // The key is live: what stopped the write is the Idempotency-Key, its record or a lead that has it.
+      if (once) throw once.mode === 'insert' ? new KeyRecorded() : new EffectExists();
     }
     throw new Error('the key check in the write and the verifier disagree');
   }
 
-  /**
-   * The answer to a constraint that refused the lead: 409 naming the
-   * existing member, 400 for a foreign location, or for an Idempotency-Key
-   * a lead already has, `EffectExists` (the idempotency path answers).
-   */
+  /** The answer to a constraint that refused the lead: 409 naming the existing member, or 400 for a foreign location. */
   async function refusal(error: unknown, principal: ApiKeyPrincipal, input: CreateLeadInput): Promise<unknown> {
     const constraint = violatedConstraint(error);
     if (constraint === EMAIL_CONSTRAINT) {
       const leadId = await store.findIdByEmail(principal.facilityId, input.email);
       return conflict('A member with this email already exists in this facility.', { leadId });
     }
-    if (constraint === KEY_CONSTRAINT) return new EffectExists();
     if (constraint === LOCATION_CONSTRAINT) {
       return validationFailed([{ path: 'locationId', message: 'is not a location of this API key\'s facility' }]);
     }
@@ -153,6 +150,8 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
           try {
             return await write(credential, newLead(input), { mode: 'complete', ...idempotencyKey });
           } catch (error) {
+            // A row the database refused (the key check passed): a lead made meanwhile with this Idempotency-Key is the answer, if there is one.
+            if (violatedConstraint(error) !== undefined && (await store.findByIdempotencyKey(principal.keyId, idempotencyKey.key))) throw new EffectExists();
             throw await refusal(error, principal, input);
           }
         },

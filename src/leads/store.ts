@@ -46,6 +46,12 @@ export const RETURNING = `returning ${COLUMNS.join(', ')}, created_by_key`;
 /** The columns a lead is inserted with, in the order `insertLeadSql`'s `values` give them. */
 const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key, idempotency_key, request_fingerprint';
 
+/** The unique indexes a lead may be left out on (`insertLeadSql`'s `skipTaken`): EMAIL_CONSTRAINT's, KEY_CONSTRAINT's. */
+const ARBITERS = {
+  email: '(facility_id, lower(email))',
+  key: '(created_by_key, idempotency_key) where idempotency_key is not null',
+};
+
 /**
  * An insert of leads into members, as a statement part: `values` is a
  * select list of SQL expressions in the order id, location, first name,
@@ -56,8 +62,10 @@ const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, ema
  * request's fingerprint (SQL expressions). The database enforces the rest:
  * one member per email in a facility (EMAIL_CONSTRAINT), a location of the
  * same facility (LOCATION_CONSTRAINT), an Idempotency-Key once per API key
- * (KEY_CONSTRAINT). `emailTakenDoNothing` leaves out a lead whose email is
- * already a member; any other conflict still fails the statement.
+ * (KEY_CONSTRAINT). `skipTaken` leaves out a lead whose email is already
+ * a member (`email`), or whose Idempotency-Key a lead already has (`key`;
+ * waiting, as any conflict does, for a lead still being written with it);
+ * any other conflict still fails the statement.
  */
 export function insertLeadSql(parts: {
   values: string[];
@@ -65,13 +73,14 @@ export function insertLeadSql(parts: {
   from: string;
   where?: string;
   once?: { key: string; fingerprint: string };
-  emailTakenDoNothing?: boolean;
+  skipTaken?: 'email' | 'key';
 }): string {
   const [id, ...rest] = parts.values;
   const once = parts.once ? `${parts.once.key}, ${parts.once.fingerprint}` : 'null, null';
+  const arbiter = parts.skipTaken ? `\n  on conflict ${ARBITERS[parts.skipTaken]} do nothing` : '';
   return `insert into members (${INSERT_COLUMNS})
   select ${id}, ${parts.keys}.facility_id, ${rest.join(', ')}, 'lead', ${parts.keys}.key_id, ${once}
-  from ${parts.from}${parts.where ? `\n  where ${parts.where}` : ''}${parts.emailTakenDoNothing ? '\n  on conflict (facility_id, lower(email)) do nothing' : ''}
+  from ${parts.from}${parts.where ? `\n  where ${parts.where}` : ''}${arbiter}
   ${RETURNING}`;
 }
 

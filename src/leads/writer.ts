@@ -50,9 +50,10 @@ const leadValues = (lead: NewLead) => [lead.id, lead.locationId, lead.firstName,
  * it, and with `once` the lead's Idempotency-Key and fingerprint (and, to
  * `complete`, the claimed record's outcome: the row, which a replay
  * presents like a first answer). Values: the source's, then the lead's
- * (`leadValues`), then the key and fingerprint. Without `on conflict`: an
- * email already a member, or an Idempotency-Key used before, fails it on
- * its constraint, for the caller's exact answer.
+ * (`leadValues`), then the key and fingerprint. An email already a member,
+ * or an Idempotency-Key used before, fails it on its constraint, for the
+ * caller's exact answer; except that the claimed attempt (`complete`)
+ * writes nothing when a lead has its key, even one still being written.
  */
 function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefined): Statement {
   return defineStatement(`leads_insert_${source}${once ? `_${once}` : ''}`, (p) => {
@@ -71,6 +72,8 @@ function singleStatement(source: KeySource['kind'], once: Once['mode'] | undefin
       from: 'k',
       ...(once ? { once: { key, fingerprint: `${p(first + 9)}::text` } } : {}),
       ...(once === 'insert' ? { where: unrecordedSql({ scope: 'k.key_id', key }) } : {}),
+      // The claimed attempt: a lead made meanwhile with its key (by a first attempt that did not see the claim) is waited for, and then nothing is written.
+      ...(once === 'complete' ? { skipTaken: 'key' as const } : {}),
     });
     if (once !== 'complete') return `with ${keys}\n  ${insert}`;
     const record = completeRecordSql({ scope: 'lead.created_by_key', key, status: 201, result: 'to_jsonb(lead)', from: 'lead' });
@@ -119,7 +122,7 @@ function manyStatement(once: boolean): Statement {
         from: `i cross join lateral (${liveKeySql('i.token_hash', 'q', 'i.location_id')}) k`,
         where: once ? `${inFacility}\n    and ${unrecordedSql({ scope: 'k.key_id', key: 'i.idempotency_key' })}` : inFacility,
         ...(once ? { once: { key: 'i.idempotency_key', fingerprint: 'i.fingerprint' } } : {}),
-        emailTakenDoNothing: true,
+        skipTaken: 'email',
       });
       const types = ['uuid', 'text', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'].slice(0, columns);
       const names = ['id', 'token_hash', 'location_id', 'first_name', 'last_name', 'email', 'phone', 'source', 'notes', 'idempotency_key', 'fingerprint'].slice(0, columns);
