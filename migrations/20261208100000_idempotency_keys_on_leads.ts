@@ -19,9 +19,11 @@ import type { Knex } from 'knex';
  *
  * Every row written before has no key, so the check is added `not valid`
  * (it holds for them, and binds every new row) and the index gets no entry
- * from them: adding both is one pass over `members`, during which writes
- * to it wait. A process of the release before does not look at a lead's
- * key: stop those before this one serves (docs/operations.md, "Upgrades").
+ * from them. Building the index is one pass over `members`, inside this
+ * migration's transaction (which holds the table's lock from the first
+ * statement): reads and writes of leads wait until it ends. A process of
+ * the release before does not look at a lead's key: stop those before
+ * this one serves (docs/operations.md, "Upgrades").
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('alter table members add column idempotency_key text, add column request_fingerprint text');

@@ -420,6 +420,19 @@ test('leads written together: a lead whose Idempotency-Key has a record is left 
   t.is((await server.db('members').whereIn('id', [leads[0]!.id, leads[2]!.id]).whereNotNull('idempotency_key')).length, 2);
 });
 
+/** Waits (up to 10 s) until one of the server's statements that starts with `start` is waiting on a lock; true when it was seen. */
+async function waitsOnLock(start: string): Promise<boolean> {
+  for (let tries = 0; tries < 200; tries += 1) {
+    const { rows } = (await server.db.raw(
+      `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and ltrim(query) ilike ?`,
+      [`${start}%`],
+    )) as { rows: unknown[] };
+    if (rows.length > 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
 const postgresOnly = (title: string, fn: (t: ExecutionContext) => Promise<void>) =>
   TEST_DATABASE_KIND === 'postgres' ? test(title, fn) : test.skip(`${title} [Postgres only: the embedded database runs one transaction at a time]`, fn);
 
@@ -436,7 +449,7 @@ postgresOnly('a claimed attempt waits for a lead being written with its key by a
     });
     // This request's body has a taken email: its first attempt fails on that, it claims the key, and its attempt meets the lead being written.
     const pending = post(lead({ email: taken.body.email }), { headers: { 'Idempotency-Key': idempotencyKey } });
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    t.true(await waitsOnLock('with q as'), 'the claimed attempt waits for the lead being written');
     await other.commit();
     answer = await pending;
   } finally {
@@ -444,6 +457,30 @@ postgresOnly('a claimed attempt waits for a lead being written with its key by a
   }
   t.is(answer.status, 422, 'the lead made meanwhile has another body');
   t.is(await createIdempotencyStore(server.db).find(keyId, idempotencyKey), undefined, 'no 409 kept: the claim is let go');
+});
+
+postgresOnly('a key deleted while its request waits to claim an Idempotency-Key is 401 at the claimed attempt, never an answer from the key\'s past', async (t) => {
+  const owner = await signIn(server, 'owner@demo.test');
+  const doomed = await createKey(server, owner, 'Doomed CRM');
+  const taken = await post(lead());
+  const idempotencyKey = `doomed-${seq += 1}`;
+  // Another request's claim of the same key, not committed yet: this request's claim waits for it.
+  const other = await server.db.transaction();
+  let answer: Awaited<ReturnType<typeof post>>;
+  try {
+    await other('idempotency_records').insert({ api_key_id: doomed.id, idempotency_key: idempotencyKey, fingerprint: 'another request' });
+    // Its first attempt fails on the taken email; it is verified (live) and then waits to claim.
+    const pending = post(lead({ email: taken.body.email }), { token: doomed.key, headers: { 'Idempotency-Key': idempotencyKey } });
+    t.true(await waitsOnLock('insert into "idempotency_records"'), 'the claim waits');
+    t.is((await api(server, `/api/v1/api-keys/${doomed.id}`, { token: owner, method: 'DELETE' })).status, 204);
+    await other.rollback();
+    answer = await pending;
+  } finally {
+    if (!other.isCompleted()) await other.rollback();
+  }
+  // The claimed attempt's statement refuses the deleted key; it is checked anew, not from the verdict the request had before.
+  t.is(answer.status, 401);
+  t.is(await server.db('members').where({ created_by_key: doomed.id, idempotency_key: idempotencyKey }).first(), undefined);
 });
 
 test('a claimed attempt that meets a lead made meanwhile with its key lets go of its claim and answers from that lead', async (t) => {

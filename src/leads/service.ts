@@ -75,12 +75,13 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
    * together with other leads arriving at the same time, see
    * `insertLive`), else the key `verify()` accepted. Either way, a refused
    * key writes nothing. A key checked by the write is accepted only when
-   * the write wrote; when it wrote nothing, `verify()` says why (and throws
-   * the 401/403). Were the key live by then after all, the write is tried
-   * once more the same way; it is never retried without a check. With an
-   * Idempotency-Key, a live key's write that wrote nothing was stopped by
-   * the Idempotency-Key: a first attempt by its record (`KeyRecorded`), the
-   * claimed one by a lead that has it (`EffectExists`).
+   * the write wrote; when it wrote nothing, `verify()` checks it anew and
+   * says why (and throws the 401/403). Were the key live by then after
+   * all, the write is tried once more the same way; it is never retried
+   * without a check. With an Idempotency-Key, a live key's write that
+   * wrote nothing was stopped by the Idempotency-Key: a first attempt by
+   * its record (`KeyRecorded`), the claimed one by a lead that has it
+   * (`EffectExists`).
    */
   async function write(credential: ApiKeyCredential, lead: NewLead, once?: Once): Promise<Lead> {
     const check = credential.inWrite;
@@ -98,7 +99,8 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
         check?.accepted();
         return written;
       }
-      await credential.verify({ locationId: lead.locationId });
+      // Checked anew: an earlier verify of this request (the claimed attempt's) may predate a revocation.
+      await credential.verify({ locationId: lead.locationId }, { again: true });
       // The key is live: what stopped the write is the Idempotency-Key, its record or a lead that has it.
       if (once) throw once.mode === 'insert' ? new KeyRecorded() : new EffectExists();
     }

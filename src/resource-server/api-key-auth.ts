@@ -44,9 +44,11 @@ export interface ApiKeyCredential {
    * The principal, or the refusal: RFC 6750's 401 (403 for a missing
    * scope), or a problem naming `locationId` for an operation at a location
    * the key is not good for. `place`: where the operation acts (for a route
-   * that places what it makes at a location). Checked once per place.
+   * that places what it makes at a location). Checked once per place, or
+   * once more with `again` (after a write that checked the key itself and
+   * wrote nothing: the key may have stopped being live since it was checked).
    */
-  verify(place?: Place): Promise<ApiKeyPrincipal>;
+  verify(place?: Place, options?: { again?: boolean }): Promise<ApiKeyPrincipal>;
 }
 
 export interface InWriteCheck {
@@ -160,9 +162,9 @@ class Credential implements ApiKeyCredential {
       : undefined;
   }
 
-  verify(place?: Place): Promise<ApiKeyPrincipal> {
+  verify(place?: Place, options?: { again?: boolean }): Promise<ApiKeyPrincipal> {
     const at = place?.locationId ?? '';
-    if (this.#result && this.#place === at) return this.#result;
+    if (!options?.again && this.#result && this.#place === at) return this.#result;
     this.#place = at;
     this.#result = this.check(this.token, this.tokenHash, this.requirement, place).then(
       (verification) => {
