@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
-import { TEST_DATABASE_KIND } from './helpers/database.js';
+import { heldTransactionTests } from './helpers/database.js';
 import { createKey, introspect } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
@@ -213,8 +213,7 @@ test.serial('a CRM polling while leads are written concurrently (alone and toget
 });
 
 // Postgres only (the Postgres suite runs it in CI): the embedded database has one connection, which the held transaction would take.
-const longTransactions = (title: string, fn: (t: ExecutionContext) => Promise<void>) =>
-  TEST_DATABASE_KIND === 'postgres' ? test.serial(title, fn) : test.serial.skip(`${title} [Postgres only: the embedded database runs one transaction at a time]`, fn);
+const longTransactions = heldTransactionTests(test.serial);
 
 longTransactions('a lead whose transaction began first but commits last is never left behind a cursor already handed out', async (t) => {
   const start = await drain(reader, undefined);

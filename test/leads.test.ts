@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import { LEADS_CREATE } from '../src/api-keys/scopes.js';
 import { isDatabaseUnavailable } from '../src/db/errors.js';
@@ -8,7 +8,8 @@ import { createLeadWriter } from '../src/leads/writer.js';
 import { hashToken } from '../src/shared/token-hash.js';
 import { canonicalText, createIdempotency, EffectExists, fingerprintOf, RETENTION_HOURS, STALE_AFTER_MS } from '../src/idempotency/service.js';
 import { createIdempotencyStore } from '../src/idempotency/store.js';
-import { TEST_DATABASE_KIND } from './helpers/database.js';
+import { heldTransactionTests } from './helpers/database.js';
+import { eventually } from './helpers/eventually.js';
 import { createKey } from './helpers/keys.js';
 import { api, signIn } from './helpers/oauth.js';
 import { DEMO, startTestServer, type TestServer } from './helpers/server.js';
@@ -420,21 +421,22 @@ test('leads written together: a lead whose Idempotency-Key has a record is left 
   t.is((await server.db('members').whereIn('id', [leads[0]!.id, leads[2]!.id]).whereNotNull('idempotency_key')).length, 2);
 });
 
-/** Waits (up to 10 s) until one of the server's statements that starts with `start` is waiting on a lock; true when it was seen. */
+/** Resolves true once one of the server's statements that starts with `start` waits on a lock (throws after 10 s, naming it). */
 async function waitsOnLock(start: string): Promise<boolean> {
-  for (let tries = 0; tries < 200; tries += 1) {
-    const { rows } = (await server.db.raw(
-      `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and ltrim(query) ilike ?`,
-      [`${start}%`],
-    )) as { rows: unknown[] };
-    if (rows.length > 0) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
+  await eventually(
+    async () => {
+      const { rows } = (await server.db.raw(
+        `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and ltrim(query) ilike ?`,
+        [`${start}%`],
+      )) as { rows: unknown[] };
+      return rows.length > 0;
+    },
+    { what: `a statement starting "${start}" waiting on a lock` },
+  );
+  return true;
 }
 
-const postgresOnly = (title: string, fn: (t: ExecutionContext) => Promise<void>) =>
-  TEST_DATABASE_KIND === 'postgres' ? test(title, fn) : test.skip(`${title} [Postgres only: the embedded database runs one transaction at a time]`, fn);
+const postgresOnly = heldTransactionTests(test);
 
 postgresOnly('a claimed attempt waits for a lead being written with its key by a first attempt that did not see the claim, and answers from it (422 for another body)', async (t) => {
   const idempotencyKey = `meanwhile-http-${seq += 1}`;

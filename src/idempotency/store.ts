@@ -25,14 +25,14 @@ const TABLE = 'idempotency_records';
  * SQL that completes the record `run` claimed with an effect's outcome, in
  * the same statement as the effect (a data-modifying CTE): the effect and
  * its record commit together, in one round trip. Every part is a SQL
- * expression over the rows `from` names (and `where` filters), so no row
- * there, no record: the API key the record is scoped to (`scope`), the
- * Idempotency-Key (`key`) and the result kept for replays (`result`).
+ * expression over the rows `from` names, so no row there, no record: the
+ * API key the record is scoped to (`scope`), the Idempotency-Key (`key`)
+ * and the result kept for replays (`result`).
  */
-export function completeRecordSql(sql: { scope: string; key: string; status: number; result: string; from: string; where?: string }): string {
+export function completeRecordSql(sql: { scope: string; key: string; status: number; result: string; from: string }): string {
   return `update ${TABLE} set response_status = ${sql.status}, response_body = ${sql.result}, completed_at = now()
   from ${sql.from}
-  where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ${sql.key}${sql.where ? ` and ${sql.where}` : ''}`;
+  where ${TABLE}.api_key_id = ${sql.scope} and ${TABLE}.idempotency_key = ${sql.key}`;
 }
 
 /**

@@ -143,17 +143,19 @@ export function createLeadService(deps: { store: LeadStore; writer: LeadWriter; 
         principal = await credential.verify(place);
         if (!idempotencyKey) throw await refusal(error, principal, input);
       }
+      // The lead this API key made with this Idempotency-Key, if any: what a retry is answered from.
+      const kept = async () => {
+        const found = await store.findByIdempotencyKey(principal.keyId, idempotencyKey.key);
+        return found && { fingerprint: found.fingerprint, result: found.lead };
+      };
       const outcome = await idempotency.run(principal.keyId, idempotencyKey.key, idempotencyKey.fingerprint, {
-        kept: async () => {
-          const kept = await store.findByIdempotencyKey(principal.keyId, idempotencyKey.key);
-          return kept && { fingerprint: kept.fingerprint, result: kept.lead };
-        },
+        kept,
         attempt: async () => {
           try {
             return await write(credential, newLead(input), { mode: 'complete', ...idempotencyKey });
           } catch (error) {
             // A row the database refused (the key check passed): a lead made meanwhile with this Idempotency-Key is the answer, if there is one.
-            if (violatedConstraint(error) !== undefined && (await store.findByIdempotencyKey(principal.keyId, idempotencyKey.key))) throw new EffectExists();
+            if (violatedConstraint(error) !== undefined && (await kept())) throw new EffectExists();
             throw await refusal(error, principal, input);
           }
         },

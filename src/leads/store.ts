@@ -4,7 +4,6 @@ import { queryable } from '../db/transaction.js';
 
 export const EMAIL_CONSTRAINT = 'members_facility_email_unique';
 export const LOCATION_CONSTRAINT = 'members_location_in_facility';
-export const KEY_CONSTRAINT = 'members_idempotency_key_unique';
 
 export interface Lead {
   id: string;
@@ -46,7 +45,7 @@ export const RETURNING = `returning ${COLUMNS.join(', ')}, created_by_key`;
 /** The columns a lead is inserted with, in the order `insertLeadSql`'s `values` give them. */
 const INSERT_COLUMNS = 'id, facility_id, location_id, first_name, last_name, email, phone, source, notes, status, created_by_key, idempotency_key, request_fingerprint';
 
-/** The unique indexes a lead may be left out on (`insertLeadSql`'s `skipTaken`): EMAIL_CONSTRAINT's, KEY_CONSTRAINT's. */
+/** The unique indexes a lead may be left out on (`insertLeadSql`'s `skipTaken`): EMAIL_CONSTRAINT's, and `members_idempotency_key_unique`. */
 const ARBITERS = {
   email: '(facility_id, lower(email))',
   key: '(created_by_key, idempotency_key) where idempotency_key is not null',
@@ -62,7 +61,7 @@ const ARBITERS = {
  * request's fingerprint (SQL expressions). The database enforces the rest:
  * one member per email in a facility (EMAIL_CONSTRAINT), a location of the
  * same facility (LOCATION_CONSTRAINT), an Idempotency-Key once per API key
- * (KEY_CONSTRAINT). `skipTaken` leaves out a lead whose email is already
+ * (`members_idempotency_key_unique`). `skipTaken` leaves out a lead whose email is already
  * a member (`email`), or whose Idempotency-Key a lead already has (`key`;
  * waiting, as any conflict does, for a lead still being written with it);
  * any other conflict still fails the statement.

@@ -103,7 +103,7 @@ for (const source of ['live', 'verified'] as const) {
  * each lead keeping its key and fingerprint: one row, no record. A lead
  * whose key has a record (an attempt in flight, a kept client error) is
  * left out too. A key some lead already has fails the whole statement on
- * KEY_CONSTRAINT, and then each of its leads is written alone (for the
+ * its unique index, and then each of its leads is written alone (for the
  * caller's `run` path: a replay or 422). That check is the unique index's,
  * by construction, not a query of the used keys that a prepared
  * statement's generic plan could turn into a scan; the records table it

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import type { ExecutionContext } from 'ava';
 import knexFactory, { type Knex } from 'knex';
 
 import type { Config } from '../../src/config.js';
@@ -14,6 +15,23 @@ export type TestDatabaseKind = 'postgres' | 'embedded';
 
 /** Which database the suite runs on: TEST_DATABASE=embedded, else Postgres. */
 export const TEST_DATABASE_KIND: TestDatabaseKind = process.env.TEST_DATABASE === 'embedded' ? 'embedded' : 'postgres';
+
+/** An ava test function (`test`, `test.serial`), as far as `heldTransactionTests` uses it. */
+interface TestRunner {
+  (title: string, fn: (t: ExecutionContext) => Promise<void>): void;
+  skip(title: string, fn: (t: ExecutionContext) => Promise<void>): void;
+}
+
+/**
+ * Tests that hold a transaction open while the server works: on Postgres
+ * they run (with `run`: `test` or `test.serial`); on the embedded database,
+ * whose one connection the held transaction would take, they are skipped,
+ * saying why.
+ */
+export function heldTransactionTests(run: TestRunner) {
+  return (title: string, fn: (t: ExecutionContext) => Promise<void>): void =>
+    TEST_DATABASE_KIND === 'postgres' ? run(title, fn) : run.skip(`${title} [Postgres only: the embedded database runs one transaction at a time]`, fn);
+}
 
 /** The server that test databases are created on (trust auth on this machine). */
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
