@@ -31,7 +31,8 @@ import { explainHotStatements, fillDatabase, tableSizes, type ScaleSize } from '
  *   no logging) and a bare Koa + pg select of the same row (the floor).
  *
  * Each cell is the median of ROUNDS runs, the servers' order rotated each
- * round. Prints requests/s, p50/p99, non-2xx answers, each server process's
+ * round; idem/ours is measured again from PAIRS pairs of adjacent cells
+ * (see `pairedRatios`). Prints requests/s, p50/p99, non-2xx answers, each server process's
  * CPU per request, peak RSS, and the ratios with their targets. Not part of
  * the tests. Then an honest sign-in's latency, alone and under a flood of
  * wrong passwords. Then the embedded database: its start-up time on a new and
@@ -51,7 +52,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TABLES = (process.env.BENCH_TABLES ?? 'leads,introspection,reads,webhooks,signin,embedded').split(',');
 const IDEMPOTENCY = process.env.BENCH_IDEMPOTENCY === '1';
 /** The Leads API against base at 50 connections; our introspection against stock oidc-provider's. */
-const TARGETS = { leads: 1.2, introspection: 2, introspectionFloor: 0.8, reads: 0.5 };
+const TARGETS = { leads: 1.2, idempotency: 0.9, introspection: 2, introspectionFloor: 0.8, reads: 0.5 };
+// Pairs of adjacent cells for idem/ours (see pairedRatios).
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 6);
 
 /** VmRSS (resident now) or VmHWM (peak so far) of a process, in MiB. */
 function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -159,19 +162,39 @@ async function drive(target: Target, connections: number, duration: number) {
 
 type Run = Awaited<ReturnType<typeof drive>>;
 
+/**
+ * b's requests/s over a's from adjacent cells, `pairs` times, the order
+ * alternating (a then b, b then a): what slows the machine for a while (an
+ * autovacuum of the growing table, a checkpoint, a neighbour) hits both
+ * cells of a pair. The table's medians come from cells up to four apart, so
+ * a ratio near its target swings more there. Returns each pair's ratio.
+ */
+async function pairedRatios(a: Target, b: Target, connections: number, pairs: number, duration: number): Promise<number[]> {
+  const ratios: number[] = [];
+  for (let pair = 0; pair < pairs; pair += 1) {
+    const [first, second] = pair % 2 === 0 ? [a, b] : [b, a];
+    const one = await drive(first, connections, duration);
+    const other = await drive(second, connections, duration);
+    ratios.push(pair % 2 === 0 ? other.rps / one.rps : one.rps / other.rps);
+  }
+  return ratios;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
 /** The median of each figure over a server's runs (non-2xx answers are summed). */
 function medianRun(runs: Run[]): Run {
-  const median = (pick: (run: Run) => number) => {
-    const sorted = runs.map(pick).sort((x, y) => x - y);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  };
+  const of = (pick: (run: Run) => number) => median(runs.map(pick));
   return {
-    rps: median((run) => run.rps),
-    p50: median((run) => run.p50),
-    p99: median((run) => run.p99),
-    cpuPerRequest: median((run) => run.cpuPerRequest),
-    machineCpuPerRequest: median((run) => run.machineCpuPerRequest),
+    rps: of((run) => run.rps),
+    p50: of((run) => run.p50),
+    p99: of((run) => run.p99),
+    cpuPerRequest: of((run) => run.cpuPerRequest),
+    machineCpuPerRequest: of((run) => run.machineCpuPerRequest),
     peakRss: Math.max(...runs.map((run) => run.peakRss)),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
     total: runs.reduce((sum, run) => sum + run.total, 0),
@@ -437,10 +460,14 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
     const ratio = at50(ratios.first);
     const unlimitedRatio = at50(ratios.last);
     const at = ratios.medians.get(50) ?? [...ratios.medians.values()][0]!;
-    const idempotentRatio = at.get('idem')!.rps / at.get('ours')!.rps;
+    const tableRatio = at.get('idem')!.rps / at.get('ours')!.rps;
+    // idem/ours again from adjacent cells (see pairedRatios): the figure the target is judged on.
+    const pairs = await pairedRatios(leadsTarget('ours', ours), { ...leadsTarget('idem', ours), body: nextIdempotentLead }, 50, PAIRS, DURATION);
+    const idempotentRatio = median(pairs);
+    console.log(`\nidem/ours at 50 connections, ${PAIRS} pairs of adjacent ${DURATION}s cells, the order alternating: ${pairs.map((pair) => pair.toFixed(2)).join(', ')}`);
     summary.push(
       `leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`,
-      `leads with an Idempotency-Key: idem/ours at 50 connections ${idempotentRatio.toFixed(2)} (target >= 0.90): ${idempotentRatio >= 0.9 ? 'met' : 'NOT met'}`,
+      `leads with an Idempotency-Key: idem/ours at 50 connections, median of ${PAIRS} adjacent pairs ${idempotentRatio.toFixed(2)} (target >= ${TARGETS.idempotency.toFixed(2)}): ${idempotentRatio >= TARGETS.idempotency ? 'met' : 'NOT met'}; from the table's medians ${tableRatio.toFixed(2)}`,
     );
   }
 
