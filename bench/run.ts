@@ -467,7 +467,7 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
     console.log(`\nidem/ours at 50 connections, ${PAIRS} pairs of adjacent ${DURATION}s cells, the order alternating: ${pairs.map((pair) => pair.toFixed(2)).join(', ')}`);
     summary.push(
       `leads: ours/base at 50 connections ${ratio.toFixed(2)} with limits on (target >= ${TARGETS.leads}): ${ratio >= TARGETS.leads ? 'met' : 'NOT met'}; limits off: nolim/base ${unlimitedRatio.toFixed(2)}`,
-      `leads with an Idempotency-Key: idem/ours at 50 connections, median of ${PAIRS} adjacent pairs ${idempotentRatio.toFixed(2)} (target >= ${TARGETS.idempotency.toFixed(2)}): ${idempotentRatio >= TARGETS.idempotency ? 'met' : 'NOT met'}; from the table's medians ${tableRatio.toFixed(2)}`,
+      `leads with an Idempotency-Key: idem/ours at 50 connections, median of ${PAIRS} adjacent pairs ${idempotentRatio.toFixed(3)} (target >= ${TARGETS.idempotency.toFixed(2)}): ${idempotentRatio >= TARGETS.idempotency ? 'met' : 'NOT met'}; from the table's medians ${tableRatio.toFixed(2)}`,
     );
   }
 
