@@ -164,10 +164,9 @@ type Run = Awaited<ReturnType<typeof drive>>;
 
 /**
  * b's requests/s over a's from adjacent cells, `pairs` times, the order
- * alternating (a then b, b then a): what slows the machine for a while (an
- * autovacuum of the growing table, a checkpoint, a neighbour) hits both
- * cells of a pair. The table's medians come from cells up to four apart, so
- * a ratio near its target swings more there. Returns each pair's ratio.
+ * alternating (a then b, b then a): what slows the machine for a while
+ * hits the two cells of a pair more alike than cells up to four apart, as
+ * the table's medians are. Returns each pair's ratio.
  */
 async function pairedRatios(a: Target, b: Target, connections: number, pairs: number, duration: number): Promise<number[]> {
   const ratios: number[] = [];
@@ -446,13 +445,15 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
     const unlimitedPort = await freePort();
     const unlimited = await startProcess('dist/src/main.js', { ...oursEnv(ours.databaseUrl, ours.publicUrl), RATE_LIMITS: 'off' }, unlimitedPort);
     children.push(unlimited);
+    const oursTarget = leadsTarget('ours', ours);
+    const idemTarget = { ...leadsTarget('idem', ours), body: nextIdempotentLead };
     const ratios = await compare(
       'POST /api/v1/leads',
       `ours = this server (key check: ${KEY_CHECK}${IDEMPOTENCY ? '; an Idempotency-Key on every request' : ''}; rate limits on, usage tracking on); base = bare Koa + pg insert of the same row, one per request; idem = ours, every request with its own Idempotency-Key; b+lk = base plus one key lookup query; nolim = ours with RATE_LIMITS=off`,
       [
-        leadsTarget('ours', ours),
+        oursTarget,
         { label: 'base', url: `http://127.0.0.1:${basePort}`, pid: baseline.pid!, path: '/api/v1/leads', headers: JSON_TYPE, body: nextLead },
-        { ...leadsTarget('idem', ours), body: nextIdempotentLead },
+        idemTarget,
         { label: 'b+lk', url: `http://127.0.0.1:${floorPort}`, pid: lookup.pid!, path: '/api/v1/leads', headers: { ...JSON_TYPE, ...bearer(ours) }, body: nextLead },
         { ...leadsTarget('nolim', ours), url: `http://127.0.0.1:${unlimitedPort}`, pid: unlimited.pid! },
       ],
@@ -462,7 +463,7 @@ async function standard(admin: knexFactory.Knex, children: ChildProcess[], datab
     const at = ratios.medians.get(50) ?? [...ratios.medians.values()][0]!;
     const tableRatio = at.get('idem')!.rps / at.get('ours')!.rps;
     // idem/ours again from adjacent cells (see pairedRatios): the figure the target is judged on.
-    const pairs = await pairedRatios(leadsTarget('ours', ours), { ...leadsTarget('idem', ours), body: nextIdempotentLead }, 50, PAIRS, DURATION);
+    const pairs = await pairedRatios(oursTarget, idemTarget, 50, PAIRS, DURATION);
     const idempotentRatio = median(pairs);
     console.log(`\nidem/ours at 50 connections, ${PAIRS} pairs of adjacent ${DURATION}s cells, the order alternating: ${pairs.map((pair) => pair.toFixed(2)).join(', ')}`);
     summary.push(
